@@ -1,0 +1,30 @@
+//! # kora-core
+//!
+//! Kora's data model, pure: no I/O, no async. Everything above it — stores, the engine,
+//! the server, clients — agrees on the semantics defined here.
+//!
+//! - [`path`]: validated paths (`todos/TOD1/text`) and the limits on them.
+//! - [`mutation`]: merge + delete, `combine`, `layers`, `restrict`, plain `apply`, and the
+//!   strict JSON wire shape.
+//! - [`stamp`]: hybrid-logical-clock stamps, totally ordered, and the [`Clock`] issuing them.
+//! - [`tree`]: the reference tree — stamped mutations with per-leaf last-writer-wins and
+//!   delete tombstones, the model every store is tested against.
+//! - [`query`]: paths with key bounds, limits and reverse, answered as a tree.
+//! - [`key`]: the order-preserving byte encoding of paths for ordered key-value stores.
+//! - [`id`]: time-sortable unique ids.
+
+mod base32;
+pub mod id;
+pub mod key;
+pub mod mutation;
+pub mod path;
+pub mod query;
+pub mod stamp;
+pub mod tree;
+
+pub use mutation::{Delete, Layer, Mutation, MutationError};
+pub use path::{Limits, Path, PathError};
+pub use query::{PathQuery, Query};
+pub use serde_json::Value;
+pub use stamp::{Clock, Stamp};
+pub use tree::Tree;

@@ -1,0 +1,379 @@
+//! The reference tree: stamped mutations applied with per-leaf last-writer-wins and delete
+//! tombstones, exactly as DESIGN.md §4 states. Every store backend is tested against it.
+//!
+//! The rule: a mutation at stamp T records a tombstone (P, T) for each deleted path P, and for
+//! each merged leaf at P both a tombstone (P, T) and the leaf (P, value, T). A leaf at P with
+//! stamp T is visible iff T ≥ every tombstone on P or an ancestor of P, and no leaf write
+//! strictly beneath P has a stamp newer than T.
+//!
+//! A branch marker (`{}` merged at P, see `Mutation`) counts as a write strictly beneath P that
+//! is never visible itself: it turns older leaves at P and its ancestors into branches.
+//!
+//! How each node upholds it:
+//! - `tombstone` is the newest tombstone at the node. A tombstone that is not newer than one
+//!   on an ancestor changes nothing and is not stored.
+//! - `beneath` is the newest stamp of any write strictly beneath the node, visible or not: an
+//!   invisible write still turned this node into a branch when it happened.
+//! - Pruning is eager: when a tombstone (P, T) is recorded, every leaf at or under P older
+//!   than T, every tombstone under P not newer than T and every `beneath` at or under P older
+//!   than T is dropped: a later arrival older than T is hidden by the tombstone anyway, and
+//!   one newer than T is newer than all of them. A write under a newer tombstone changes
+//!   nothing at or below that tombstone. A leaf write drops the ancestor leaves it hides.
+//!   Therefore **every stored leaf is visible**, and `leaves` (stored leaves in the subtree)
+//!   tells whether a subtree shows anything.
+//! - A node with no leaf, no tombstone, no `beneath` and no children holds no information
+//!   and is removed.
+//!
+//! `tests/laws.rs` checks this tree against a literal transcription of the rule.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde_json::{Map, Value};
+
+use crate::mutation::Mutation;
+use crate::path::Path;
+use crate::query::{place, PathQuery, Query};
+use crate::stamp::Stamp;
+
+/// The visible tree plus the stamps and tombstones that decide later arrivals.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tree {
+    root: Node,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Node {
+    leaf: Option<(Stamp, Value)>,
+    tombstone: Option<Stamp>,
+    beneath: Option<Stamp>,
+    leaves: usize,
+    children: BTreeMap<String, Node>,
+}
+
+impl Tree {
+    pub fn new() -> Self {
+        Tree::default()
+    }
+
+    /// Applies a stamped mutation. Applying the same set of stamped mutations in any order,
+    /// any number of times, gives the same tree.
+    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) {
+        let root = &mut self.root;
+        mutation.deletes().for_each_path(|path| {
+            root.tombstone(path, stamp);
+        });
+        mutation.for_each_write(|path, value| {
+            root.write(path, value, stamp);
+        });
+    }
+
+    /// The visible tree as JSON (an object; `{}` when empty).
+    pub fn to_value(&self) -> Value {
+        self.root
+            .to_value()
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    /// The visible value at `path`, or `None` when nothing is there.
+    pub fn get(&self, path: &Path) -> Option<Value> {
+        self.root.find(path.segments())?.to_value()
+    }
+
+    /// The stamp of the visible leaf at `path`, if a leaf is there.
+    pub fn leaf_stamp(&self, path: &Path) -> Option<Stamp> {
+        self.root
+            .find(path.segments())?
+            .leaf
+            .as_ref()
+            .map(|(stamp, _)| *stamp)
+    }
+
+    /// Number of visible leaves.
+    pub fn leaf_count(&self) -> usize {
+        self.root.leaves
+    }
+
+    /// Answers a query.
+    pub fn query(&self, query: &Query) -> Value {
+        let mut answer = Map::new();
+        for part in &query.paths {
+            if let Some(value) = self.select(part) {
+                place(&mut answer, part.path.segments(), value);
+            }
+        }
+        Value::Object(answer)
+    }
+
+    /// The value one path query selects, or `None` when it selects nothing.
+    pub fn select(&self, part: &PathQuery) -> Option<Value> {
+        let node = self.root.find(part.path.segments())?;
+        if node.leaves == 0 {
+            return None;
+        }
+        if let Some((_, leaf)) = &node.leaf {
+            return Some(leaf.clone());
+        }
+        if part.is_empty_range() {
+            return None;
+        }
+        let lower = part
+            .min
+            .as_deref()
+            .map_or(Bound::Unbounded, Bound::Included);
+        let upper = part
+            .max
+            .as_deref()
+            .map_or(Bound::Unbounded, Bound::Included);
+        let range = node
+            .children
+            .range::<str, _>((lower, upper))
+            .filter(|(_, child)| child.leaves > 0)
+            .map(|(key, child)| (key.as_str(), child));
+        let limited = PathQuery {
+            min: None,
+            max: None,
+            ..part.clone()
+        };
+        let picked = limited.pick(range);
+        let children: Map<String, Value> = picked
+            .into_iter()
+            .filter_map(|(key, child)| Some((key.to_string(), child.to_value()?)))
+            .collect();
+        (!children.is_empty()).then_some(Value::Object(children))
+    }
+
+    /// Forgets tombstones and branch stamps older than `horizon`. Afterwards a mutation
+    /// stamped before `horizon` may resurrect deleted data, so writers must refuse or
+    /// re-stamp those (DESIGN.md §4: retention window).
+    pub fn compact(&mut self, horizon: Stamp) {
+        self.root.compact(horizon);
+    }
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.leaf.is_none()
+            && self.tombstone.is_none()
+            && self.beneath.is_none()
+            && self.children.is_empty()
+    }
+
+    fn find<S: AsRef<str>>(&self, path: &[S]) -> Option<&Node> {
+        path.iter()
+            .try_fold(self, |node, segment| node.children.get(segment.as_ref()))
+    }
+
+    /// Runs `f` on child `key` (a new one if missing, kept only if it then holds something),
+    /// removes it if it ends up empty, and adds the change in leaf count that `f` reports.
+    /// One map lookup on the common path: this is the hot loop of every write.
+    fn with_child(&mut self, key: &str, f: impl FnOnce(&mut Node) -> isize) -> isize {
+        let delta = if let Some(child) = self.children.get_mut(key) {
+            let delta = f(child);
+            if child.is_empty() {
+                self.children.remove(key);
+            }
+            delta
+        } else {
+            let mut child = Node::default();
+            let delta = f(&mut child);
+            if !child.is_empty() {
+                self.children.insert(key.to_owned(), child);
+            }
+            delta
+        };
+        self.add_leaves(delta);
+        delta
+    }
+
+    fn add_leaves(&mut self, delta: isize) {
+        self.leaves = self.leaves.saturating_add_signed(delta);
+    }
+
+    /// Records tombstone (path, t). Returns the change in this subtree's leaf count.
+    fn tombstone(&mut self, path: &[&str], t: Stamp) -> isize {
+        if self.tombstone >= Some(t) {
+            return 0;
+        }
+        match path.split_first() {
+            None => {
+                let before = self.leaves as isize;
+                self.tombstone = Some(t);
+                self.prune(t);
+                self.leaves as isize - before
+            }
+            Some((key, rest)) => self.with_child(key, |child| child.tombstone(rest, t)),
+        }
+    }
+
+    /// Records a write at `path`: a leaf (`Some(value)`, with its tombstone (path, t)) or a
+    /// branch marker (`None`). Returns the change in this subtree's leaf count.
+    fn write(&mut self, path: &[&str], value: Option<&Value>, t: Stamp) -> isize {
+        if self.tombstone > Some(t) {
+            return 0;
+        }
+        match (path.split_first(), value) {
+            (None, Some(value)) => {
+                let before = self.leaves as isize;
+                if self.tombstone < Some(t) {
+                    self.tombstone = Some(t);
+                    self.prune(t);
+                }
+                if self.beneath <= Some(t) {
+                    if self.leaf.is_none() {
+                        self.leaves += 1;
+                    }
+                    self.leaf = Some((t, value.clone()));
+                }
+                self.leaves as isize - before
+            }
+            (None, None) => self.branch_at(t),
+            (Some((key, rest)), _) => {
+                let delta = self.branch_at(t);
+                delta + self.with_child(key, |child| child.write(rest, value, t))
+            }
+        }
+    }
+
+    /// Something was written strictly beneath this node at `t`: it is a branch from then on.
+    fn branch_at(&mut self, t: Stamp) -> isize {
+        if self.beneath < Some(t) {
+            self.beneath = Some(t);
+        }
+        if matches!(self.leaf, Some((s, _)) if s < t) {
+            self.leaf = None;
+            self.add_leaves(-1);
+            return -1;
+        }
+        0
+    }
+
+    /// Drops what tombstone `t` at this node makes permanently irrelevant at and beneath it.
+    fn prune(&mut self, t: Stamp) {
+        if matches!(self.leaf, Some((s, _)) if s < t) {
+            self.leaf = None;
+        }
+        if self.beneath < Some(t) {
+            self.beneath = None;
+        }
+        if self.children.is_empty() {
+            self.leaves = usize::from(self.leaf.is_some());
+            return;
+        }
+        self.children.retain(|_, child| {
+            if child.tombstone <= Some(t) {
+                child.tombstone = None;
+            }
+            child.prune(t);
+            !child.is_empty()
+        });
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        self.leaves = usize::from(self.leaf.is_some())
+            + self.children.values().map(|c| c.leaves).sum::<usize>();
+    }
+
+    fn compact(&mut self, horizon: Stamp) {
+        if self.tombstone < Some(horizon) {
+            self.tombstone = None;
+        }
+        if self.beneath < Some(horizon) {
+            self.beneath = None;
+        }
+        self.children.retain(|_, child| {
+            child.compact(horizon);
+            !child.is_empty()
+        });
+    }
+
+    fn to_value(&self) -> Option<Value> {
+        if self.leaves == 0 {
+            return None;
+        }
+        if let Some((_, leaf)) = &self.leaf {
+            return Some(leaf.clone());
+        }
+        Some(Value::Object(
+            self.children
+                .iter()
+                .filter_map(|(key, child)| Some((key.clone(), child.to_value()?)))
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn stamp(n: u64) -> Stamp {
+        Stamp::from_packed(n, 0)
+    }
+
+    fn apply_all(writes: &[(u64, Value)]) -> Value {
+        let mut tree = Tree::new();
+        for (n, m) in writes {
+            tree.apply(stamp(*n), &Mutation::from_json(m).unwrap());
+        }
+        tree.to_value()
+    }
+
+    #[test]
+    fn older_write_cannot_resurrect_deleted_subtree() {
+        let out = apply_all(&[
+            (2, json!({"delete": {"a": 1}})),
+            (1, json!({"merge": {"a": {"b": 1}}})),
+        ]);
+        assert_eq!(out, json!({}));
+    }
+
+    #[test]
+    fn invisible_write_beneath_still_turns_an_older_leaf_into_a_branch() {
+        // 2: x = 5; 3: x/a/b = 1 (x becomes a branch); 4: delete x/a. In stamp order: {}.
+        let out = apply_all(&[
+            (4, json!({"delete": {"x": {"a": 1}}})),
+            (3, json!({"merge": {"x": {"a": {"b": 1}}}})),
+            (2, json!({"merge": {"x": 5}})),
+        ]);
+        assert_eq!(out, json!({}));
+    }
+
+    #[test]
+    fn tombstone_beneath_a_leaf_does_not_hide_it() {
+        let out = apply_all(&[
+            (3, json!({"delete": {"a": {"c": 1}}})),
+            (2, json!({"merge": {"a": 5}})),
+        ]);
+        assert_eq!(out, json!({"a": 5}));
+    }
+
+    #[test]
+    fn query_skips_children_that_hold_only_tombstones() {
+        let mut tree = Tree::new();
+        let m = |v: Value| Mutation::from_json(&v).unwrap();
+        tree.apply(
+            stamp(1),
+            &m(json!({"merge": {"l": {"a": 1, "b": 2, "c": 3}}})),
+        );
+        tree.apply(stamp(2), &m(json!({"delete": {"l": {"a": 1}}})));
+        let part = PathQuery {
+            limit: Some(1),
+            ..PathQuery::new(Path::parse("l").unwrap())
+        };
+        assert_eq!(tree.select(&part), Some(json!({"b": 2})));
+        assert_eq!(tree.leaf_count(), 2);
+    }
+
+    #[test]
+    fn compaction_forgets_old_tombstones() {
+        let mut tree = Tree::new();
+        let m = |v: Value| Mutation::from_json(&v).unwrap();
+        tree.apply(stamp(5), &m(json!({"delete": {"a": 1}})));
+        tree.compact(stamp(6));
+        assert_eq!(tree, Tree::new());
+    }
+}

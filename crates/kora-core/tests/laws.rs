@@ -1,0 +1,273 @@
+//! The algebraic laws of the data model, property-tested (1,000 cases each).
+//!
+//! 1. Convergence: any permutation of a set of stamped mutations, with duplicates, gives the
+//!    same tree — and that tree is the one the rule of DESIGN.md §4 defines (checked against a
+//!    literal transcription, `spec_tree`) and the one plain sequential application in stamp
+//!    order gives.
+//! 2. `apply(combine(a, b)) == apply(b) ∘ apply(a)` for unstamped mutations.
+//! 3. Key encoding preserves order and the prefix property for arbitrary paths.
+//! 4. `Path` text and `Mutation` JSON round-trip.
+//! 5. A query's answer equals a naive filter of the full tree.
+//! 6. A subscriber's restriction of a mutation changes its view exactly as the mutation does.
+
+use kora_core::key;
+use kora_core::query::place;
+use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Tree, Value};
+use proptest::prelude::*;
+use serde_json::{json, Map};
+
+/// 1,000 cases per law; `PROPTEST_CASES` raises it for a longer search.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u32)
+        .max(1000);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------- strategies ----------
+
+/// Few distinct keys, so that random mutations collide often.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![Just("a"), Just("b"), Just("c")].prop_map(String::from)
+}
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (0i64..5).prop_map(Value::from),
+        Just(json!("x")),
+        Just(json!(true)),
+        Just(json!([1, {"k": 2}])),
+    ]
+}
+
+/// A value to merge: leaves, nulls and nested objects (empty ones too: branch markers) up to
+/// three levels deep.
+fn merge_value() -> impl Strategy<Value = Value> {
+    let leafish = prop_oneof![6 => leaf(), 1 => Just(Value::Null)];
+    leafish.prop_recursive(3, 16, 3, |inner| {
+        prop::collection::btree_map(key(), inner, 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    })
+}
+
+fn path_in(depth: std::ops::Range<usize>) -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(key(), depth)
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let merge = prop::collection::btree_map(key(), merge_value(), 0..4);
+    let deletes = prop::collection::vec(path_in(1..4), 0..3);
+    (merge, deletes, prop::bool::weighted(0.02)).prop_map(|(merge, deletes, delete_root)| {
+        let mut delete = Map::new();
+        for path in deletes.iter().filter(|p| !p.is_empty()) {
+            place(&mut delete, path, json!(1));
+        }
+        let delete = if delete_root {
+            json!(1)
+        } else {
+            Value::Object(delete)
+        };
+        let merge: Map<String, Value> = merge.into_iter().collect();
+        Mutation::from_json(&json!({"merge": merge, "delete": delete})).expect("valid mutation")
+    })
+}
+
+/// Distinct stamps with colliding milliseconds, so origins break ties.
+fn stamped_set() -> impl Strategy<Value = Vec<(Stamp, Mutation)>> {
+    prop::collection::vec((0u64..4, mutation()), 1..7).prop_map(|writes| {
+        writes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ms, m))| (Stamp::new(ms, 0, i as u64), m))
+            .collect()
+    })
+}
+
+fn plain_tree() -> impl Strategy<Value = Map<String, Value>> {
+    prop::collection::vec(mutation(), 1..5).prop_map(|ms| {
+        let mut tree = Map::new();
+        for m in ms {
+            m.apply_to(&mut tree);
+        }
+        tree
+    })
+}
+
+fn path_query() -> impl Strategy<Value = PathQuery> {
+    let bound = prop::option::of(prop_oneof![
+        key(),
+        Just("a0".to_string()),
+        Just("bb".to_string())
+    ]);
+    (
+        path_in(0..3),
+        bound.clone(),
+        bound,
+        prop::option::of(0usize..4),
+        any::<bool>(),
+    )
+        .prop_map(|(path, min, max, limit, reverse)| PathQuery {
+            path: Path::from_segments(path).expect("valid path"),
+            min,
+            max,
+            limit,
+            reverse,
+            subscribe: false,
+        })
+}
+
+/// Any valid segment: a small alphabet (prefixes of each other) or arbitrary unicode without
+/// `/` and control characters.
+fn any_segment() -> impl Strategy<Value = String> {
+    prop_oneof!["[ab]{1,3}", "[^/\\p{Cc}]{1,6}",]
+}
+
+fn any_path() -> impl Strategy<Value = Path> {
+    prop::collection::vec(any_segment(), 0..5)
+        .prop_map(|s| Path::from_segments(s).expect("valid path"))
+}
+
+// ---------- the rule of DESIGN.md §4, transcribed literally ----------
+
+fn spec_tree(writes: &[(Stamp, Mutation)]) -> Value {
+    let mut tombstones: Vec<(Vec<String>, Stamp)> = Vec::new();
+    let mut leaves: Vec<(Vec<String>, Stamp, Value)> = Vec::new();
+    let mut markers: Vec<(Vec<String>, Stamp)> = Vec::new();
+    for (t, m) in writes {
+        for path in m.deletes().paths() {
+            tombstones.push((path, *t));
+        }
+        m.for_each_write(|path, value| {
+            let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+            match value {
+                Some(value) => {
+                    tombstones.push((path.clone(), *t));
+                    leaves.push((path, *t, value.clone()));
+                }
+                None => markers.push((path, *t)),
+            }
+        });
+    }
+    let mut tree = Map::new();
+    for (path, t, value) in &leaves {
+        let covered = tombstones
+            .iter()
+            .any(|(p, ts)| path.starts_with(p) && ts > t);
+        // A marker at B is a write strictly beneath B, so it hides leaves at B and above.
+        let branched = leaves
+            .iter()
+            .any(|(q, tq, _)| q.len() > path.len() && q.starts_with(path) && tq > t)
+            || markers.iter().any(|(b, tb)| b.starts_with(path) && tb > t);
+        if !covered && !branched {
+            place(&mut tree, path, value.clone());
+        }
+    }
+    Value::Object(tree)
+}
+
+fn apply_in(order: &[usize], writes: &[(Stamp, Mutation)]) -> Tree {
+    let mut tree = Tree::new();
+    for &i in order {
+        tree.apply(writes[i].0, &writes[i].1);
+    }
+    tree
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn law1_any_order_with_duplicates_converges_to_the_rule(
+        writes in stamped_set(),
+        order in Just(()).prop_flat_map(|_| prop::collection::vec(0usize..64, 0..12)),
+        seed in any::<u64>(),
+    ) {
+        let n = writes.len();
+        // A permutation of all writes (from `seed`), then extra duplicates (from `order`).
+        let mut perm: Vec<usize> = (0..n).collect();
+        let mut s = seed;
+        for i in (1..n).rev() {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            perm.swap(i, (s >> 33) as usize % (i + 1));
+        }
+        perm.extend(order.iter().map(|i| i % n));
+
+        let mut by_stamp: Vec<usize> = (0..n).collect();
+        by_stamp.sort_by_key(|&i| writes[i].0);
+        let canonical = apply_in(&by_stamp, &writes).to_value();
+        let shuffled = apply_in(&perm, &writes).to_value();
+        prop_assert_eq!(&shuffled, &canonical);
+        prop_assert_eq!(&canonical, &spec_tree(&writes));
+
+        let mut sequential = Map::new();
+        for &i in &by_stamp {
+            writes[i].1.apply_to(&mut sequential);
+        }
+        prop_assert_eq!(&canonical, &Value::Object(sequential));
+    }
+
+    #[test]
+    fn law2_apply_of_combine_is_apply_in_sequence(
+        tree in plain_tree(), a in mutation(), b in mutation(),
+    ) {
+        let mut sequential = tree.clone();
+        a.apply_to(&mut sequential);
+        b.apply_to(&mut sequential);
+        let mut combined = tree;
+        a.clone().combine(b).apply_to(&mut combined);
+        prop_assert_eq!(combined, sequential);
+    }
+
+    #[test]
+    fn law3_key_encoding_preserves_order_and_prefixes(p in any_path(), q in any_path()) {
+        let (kp, kq) = (key::encode(&p), key::encode(&q));
+        prop_assert_eq!(p.cmp(&q), kp.cmp(&kq));
+        let in_subtree = kq >= kp && key::subtree_end(&kp).is_none_or(|end| kq < end);
+        prop_assert_eq!(q.starts_with(&p), in_subtree);
+        prop_assert_eq!(key::decode(&kp).unwrap(), p);
+    }
+
+    #[test]
+    fn law4_path_text_and_mutation_json_round_trip(p in any_path(), m in mutation()) {
+        prop_assert_eq!(Path::parse(&p.to_string()).unwrap(), p);
+        prop_assert_eq!(Mutation::from_json(&m.to_json()).unwrap(), m.clone());
+        let text = serde_json::to_string(&m).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Mutation>(&text).unwrap(), m);
+    }
+
+    #[test]
+    fn law5_query_answer_equals_a_naive_filter(
+        writes in stamped_set(), parts in prop::collection::vec(path_query(), 1..4),
+    ) {
+        let mut tree = Tree::new();
+        for (t, m) in &writes {
+            tree.apply(*t, m);
+        }
+        let query = Query { paths: parts };
+        let Value::Object(plain) = tree.to_value() else { unreachable!() };
+        prop_assert_eq!(tree.query(&query), query.select(&plain));
+    }
+
+    #[test]
+    fn law6_restriction_changes_a_view_exactly_as_the_mutation(
+        tree in plain_tree(), m in mutation(), part in path_query(),
+    ) {
+        // Views without limit: a limit's window depends on data outside the change.
+        let part = PathQuery { limit: None, reverse: false, ..part };
+        let view = |t: &Map<String, Value>| {
+            let Value::Object(v) = (Query { paths: vec![part.clone()] }).select(t) else { unreachable!() };
+            v
+        };
+        let mut after = tree.clone();
+        m.apply_to(&mut after);
+        let mut seen = view(&tree);
+        m.restrict_range(&part.path, part.min.as_deref(), part.max.as_deref())
+            .apply_to(&mut seen);
+        prop_assert_eq!(view(&seen), view(&after));
+    }
+}
