@@ -11,6 +11,7 @@
 //!   delete tombstones, the model every store is tested against.
 //! - [`query`]: paths with key bounds, limits and reverse, answered as a tree.
 //! - [`key`]: the order-preserving byte encoding of paths for ordered key-value stores.
+//! - [`records`]: the same rules over flat per-path records, as stores keep them.
 //! - [`id`]: time-sortable unique ids.
 
 mod base32;
@@ -19,6 +20,7 @@ pub mod key;
 pub mod mutation;
 pub mod path;
 pub mod query;
+pub mod records;
 pub mod stamp;
 pub mod tree;
 

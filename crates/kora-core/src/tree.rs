@@ -31,7 +31,7 @@ use std::ops::Bound;
 
 use serde_json::{Map, Value};
 
-use crate::mutation::Mutation;
+use crate::mutation::{Effects, Mutation};
 use crate::path::Path;
 use crate::query::{place, PathQuery, Query};
 use crate::stamp::Stamp;
@@ -56,16 +56,20 @@ impl Tree {
         Tree::default()
     }
 
-    /// Applies a stamped mutation. Applying the same set of stamped mutations in any order,
-    /// any number of times, gives the same tree.
-    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) {
+    /// Applies a stamped mutation and returns its effect on the visible tree: a mutation
+    /// that, applied without stamps to the tree as it was, gives the tree as it is now.
+    /// Applying the same set of stamped mutations in any order, any number of times, gives the
+    /// same tree.
+    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) -> Mutation {
         let root = &mut self.root;
+        let mut fx = Effects::default();
         mutation.deletes().for_each_path(|path| {
-            root.tombstone(path, stamp);
+            root.tombstone(path, 0, stamp, &mut fx);
         });
         mutation.for_each_write(|path, value| {
-            root.write(path, value, stamp);
+            root.write(path, 0, value, stamp, &mut fx);
         });
+        fx.into_mutation()
     }
 
     /// The visible tree as JSON (an object; `{}` when empty).
@@ -190,68 +194,96 @@ impl Node {
         self.leaves = self.leaves.saturating_add_signed(delta);
     }
 
-    /// Records tombstone (path, t). Returns the change in this subtree's leaf count.
-    fn tombstone(&mut self, path: &[&str], t: Stamp) -> isize {
+    /// Records tombstone (full[at..], t) at this node, the one at `full[..at]`. Returns the
+    /// change in this subtree's leaf count.
+    fn tombstone(&mut self, full: &[&str], at: usize, t: Stamp, fx: &mut Effects) -> isize {
         if self.tombstone >= Some(t) {
             return 0;
         }
-        match path.split_first() {
-            None => {
-                let before = self.leaves as isize;
-                self.tombstone = Some(t);
-                self.prune(t);
-                self.leaves as isize - before
+        let Some(key) = full.get(at) else {
+            let before = self.leaves as isize;
+            self.tombstone = Some(t);
+            let mut removed = Vec::new();
+            self.prune(t, &mut Vec::new(), &mut removed);
+            if self.leaves == 0 {
+                if !removed.is_empty() {
+                    fx.delete(full);
+                }
+            } else {
+                fx.delete_beneath(full, removed);
             }
-            Some((key, rest)) => self.with_child(key, |child| child.tombstone(rest, t)),
-        }
+            return self.leaves as isize - before;
+        };
+        self.with_child(key, |child| child.tombstone(full, at + 1, t, fx))
     }
 
-    /// Records a write at `path`: a leaf (`Some(value)`, with its tombstone (path, t)) or a
-    /// branch marker (`None`). Returns the change in this subtree's leaf count.
-    fn write(&mut self, path: &[&str], value: Option<&Value>, t: Stamp) -> isize {
+    /// Records a write at `full`, seen from this node at `full[..at]`: a leaf (`Some(value)`,
+    /// with its tombstone (full, t)) or a branch marker (`None`). Returns the change in this
+    /// subtree's leaf count.
+    fn write(
+        &mut self,
+        full: &[&str],
+        at: usize,
+        value: Option<&Value>,
+        t: Stamp,
+        fx: &mut Effects,
+    ) -> isize {
         if self.tombstone > Some(t) {
             return 0;
         }
-        match (path.split_first(), value) {
-            (None, Some(value)) => {
-                let before = self.leaves as isize;
-                if self.tombstone < Some(t) {
-                    self.tombstone = Some(t);
-                    self.prune(t);
-                }
-                if self.beneath <= Some(t) {
-                    if self.leaf.is_none() {
-                        self.leaves += 1;
-                    }
-                    self.leaf = Some((t, value.clone()));
-                }
-                self.leaves as isize - before
-            }
-            (None, None) => self.branch_at(t),
-            (Some((key, rest)), _) => {
-                let delta = self.branch_at(t);
-                delta + self.with_child(key, |child| child.write(rest, value, t))
+        match (full.get(at), value) {
+            (None, Some(value)) => self.write_leaf(full, value, t, fx),
+            (None, None) => self.branch_at(&full[..at], t, fx),
+            (Some(key), _) => {
+                let delta = self.branch_at(&full[..at], t, fx);
+                delta + self.with_child(key, |child| child.write(full, at + 1, value, t, fx))
             }
         }
     }
 
-    /// Something was written strictly beneath this node at `t`: it is a branch from then on.
-    fn branch_at(&mut self, t: Stamp) -> isize {
+    fn write_leaf(&mut self, full: &[&str], value: &Value, t: Stamp, fx: &mut Effects) -> isize {
+        if matches!(self.leaf, Some((s, _)) if s == t) {
+            return 0; // the same write again
+        }
+        let before = self.leaves as isize;
+        let mut removed = Vec::new();
+        if self.tombstone < Some(t) {
+            self.tombstone = Some(t);
+            self.prune(t, &mut Vec::new(), &mut removed);
+        }
+        if self.beneath <= Some(t) {
+            if self.leaf.is_none() {
+                self.leaves += 1;
+            }
+            self.leaf = Some((t, value.clone()));
+            fx.merge(full, value);
+        } else {
+            fx.delete_beneath(full, removed);
+        }
+        self.leaves as isize - before
+    }
+
+    /// Something was written strictly beneath this node (at `here`) at `t`: it is a branch
+    /// from then on, and an older leaf here is gone.
+    fn branch_at(&mut self, here: &[&str], t: Stamp, fx: &mut Effects) -> isize {
         if self.beneath < Some(t) {
             self.beneath = Some(t);
         }
         if matches!(self.leaf, Some((s, _)) if s < t) {
             self.leaf = None;
             self.add_leaves(-1);
+            fx.delete(here);
             return -1;
         }
         0
     }
 
-    /// Drops what tombstone `t` at this node makes permanently irrelevant at and beneath it.
-    fn prune(&mut self, t: Stamp) {
+    /// Drops what tombstone `t` at this node makes permanently irrelevant at and beneath it,
+    /// collecting the paths (relative to the tombstone) of the visible leaves it removes.
+    fn prune(&mut self, t: Stamp, prefix: &mut Vec<String>, removed: &mut Vec<Vec<String>>) {
         if matches!(self.leaf, Some((s, _)) if s < t) {
             self.leaf = None;
+            removed.push(prefix.clone());
         }
         if self.beneath < Some(t) {
             self.beneath = None;
@@ -260,11 +292,13 @@ impl Node {
             self.leaves = usize::from(self.leaf.is_some());
             return;
         }
-        self.children.retain(|_, child| {
+        self.children.retain(|key, child| {
             if child.tombstone <= Some(t) {
                 child.tombstone = None;
             }
-            child.prune(t);
+            prefix.push(key.clone());
+            child.prune(t, prefix, removed);
+            prefix.pop();
             !child.is_empty()
         });
         self.recount();

@@ -9,9 +9,16 @@
 //! 4. `Path` text and `Mutation` JSON round-trip.
 //! 5. A query's answer equals a naive filter of the full tree.
 //! 6. A subscriber's restriction of a mutation changes its view exactly as the mutation does.
+//! 7. The effect a stamped apply returns, applied without stamps in arrival order, reproduces
+//!    the visible tree after every step (what plain subscribers rely on).
+//! 8. Flat records (what stores keep), loaded only through each batch's read set, give the
+//!    reference tree's answers — visible tree, effects and queries — for any arrival order.
+
+use std::collections::BTreeMap;
 
 use kora_core::key;
 use kora_core::query::place;
+use kora_core::records::{Assembler, ReadSet, Record, Records};
 use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Tree, Value};
 use proptest::prelude::*;
 use serde_json::{json, Map};
@@ -178,8 +185,109 @@ fn apply_in(order: &[usize], writes: &[(Stamp, Mutation)]) -> Tree {
     tree
 }
 
+/// A store's key space in miniature: records loaded through read sets, changes written back.
+#[derive(Default)]
+struct FlatStore {
+    records: BTreeMap<Vec<u8>, Record>,
+}
+
+impl FlatStore {
+    /// Applies a batch the way a store does: read set, load, apply each, write changes.
+    fn apply_batch(&mut self, batch: &[(Stamp, Mutation)]) -> Vec<Mutation> {
+        let mut set = ReadSet::default();
+        for (_, m) in batch {
+            set.add(m);
+        }
+        let mut loaded = Records::new();
+        for k in &set.points {
+            if let Some(r) = self.records.get(k) {
+                loaded.load(k.clone(), r.clone());
+            }
+        }
+        for outer in set.outer_subtrees() {
+            let end = key::subtree_end(outer);
+            for (k, r) in self.records.range(outer.to_vec()..) {
+                if end.as_ref().is_some_and(|e| k >= e) {
+                    break;
+                }
+                loaded.load(k.clone(), r.clone());
+            }
+        }
+        let effects = batch.iter().map(|(t, m)| loaded.apply(*t, m)).collect();
+        for (k, r) in loaded.take_changes() {
+            match r {
+                Some(r) => self.records.insert(k, r),
+                None => self.records.remove(&k),
+            };
+        }
+        effects
+    }
+
+    fn select(&self, part: &PathQuery) -> Option<Value> {
+        let mut asm = Assembler::new(part);
+        if let Some(own) = self.records.get(asm.key()) {
+            if asm.push_own(own) {
+                return asm.finish();
+            }
+        }
+        let (start, end) = asm.children_range();
+        let in_range = self
+            .records
+            .range(start..)
+            .take_while(|(k, _)| end.as_ref().is_none_or(|e| *k < e));
+        let rows: Vec<_> = if part.reverse {
+            in_range.collect::<Vec<_>>().into_iter().rev().collect()
+        } else {
+            in_range.collect()
+        };
+        for (k, r) in rows {
+            if !asm.push(k, r).unwrap() {
+                break;
+            }
+        }
+        asm.finish()
+    }
+
+    fn to_value(&self) -> Value {
+        self.select(&PathQuery::new(Path::root()))
+            .unwrap_or_else(|| json!({}))
+    }
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn law8_flat_records_agree_with_the_tree_in_any_order_and_batching(
+        writes in stamped_set(),
+        extra in prop::collection::vec(0usize..64, 0..6),
+        cuts in prop::collection::vec(1usize..4, 1..8),
+        parts in prop::collection::vec(path_query(), 1..4),
+    ) {
+        let n = writes.len();
+        let order: Vec<(Stamp, Mutation)> = (0..n).rev().chain(extra.iter().map(|i| i % n))
+            .map(|i| writes[i].clone()).collect();
+        let mut tree = Tree::new();
+        let mut flat = FlatStore::default();
+        let mut plain = Map::new();
+        let mut at = 0;
+        for cut in cuts.iter().cycle() {
+            if at >= order.len() { break; }
+            let batch = &order[at..(at + cut).min(order.len())];
+            at += batch.len();
+            for effect in flat.apply_batch(batch) {
+                effect.apply_to(&mut plain);
+            }
+            for (t, m) in batch {
+                tree.apply(*t, m);
+            }
+            prop_assert_eq!(&flat.to_value(), &tree.to_value());
+            prop_assert_eq!(&Value::Object(plain.clone()), &tree.to_value());
+        }
+        for part in &parts {
+            prop_assert_eq!(flat.select(part), tree.select(part), "{:?}", part);
+        }
+    }
 
     #[test]
     fn law1_any_order_with_duplicates_converges_to_the_rule(
@@ -209,6 +317,22 @@ proptest! {
             writes[i].1.apply_to(&mut sequential);
         }
         prop_assert_eq!(&canonical, &Value::Object(sequential));
+    }
+
+    #[test]
+    fn law7_effects_replayed_in_arrival_order_reproduce_the_tree(
+        writes in stamped_set(),
+        extra in prop::collection::vec(0usize..64, 0..6),
+    ) {
+        let n = writes.len();
+        let order: Vec<usize> = (0..n).rev().chain(extra.iter().map(|i| i % n)).collect();
+        let mut tree = Tree::new();
+        let mut plain = Map::new();
+        for &i in &order {
+            let effect = tree.apply(writes[i].0, &writes[i].1);
+            effect.apply_to(&mut plain);
+            prop_assert_eq!(&Value::Object(plain.clone()), &tree.to_value(), "after {:?}", effect);
+        }
     }
 
     #[test]

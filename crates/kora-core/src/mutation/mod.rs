@@ -204,16 +204,46 @@ fn drop_covered_markers(map: &mut Map<String, Value>, delete: Option<&Delete>) {
     });
 }
 
+/// The effect of a stamped apply, collected as a plain mutation (see `Tree::apply`).
+#[derive(Default)]
+pub(crate) struct Effects {
+    mutation: Mutation,
+}
+
+impl Effects {
+    pub(crate) fn delete(&mut self, path: &[&str]) {
+        self.mutation.delete.insert(path);
+    }
+
+    /// Deletes each of `relative` (paths beneath `base`).
+    pub(crate) fn delete_beneath(&mut self, base: &[&str], relative: Vec<Vec<String>>) {
+        for tail in relative {
+            let mut path: Vec<&str> = base.to_vec();
+            path.extend(tail.iter().map(String::as_str));
+            self.mutation.delete.insert(&path);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, path: &[&str], value: &Value) {
+        put(&mut self.mutation.merge, path, value.clone());
+    }
+
+    pub(crate) fn into_mutation(mut self) -> Mutation {
+        self.mutation.normalize();
+        self.mutation
+    }
+}
+
 /// Writes `value` at `path` inside a merge map, creating branches on the way (replacing
 /// any leaf that stands where a branch must go).
-fn put(map: &mut Map<String, Value>, path: &[String], value: Value) {
+fn put<S: AsRef<str>>(map: &mut Map<String, Value>, path: &[S], value: Value) {
     let Some((last, init)) = path.split_last() else {
         return;
     };
     let mut node = map;
     for segment in init {
         let slot = node
-            .entry(segment.clone())
+            .entry(segment.as_ref().to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
         if !slot.is_object() {
             *slot = Value::Object(Map::new());
@@ -223,7 +253,7 @@ fn put(map: &mut Map<String, Value>, path: &[String], value: Value) {
             _ => unreachable!("slot was just made an object"),
         };
     }
-    node.insert(last.clone(), value);
+    node.insert(last.as_ref().to_owned(), value);
 }
 
 #[cfg(test)]
