@@ -22,6 +22,8 @@ pub mod path;
 pub mod query;
 pub mod records;
 pub mod stamp;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tree;
 
 pub use mutation::{Delete, Layer, Mutation, MutationError};

@@ -1,0 +1,34 @@
+//! Errors a store reports: each says what went wrong in terms a user can act on.
+
+/// A store failure. Nothing of a failed commit is visible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid store URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("data directory {path} is in use by another process")]
+    Locked { path: String },
+    #[error(
+        "data in {path} has format version {found}; this Kora reads versions up to {supported}"
+    )]
+    NewerFormat {
+        path: String,
+        found: u64,
+        supported: u64,
+    },
+    #[error("stored data is corrupted: {0}")]
+    Corrupted(String),
+    #[error("{what} is {size} bytes; this store allows at most {limit}")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("no effect with id {0}")]
+    NoSuchEffect(u64),
+    #[error("the store is closed")]
+    Closed,
+    #[error("store error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,173 @@
+//! `memory:` — the reference tree (`kora_core::Tree`) with an in-memory change log and
+//! outbox. Nothing survives the process; it is the model the other backends are checked
+//! against and the fastest store for tests.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use kora_core::stamp::wall_millis;
+use kora_core::{PathQuery, Stamp, Tree};
+
+use crate::error::StoreError;
+use crate::outbox::Outbox;
+use crate::store::{
+    Change, Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write,
+};
+
+/// The in-memory store.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tree: Tree,
+    /// Change-log entries with their commit time (ms).
+    log: VecDeque<(Change, u64)>,
+    last_seq: Seq,
+    outbox: Outbox,
+    closed: bool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        let inner = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Internal("memory store lock poisoned".into()))?;
+        if inner.closed {
+            return Err(StoreError::Closed);
+        }
+        Ok(inner)
+    }
+}
+
+impl Inner {
+    fn log_start(&self) -> Seq {
+        self.log
+            .front()
+            .map_or(self.last_seq + 1, |(change, _)| change.seq)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        let mut inner = self.lock()?;
+        let effect = inner.tree.apply(write.stamp, &write.mutation);
+        inner.last_seq += 1;
+        let seq = inner.last_seq;
+        let change = Change {
+            seq,
+            stamp: write.stamp,
+            mutation: effect.clone(),
+        };
+        inner.log.push_back((change, wall_millis()));
+        for new in write.effects {
+            inner.outbox.add(seq, new, 0);
+        }
+        Ok(Commit {
+            seq,
+            stamp: write.stamp,
+            effect,
+        })
+    }
+
+    async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {
+        let inner = self.lock()?;
+        Ok(Snapshot {
+            seq: inner.last_seq,
+            values: parts.iter().map(|part| inner.tree.select(part)).collect(),
+        })
+    }
+
+    async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {
+        let inner = self.lock()?;
+        let start = inner.log_start();
+        if after + 1 < start {
+            return Ok(LogRead::Compacted { oldest: start });
+        }
+        let skip = (after + 1 - start) as usize;
+        Ok(LogRead::Changes(
+            inner
+                .log
+                .iter()
+                .skip(skip)
+                .take(limit)
+                .map(|(change, _)| change.clone())
+                .collect(),
+        ))
+    }
+
+    async fn last_seq(&self) -> Result<Seq, StoreError> {
+        Ok(self.lock()?.last_seq)
+    }
+
+    async fn claim_effects(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Effect>, StoreError> {
+        Ok(self.lock()?.outbox.claim(now_ms, lease_ms, limit))
+    }
+
+    async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.lock()?.outbox.complete(id)
+    }
+
+    async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError> {
+        self.lock()?.outbox.retry(id, next_at_ms, error).map(drop)
+    }
+
+    async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError> {
+        self.lock()?.outbox.bury(id, error).map(drop)
+    }
+
+    async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError> {
+        Ok(self.lock()?.outbox.dead(limit))
+    }
+
+    async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.lock()?.outbox.revive(id).map(drop)
+    }
+
+    async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {
+        let mut inner = self.lock()?;
+        inner.tree.compact(horizon);
+        let mut removed = 0;
+        while inner.log.front().is_some_and(|(_, at)| *at < log_before_ms) {
+            inner.log.pop_front();
+            removed += 1;
+        }
+        Ok(Compacted {
+            log_entries_removed: removed,
+            ..Compacted::default()
+        })
+    }
+
+    async fn stats(&self) -> Result<Stats, StoreError> {
+        let inner = self.lock()?;
+        let (pending, dead) = inner.outbox.counts();
+        Ok(Stats {
+            backend: "memory".into(),
+            last_seq: inner.last_seq,
+            log_start: inner.log_start(),
+            log_entries: inner.log.len() as u64,
+            records: inner.tree.leaf_count() as u64,
+            effects_pending: pending,
+            effects_dead: dead,
+        })
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.lock()?.closed = true;
+        Ok(())
+    }
+}

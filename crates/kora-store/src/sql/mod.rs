@@ -1,0 +1,333 @@
+//! What the SQL backends share: the table layout, turning rows into records and back, and
+//! planning a batch with `kora_core::records`. Each dialect (`postgres.rs`, `mysql.rs`)
+//! writes its own statements.
+//!
+//! Tables (prefix `kora_`):
+//!
+//! | table | columns | purpose |
+//! |---|---|---|
+//! | `kora_schema` | version, applied_ms | versioned migrations applied |
+//! | `kora_records` | path_key, leaf_stamp, leaf, tombstone, branch | one record per path; `path_key` is `kora_core::key`'s encoding, so a subtree is one index range |
+//! | `kora_log` | seq, stamp, committed_ms, mutation | the change log: each commit's effect |
+//! | `kora_meta` | name, value | `last_seq` (its row lock serialises writers) and `log_start` |
+//! | `kora_outbox` | id, seq, kind, payload, attempts, next_at_ms, lease_until_ms, last_error, dead | effects to run |
+//!
+//! Every batch transaction first locks the `last_seq` row. Writers are therefore serialised
+//! per database — across every Kora node sharing it — which is what makes sequence numbers
+//! global and gap-free in commit order: a reader never sees sequence N+1 before N. Group
+//! commit is what keeps that fast: one transaction carries every write waiting on a node.
+
+pub mod mysql;
+pub mod postgres;
+
+use std::time::Duration;
+
+use kora_core::records::{ReadSet, Record, Records};
+use kora_core::stamp::wall_millis;
+use kora_core::{Mutation, Stamp, Value};
+
+use crate::error::StoreError;
+use crate::store::{Change, Commit, Effect, EffectState, Seq, Write};
+
+/// How long a store keeps retrying an unreachable database before it reports `unavailable`.
+pub const CONNECT_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// First pause between retries; it doubles up to [`MAX_RETRY_PAUSE`].
+pub const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// Rows fetched per round trip when reading a range.
+pub const READ_PAGE: i64 = 1_000;
+
+/// Pooled connections per store: writers use one at a time (they are serialised), readers
+/// and the effect runner share the rest.
+pub const POOL_SIZE: u32 = 16;
+
+pub const RECORD_COLUMNS: &str = "path_key, leaf_stamp, leaf, tombstone, branch";
+
+pub const EFFECT_COLUMNS: &str = "id, seq, kind, payload, attempts, next_at_ms, last_error, dead";
+
+/// A row of `kora_outbox`.
+pub type EffectRow = (i64, i64, String, String, i32, i64, Option<String>, bool);
+
+fn effect_from(row: EffectRow) -> Result<Effect, StoreError> {
+    let (id, seq, kind, payload, attempts, next_at_ms, last_error, dead) = row;
+    Ok(Effect {
+        id: id as u64,
+        seq: seq as u64,
+        kind,
+        payload: parse_json(&payload)?,
+        attempts: attempts as u32,
+        next_at_ms: next_at_ms as u64,
+        last_error,
+        state: if dead {
+            EffectState::Dead
+        } else {
+            EffectState::Pending
+        },
+    })
+}
+
+/// Effect rows as effects, by id.
+pub fn effects_from(rows: Vec<EffectRow>) -> Result<Vec<Effect>, AttemptError> {
+    let mut effects = rows
+        .into_iter()
+        .map(effect_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    effects.sort_by_key(|e| e.id);
+    Ok(effects)
+}
+
+/// `NoSuchEffect` when a statement about effect `id` touched no row.
+pub fn found(id: u64, rows: u64) -> Result<(), AttemptError> {
+    if rows == 0 {
+        return Err(StoreError::NoSuchEffect(id).into());
+    }
+    Ok(())
+}
+
+/// Adds a page of rows to an answer; `false` once the answer needs no more rows.
+pub fn push_rows(
+    asm: &mut kora_core::records::Assembler<'_>,
+    rows: Vec<RecordRow>,
+    cursor: &mut Option<Vec<u8>>,
+) -> Result<bool, AttemptError> {
+    for row in rows {
+        let (key, record) = record_from(row)?;
+        let more = asm
+            .push(&key, &record)
+            .map_err(|e| StoreError::Corrupted(format!("a stored key: {e}")))?;
+        if !more {
+            return Ok(false);
+        }
+        *cursor = Some(key);
+    }
+    Ok(true)
+}
+
+/// A row of `kora_records`.
+pub type RecordRow = (
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
+pub fn stamp_from(bytes: Option<Vec<u8>>) -> Result<Option<Stamp>, StoreError> {
+    bytes
+        .map(|b| {
+            let fixed: [u8; 16] = b
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupted(format!("a stamp of {} bytes", b.len())))?;
+            Ok(Stamp::from_bytes(fixed))
+        })
+        .transpose()
+}
+
+pub fn record_from(row: RecordRow) -> Result<(Vec<u8>, Record), StoreError> {
+    let (key, leaf_stamp, leaf, tombstone, branch) = row;
+    let leaf = match (stamp_from(leaf_stamp)?, leaf) {
+        (Some(stamp), Some(text)) => Some((stamp, parse_json(&text)?)),
+        (None, None) => None,
+        _ => return Err(StoreError::Corrupted("a leaf without its stamp".into())),
+    };
+    Ok((
+        key,
+        Record {
+            leaf,
+            tombstone: stamp_from(tombstone)?,
+            branch: stamp_from(branch)?,
+        },
+    ))
+}
+
+/// The columns of a record to write.
+pub struct RecordColumns {
+    pub leaf_stamp: Option<Vec<u8>>,
+    pub leaf: Option<String>,
+    pub tombstone: Option<Vec<u8>>,
+    pub branch: Option<Vec<u8>>,
+}
+
+pub fn record_columns(record: &Record) -> RecordColumns {
+    RecordColumns {
+        leaf_stamp: record.leaf.as_ref().map(|(s, _)| s.to_bytes().to_vec()),
+        leaf: record.leaf.as_ref().map(|(_, v)| v.to_string()),
+        tombstone: record.tombstone.map(|s| s.to_bytes().to_vec()),
+        branch: record.branch.map(|s| s.to_bytes().to_vec()),
+    }
+}
+
+pub fn parse_json(text: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupted(format!("stored JSON: {e}")))
+}
+
+pub fn change_from(seq: i64, stamp: Vec<u8>, mutation: &str) -> Result<Change, StoreError> {
+    let stamp = stamp_from(Some(stamp))?.unwrap_or_default();
+    let value = parse_json(mutation)?;
+    let mutation = Mutation::from_json(&value)
+        .map_err(|e| StoreError::Corrupted(format!("logged mutation: {e}")))?;
+    Ok(Change {
+        seq: seq as u64,
+        stamp,
+        mutation,
+    })
+}
+
+/// The read set of a batch.
+pub fn read_set(writes: &[Write]) -> ReadSet {
+    let mut set = ReadSet::default();
+    for write in writes {
+        set.add(&write.mutation);
+    }
+    set
+}
+
+/// The ranges of a read set's subtrees: `(after, before)`, both exclusive, `before` absent
+/// for the root's subtree.
+pub fn subtree_ranges(set: &ReadSet) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    set.outer_subtrees()
+        .into_iter()
+        .map(|k| (k.to_vec(), kora_core::key::subtree_end(k)))
+        .collect()
+}
+
+/// A planned batch: the commits, the record changes and the log rows to write.
+pub struct Plan {
+    pub commits: Vec<Commit>,
+    pub upserts: Vec<(Vec<u8>, Record)>,
+    pub deletes: Vec<Vec<u8>>,
+    pub log: Vec<LogRow>,
+}
+
+/// A change-log row to insert.
+pub struct LogRow {
+    pub seq: i64,
+    pub stamp: Vec<u8>,
+    pub committed_ms: i64,
+    pub mutation: String,
+}
+
+/// Applies a batch to records loaded through its read set, numbering commits after
+/// `last_seq`.
+pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq) -> Plan {
+    let now = wall_millis() as i64;
+    let mut commits = Vec::with_capacity(writes.len());
+    let mut log = Vec::with_capacity(writes.len());
+    for (i, write) in writes.iter().enumerate() {
+        let seq = last_seq + 1 + i as u64;
+        let effect = records.apply(write.stamp, &write.mutation);
+        log.push(LogRow {
+            seq: seq as i64,
+            stamp: write.stamp.to_bytes().to_vec(),
+            committed_ms: now,
+            mutation: serde_json::to_string(&effect).unwrap_or_default(),
+        });
+        commits.push(Commit {
+            seq,
+            stamp: write.stamp,
+            effect,
+        });
+    }
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    for (key, record) in records.take_changes() {
+        match record {
+            Some(record) => upserts.push((key, record)),
+            None => deletes.push(key),
+        }
+    }
+    Plan {
+        commits,
+        upserts,
+        deletes,
+        log,
+    }
+}
+
+/// Checks every path key of a batch against a backend's index limit, so that one write too
+/// large for it fails alone instead of failing its batch.
+pub fn check_key_lengths(write: &Write, limit: usize) -> Result<(), StoreError> {
+    let set = kora_core::records::read_set(&write.mutation);
+    match set.points.iter().map(Vec::len).max() {
+        Some(size) if size > limit => Err(StoreError::TooLarge {
+            what: "an encoded path",
+            size,
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// True for errors worth retrying: the connection, not the statement, failed.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL connection exceptions (08xxx), admin shutdown (57P0x), serialization
+            // failures and deadlocks; MySQL lock wait timeout and deadlock.
+            code.starts_with("08")
+                || code.starts_with("57P0")
+                || code == "40001"
+                || code == "40P01"
+                || code == "1205"
+                || code == "1213"
+        }),
+        _ => false,
+    }
+}
+
+/// A failure inside a database attempt: the database's, or one of Kora's own checks.
+#[derive(Debug)]
+pub enum AttemptError {
+    Db(sqlx::Error),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for AttemptError {
+    fn from(error: sqlx::Error) -> Self {
+        AttemptError::Db(error)
+    }
+}
+
+impl From<StoreError> for AttemptError {
+    fn from(error: StoreError) -> Self {
+        AttemptError::Store(error)
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for a non-transient reason, or
+/// [`CONNECT_RETRY_FOR`] has passed, pausing with exponential backoff between tries.
+/// Retrying a commit whose outcome is unknown is safe: applying a stamped mutation twice
+/// changes nothing, and effects run at least once anyway.
+pub async fn with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AttemptError>>,
+{
+    let deadline = tokio::time::Instant::now() + CONNECT_RETRY_FOR;
+    let mut pause = FIRST_RETRY_PAUSE;
+    loop {
+        let error = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(AttemptError::Store(error)) => return Err(error),
+            Err(AttemptError::Db(error)) => error,
+        };
+        if !is_transient(&error) {
+            return Err(StoreError::Internal(format!("{what}: {error}")));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Unavailable(format!(
+                "{what}: gave up after {CONNECT_RETRY_FOR:?}: {error}"
+            )));
+        }
+        tracing::warn!(%error, "{what} failed; retrying in {pause:?}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY_PAUSE);
+    }
+}

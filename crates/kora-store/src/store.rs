@@ -1,0 +1,184 @@
+//! The `Store` trait: a small, complete interface over an ordered key space that every
+//! backend implements and one conformance suite checks.
+
+use async_trait::async_trait;
+use kora_core::{Mutation, PathQuery, Stamp, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+/// A commit's position in the change log. Starts at 1; 0 means "before the first commit".
+pub type Seq = u64;
+
+/// A stamped mutation to commit, with the effects to run once it is durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub stamp: Stamp,
+    pub mutation: Mutation,
+    pub effects: Vec<NewEffect>,
+}
+
+impl Write {
+    pub fn new(stamp: Stamp, mutation: Mutation) -> Self {
+        Write {
+            stamp,
+            mutation,
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// A durable commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub seq: Seq,
+    pub stamp: Stamp,
+    /// What the commit changed in the visible tree (see `kora_core::Tree::apply`): empty
+    /// when the mutation lost every conflict.
+    pub effect: Mutation,
+}
+
+/// One entry of the change log: a commit and its effect on the visible tree. Applied in
+/// sequence order without stamps, the effects rebuild the tree exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub seq: Seq,
+    pub stamp: Stamp,
+    pub mutation: Mutation,
+}
+
+/// The answer to reading the change log after a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogRead {
+    /// The next changes after the requested sequence, oldest first (possibly none).
+    Changes(Vec<Change>),
+    /// The log no longer holds the changes right after the requested sequence: it was
+    /// compacted up to `oldest - 1`. The reader needs a fresh snapshot.
+    Compacted { oldest: Seq },
+}
+
+/// Values read at one consistent point, and the last sequence that point includes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub seq: Seq,
+    /// One entry per path query, `None` where nothing is stored.
+    pub values: Vec<Option<Value>>,
+}
+
+/// An effect to run after commit (a webhook, a NATS publish, a named function).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEffect {
+    /// Which runner handles it, e.g. `webhook`.
+    pub kind: String,
+    /// What the runner needs, as JSON.
+    pub payload: Value,
+}
+
+/// Where an outbox entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectState {
+    /// Waiting to run or to be retried.
+    Pending,
+    /// Out of tries: kept for inspection until retried or discarded.
+    Dead,
+}
+
+/// An effect in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    pub id: u64,
+    /// The commit that produced it.
+    pub seq: Seq,
+    pub kind: String,
+    pub payload: Value,
+    /// Tries so far.
+    pub attempts: u32,
+    /// Not to be run before this time (ms since the epoch).
+    pub next_at_ms: u64,
+    pub last_error: Option<String>,
+    pub state: EffectState,
+}
+
+/// Counts that describe a store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub backend: String,
+    pub last_seq: Seq,
+    /// The oldest sequence still in the change log (`last_seq + 1` when it is empty).
+    pub log_start: Seq,
+    pub log_entries: u64,
+    pub records: u64,
+    pub effects_pending: u64,
+    pub effects_dead: u64,
+}
+
+/// What a compaction removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compacted {
+    pub records_removed: u64,
+    pub records_rewritten: u64,
+    pub log_entries_removed: u64,
+}
+
+/// Storage for Kora: the tree's records, the change log and the effect outbox, kept
+/// together so that one commit writes all three atomically.
+///
+/// Every method may be called from many tasks at once. Commits from concurrent callers are
+/// grouped into shared transactions (group commit), so durability does not cost one flush
+/// per mutation under load.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Commits a stamped mutation with its effects, durably, and returns its sequence number
+    /// and its effect on the visible tree. Nothing of a failed commit is visible.
+    async fn commit(&self, write: Write) -> Result<Commit, StoreError>;
+
+    /// Reads several paths at one consistent point.
+    async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError>;
+
+    /// Reads one path (a convenience over [`Store::read`]).
+    async fn get(&self, part: &PathQuery) -> Result<Option<Value>, StoreError> {
+        let mut snapshot = self.read(std::slice::from_ref(part)).await?;
+        Ok(snapshot.values.pop().flatten())
+    }
+
+    /// The change log after `after`, at most `limit` entries, oldest first.
+    async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError>;
+
+    /// The sequence of the last commit (0 when there is none).
+    async fn last_seq(&self) -> Result<Seq, StoreError>;
+
+    /// Claims up to `limit` pending effects that are due at `now_ms` and not leased by
+    /// someone else, leasing them until `now_ms + lease_ms`. A claim that is neither
+    /// completed nor retried before its lease ends is claimed again (at-least-once).
+    async fn claim_effects(
+        &self,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Effect>, StoreError>;
+
+    /// Removes an effect that ran successfully.
+    async fn complete_effect(&self, id: u64) -> Result<(), StoreError>;
+
+    /// Records a failed try: the effect runs again at `next_at_ms`.
+    async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError>;
+
+    /// Records a failed last try: the effect moves to the dead letters.
+    async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError>;
+
+    /// Dead effects, oldest first.
+    async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError>;
+
+    /// Moves a dead effect back to pending, with its tries reset.
+    async fn revive_effect(&self, id: u64) -> Result<(), StoreError>;
+
+    /// Forgets tombstones and branch stamps older than `horizon`, and change-log entries
+    /// committed before `log_before_ms` (ms since the epoch).
+    async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError>;
+
+    async fn stats(&self) -> Result<Stats, StoreError>;
+
+    /// Finishes in-flight commits and releases the store. Later calls fail with `Closed`.
+    async fn close(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,564 @@
+//! The store conformance suite: written once, run against every backend (see
+//! `tests/<backend>.rs`). Each check opens a fresh store through the backend's factory.
+//!
+//! The model-based check applies random stamped mutations (merges, deletes, leaf/branch
+//! replacement, out-of-order and duplicated stamps, concurrent commits) to the backend and to
+//! `kora_core::Tree`, and requires equal trees, equal query answers, and effects that rebuild
+//! the tree when replayed in sequence order. Each generated case writes under its own prefix,
+//! so one store serves all cases.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use kora_core::testing::{mutation, path_query, stamped_set};
+use kora_core::{Mutation, Path, PathQuery, Stamp, Tree, Value};
+use kora_store::{Commit, LogRead, NewEffect, Store, StoreError, Write};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{json, Map};
+
+/// A fresh, empty store, and what to run to remove it afterwards (drop its database).
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    pub cleanup: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl Opened {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Opened {
+            store,
+            cleanup: None,
+        }
+    }
+}
+
+/// Opens a fresh, empty store; `None` when the backend is not available here (skipped).
+pub type Factory = fn() -> Pin<Box<dyn Future<Output = Option<Opened>> + Send>>;
+
+/// Number of generated cases for the model-based check (`KORA_CONFORMANCE_CASES`).
+fn cases() -> u32 {
+    std::env::var("KORA_CONFORMANCE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `check` against a fresh store, or says the backend was skipped.
+pub fn with_store<F, Fut>(name: &str, factory: Factory, check: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = runtime();
+    rt.block_on(async {
+        let Some(opened) = factory().await else {
+            println!("skipped: {name} (its KORA_TEST_* variable is not set)");
+            return;
+        };
+        check(opened.store.clone()).await;
+        let _ = opened.store.close().await;
+        if let Some(cleanup) = opened.cleanup {
+            cleanup.await;
+        }
+        println!("conformance: {name}: passed");
+    });
+}
+
+/// A database or keyspace name no other run uses: prefix, process id, time, counter.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        kora_core::stamp::wall_millis() % 100_000_000,
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `url` with its database (the path after the host) replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (authority, query) = match rest.split_once('/') {
+        Some((authority, tail)) => (authority, tail.split_once('?').map(|(_, q)| q)),
+        None => (rest, None),
+    };
+    match query {
+        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
+}
+
+fn p(text: &str) -> Path {
+    Path::parse(text).expect("valid path")
+}
+
+fn stamp(n: u64) -> Stamp {
+    Stamp::new(1_000 + n, 0, 7)
+}
+
+async fn commit(store: &dyn Store, n: u64, mutation: Value) -> Commit {
+    let mutation = Mutation::from_json(&mutation).expect("valid mutation");
+    store
+        .commit(Write::new(stamp(n), mutation))
+        .await
+        .expect("commit")
+}
+
+async fn get(store: &dyn Store, path: &str) -> Option<Value> {
+    store.get(&PathQuery::new(p(path))).await.expect("read")
+}
+
+// ---------- the model-based check ----------
+
+static CASE: AtomicU64 = AtomicU64::new(0);
+
+/// Random stamped mutations in random order, batching and concurrency, against the model.
+pub fn model_based(name: &str, factory: Factory) {
+    let rt = runtime();
+    let Some(opened) = rt.block_on(factory()) else {
+        println!("skipped: {name} (its KORA_TEST_* variable is not set)");
+        return;
+    };
+    let store = opened.store;
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        stamped_set(),
+        prop::collection::vec(0usize..64, 0..6),
+        prop::collection::vec(path_query(), 1..4),
+        any::<bool>(),
+    );
+    let result = runner.run(&strategy, |(writes, extra, parts, concurrent)| {
+        rt.block_on(check_case(store.clone(), writes, extra, parts, concurrent));
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{name}: model-based conformance failed: {failure}");
+    }
+    rt.block_on(async {
+        let _ = store.close().await;
+        if let Some(cleanup) = opened.cleanup {
+            cleanup.await;
+        }
+    });
+    println!("conformance: {name}: {} model-based cases passed", cases());
+}
+
+async fn check_case(
+    store: Arc<dyn Store>,
+    writes: Vec<(Stamp, Mutation)>,
+    extra: Vec<usize>,
+    parts: Vec<PathQuery>,
+    concurrent: bool,
+) {
+    let case = CASE.fetch_add(1, Ordering::SeqCst);
+    let prefix = p(&format!("case{case:06}"));
+    let n = writes.len();
+    let arrivals: Vec<(Stamp, Mutation)> = (0..n)
+        .rev()
+        .chain(extra.iter().map(|i| i % n))
+        .map(|i| (writes[i].0, writes[i].1.clone().nest(&prefix)))
+        .collect();
+
+    let mut commits: Vec<Commit> = if concurrent {
+        let tasks: Vec<_> = arrivals
+            .iter()
+            .cloned()
+            .map(|(t, m)| {
+                let store = store.clone();
+                tokio::spawn(async move { store.commit(Write::new(t, m)).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for task in tasks {
+            out.push(task.await.expect("task").expect("commit"));
+        }
+        out
+    } else {
+        let mut out = Vec::new();
+        for (t, m) in &arrivals {
+            out.push(
+                store
+                    .commit(Write::new(*t, m.clone()))
+                    .await
+                    .expect("commit"),
+            );
+        }
+        out
+    };
+
+    let mut model = Tree::new();
+    for (t, m) in &arrivals {
+        model.apply(*t, m);
+    }
+    let expected = model.get(&prefix);
+    assert_eq!(get(&*store, &prefix.to_string()).await, expected, "tree");
+
+    // Effects replayed in sequence order rebuild the tree.
+    commits.sort_by_key(|c| c.seq);
+    let mut plain = Map::new();
+    for c in &commits {
+        c.effect.apply_to(&mut plain);
+    }
+    let replayed = plain.get(&prefix.segments()[0]).cloned();
+    assert_eq!(replayed, expected, "effects replayed");
+
+    // The change log holds the same effects.
+    let first = commits.first().map(|c| c.seq).unwrap_or(1);
+    let LogRead::Changes(changes) = store.changes(first - 1, commits.len()).await.expect("log")
+    else {
+        panic!("log compacted");
+    };
+    let logged: Vec<(u64, &Mutation)> = changes.iter().map(|c| (c.seq, &c.mutation)).collect();
+    let committed: Vec<(u64, &Mutation)> = commits.iter().map(|c| (c.seq, &c.effect)).collect();
+    assert_eq!(logged, committed, "change log");
+
+    for part in parts {
+        let nested = PathQuery {
+            path: p(&format!("{prefix}/{}", part.path)),
+            ..part
+        };
+        let answer = store.get(&nested).await.expect("read");
+        assert_eq!(answer, model.select(&nested), "query {nested:?}");
+    }
+    let _ = mutation; // keeps the strategy import used when cases change
+}
+
+// ---------- targeted checks ----------
+
+pub async fn commits_get_increasing_sequences_and_effects(store: Arc<dyn Store>) {
+    assert_eq!(store.last_seq().await.unwrap(), 0);
+    let a = commit(
+        &*store,
+        1,
+        json!({"merge": {"todos": {"t1": {"text": "a"}}}}),
+    )
+    .await;
+    let b = commit(
+        &*store,
+        2,
+        json!({"merge": {"todos": {"t2": {"text": "b"}}}}),
+    )
+    .await;
+    assert_eq!((a.seq, b.seq), (1, 2));
+    assert_eq!(store.last_seq().await.unwrap(), 2);
+    let late = commit(
+        &*store,
+        0,
+        json!({"merge": {"todos": {"t1": {"text": "old"}}}}),
+    )
+    .await;
+    assert!(
+        late.effect.is_empty(),
+        "an older write loses: {:?}",
+        late.effect
+    );
+    assert_eq!(
+        get(&*store, "todos").await,
+        Some(json!({"t1": {"text": "a"}, "t2": {"text": "b"}}))
+    );
+}
+
+pub async fn older_write_cannot_resurrect_deleted_subtree(store: Arc<dyn Store>) {
+    commit(&*store, 5, json!({"delete": {"a": 1}})).await;
+    commit(&*store, 3, json!({"merge": {"a": {"b": 1}}})).await;
+    assert_eq!(get(&*store, "a").await, None);
+    commit(&*store, 6, json!({"merge": {"a": {"c": 1}}})).await;
+    assert_eq!(get(&*store, "a").await, Some(json!({"c": 1})));
+}
+
+pub async fn ranged_and_limited_reads(store: Arc<dyn Store>) {
+    let mut items = Map::new();
+    for i in 0..50 {
+        items.insert(format!("k{i:03}"), json!({"n": i}));
+    }
+    commit(&*store, 1, json!({"merge": {"items": items}})).await;
+    let part = |min: Option<&str>, max: Option<&str>, limit, reverse| PathQuery {
+        min: min.map(String::from),
+        max: max.map(String::from),
+        limit,
+        reverse,
+        ..PathQuery::new(p("items"))
+    };
+    let keys = |v: Option<Value>| -> Vec<String> {
+        v.and_then(|v| v.as_object().cloned())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let got = store
+        .get(&part(Some("k010"), Some("k013"), None, false))
+        .await
+        .unwrap();
+    assert_eq!(keys(got), ["k010", "k011", "k012", "k013"]);
+    let got = store.get(&part(None, None, Some(2), true)).await.unwrap();
+    assert_eq!(keys(got), ["k048", "k049"]);
+    let got = store
+        .get(&part(Some("k020"), None, Some(3), false))
+        .await
+        .unwrap();
+    assert_eq!(keys(got), ["k020", "k021", "k022"]);
+    let got = store
+        .get(&part(Some("z"), Some("a"), None, false))
+        .await
+        .unwrap();
+    assert_eq!(got, None);
+}
+
+pub async fn snapshot_reads_several_paths_at_one_sequence(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"a": 1, "b": {"c": 2}}})).await;
+    let snapshot = store
+        .read(&[
+            PathQuery::new(p("a")),
+            PathQuery::new(p("b")),
+            PathQuery::new(p("nope")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(snapshot.seq, 1);
+    assert_eq!(
+        snapshot.values,
+        vec![Some(json!(1)), Some(json!({"c": 2})), None]
+    );
+}
+
+pub async fn concurrent_commits_get_distinct_consecutive_sequences(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..200u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let m = Mutation::merge(&p(&format!("c/{}/{}", i % 20, i)), json!(i)).unwrap();
+                store.commit(Write::new(stamp(i), m)).await.expect("commit")
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
+    let LogRead::Changes(changes) = store.changes(0, 1_000).await.unwrap() else {
+        panic!("compacted");
+    };
+    let mut plain = Map::new();
+    for change in &changes {
+        change.mutation.apply_to(&mut plain);
+    }
+    assert_eq!(Some(Value::Object(plain)), get(&*store, "").await);
+}
+
+pub async fn change_log_pages_and_reports_compaction(store: Arc<dyn Store>) {
+    for i in 1..=10 {
+        commit(&*store, i, json!({"merge": {"log": {format!("e{i}"): i}}})).await;
+    }
+    let LogRead::Changes(page) = store.changes(3, 4).await.unwrap() else {
+        panic!("compacted");
+    };
+    assert_eq!(page.iter().map(|c| c.seq).collect::<Vec<_>>(), [4, 5, 6, 7]);
+    assert_eq!(page[0].stamp, stamp(4));
+    let LogRead::Changes(tail) = store.changes(10, 4).await.unwrap() else {
+        panic!("compacted");
+    };
+    assert!(tail.is_empty());
+    // Compact everything committed until now: the log no longer covers sequence 1.
+    let far_future = kora_core::stamp::wall_millis() + 60_000;
+    let report = store.compact(Stamp::ZERO, far_future).await.unwrap();
+    assert_eq!(report.log_entries_removed, 10);
+    assert_eq!(
+        store.changes(0, 10).await.unwrap(),
+        LogRead::Compacted { oldest: 11 }
+    );
+    assert_eq!(
+        store.changes(10, 10).await.unwrap(),
+        LogRead::Changes(vec![])
+    );
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        (stats.last_seq, stats.log_start, stats.log_entries),
+        (10, 11, 0)
+    );
+    commit(&*store, 11, json!({"merge": {"log": {"e11": 11}}})).await;
+    let LogRead::Changes(next) = store.changes(10, 10).await.unwrap() else {
+        panic!("compacted");
+    };
+    assert_eq!(next.iter().map(|c| c.seq).collect::<Vec<_>>(), [11]);
+}
+
+pub async fn compaction_keeps_the_tree(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"a": {"x": 1, "y": 2}}})).await;
+    commit(&*store, 2, json!({"delete": {"a": {"x": 1}}})).await;
+    store.compact(stamp(100), 0).await.unwrap();
+    assert_eq!(get(&*store, "").await, Some(json!({"a": {"y": 2}})));
+}
+
+pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
+    let mutation = Mutation::merge(&p("orders/o1"), json!({"total": 5})).unwrap();
+    let write = Write {
+        stamp: stamp(1),
+        mutation,
+        effects: vec![
+            NewEffect {
+                kind: "webhook".into(),
+                payload: json!({"url": "http://127.0.0.1:1/a"}),
+            },
+            NewEffect {
+                kind: "webhook".into(),
+                payload: json!({"url": "http://127.0.0.1:1/b"}),
+            },
+        ],
+    };
+    let c = store.commit(write).await.unwrap();
+    let now = kora_core::stamp::wall_millis();
+    let claimed = store.claim_effects(now, 30_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed
+        .iter()
+        .all(|e| e.seq == c.seq && e.kind == "webhook"));
+    // Leased: a second runner gets nothing until the lease ends.
+    assert!(store
+        .claim_effects(now, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_effects(now + 30_001, 30_000, 10).await.unwrap();
+    assert_eq!(again.len(), 2, "an expired lease is claimed again");
+
+    let (a, b) = (claimed[0].id, claimed[1].id);
+    store.complete_effect(a).await.unwrap();
+    store
+        .retry_effect(b, now + 100_000, "HTTP 500")
+        .await
+        .unwrap();
+    assert!(store
+        .claim_effects(now + 60_002, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let retried = store
+        .claim_effects(now + 100_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(retried[0].last_error.as_deref(), Some("HTTP 500"));
+
+    store.bury_effect(b, "gave up").await.unwrap();
+    let dead = store.dead_effects(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 2);
+    assert!(store
+        .claim_effects(now + 200_000, 30_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.effects_pending, stats.effects_dead), (0, 1));
+
+    store.revive_effect(b).await.unwrap();
+    let revived = store
+        .claim_effects(now + 200_000, 30_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(revived.len(), 1);
+    assert_eq!(revived[0].attempts, 0);
+    assert_eq!(
+        store.complete_effect(9_999).await,
+        Err(StoreError::NoSuchEffect(9_999))
+    );
+}
+
+pub async fn closed_store_refuses_work(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"a": 1}})).await;
+    store.close().await.unwrap();
+    let err = store
+        .commit(Write::new(stamp(2), Mutation::delete(&p("a"))))
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::Closed);
+}
+
+/// One `#[test]` per check, for a backend's factory.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($name:expr, $factory:expr) => {
+        #[test]
+        fn model_based() {
+            conformance::model_based($name, $factory);
+        }
+        #[test]
+        fn commits_get_increasing_sequences_and_effects() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::commits_get_increasing_sequences_and_effects,
+            );
+        }
+        #[test]
+        fn older_write_cannot_resurrect_deleted_subtree() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::older_write_cannot_resurrect_deleted_subtree,
+            );
+        }
+        #[test]
+        fn ranged_and_limited_reads() {
+            conformance::with_store($name, $factory, conformance::ranged_and_limited_reads);
+        }
+        #[test]
+        fn snapshot_reads_several_paths_at_one_sequence() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::snapshot_reads_several_paths_at_one_sequence,
+            );
+        }
+        #[test]
+        fn concurrent_commits_get_distinct_consecutive_sequences() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::concurrent_commits_get_distinct_consecutive_sequences,
+            );
+        }
+        #[test]
+        fn change_log_pages_and_reports_compaction() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::change_log_pages_and_reports_compaction,
+            );
+        }
+        #[test]
+        fn compaction_keeps_the_tree() {
+            conformance::with_store($name, $factory, conformance::compaction_keeps_the_tree);
+        }
+        #[test]
+        fn outbox_claims_leases_retries_and_buries() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::outbox_claims_leases_retries_and_buries,
+            );
+        }
+        #[test]
+        fn closed_store_refuses_work() {
+            conformance::with_store($name, $factory, conformance::closed_store_refuses_work);
+        }
+    };
+}
