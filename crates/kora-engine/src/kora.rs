@@ -1,0 +1,235 @@
+//! `Kora`: the database as a library, and the builder that assembles it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kora_core::{Clock, Path, PathQuery, Value};
+use kora_store::{MemoryStore, Store};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::context::Context;
+use crate::effects::{EffectRunner, WebhookRunner};
+use crate::error::Error;
+use crate::feed::Feed;
+use crate::handler::Handler;
+use crate::interceptor::{Interceptor, Registered};
+use crate::metrics::Metrics;
+use crate::pattern::{Pattern, PatternError};
+use crate::session::Session;
+use crate::subscriptions::Index;
+
+/// The database. Cheap to clone: clones share everything.
+#[derive(Clone)]
+pub struct Kora {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub config: Config,
+    pub interceptors: Vec<Registered>,
+    pub handlers: HashMap<String, Arc<dyn Handler>>,
+    pub runners: HashMap<String, Arc<dyn EffectRunner>>,
+    pub index: RwLock<Index>,
+    pub feed: Feed,
+    pub metrics: Metrics,
+    /// Wakes the effect runner when a commit adds effects.
+    pub effects_due: Notify,
+    pub tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// The last sequence the fan-out has delivered to every session queue.
+    pub delivered: std::sync::atomic::AtomicU64,
+    pub shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl Kora {
+    pub fn builder() -> KoraBuilder {
+        KoraBuilder::default()
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// This node's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The last sequence the fan-out has handed to every concerned session: a session has
+    /// queued every change up to it.
+    pub fn delivered_seq(&self) -> kora_store::Seq {
+        self.inner
+            .delivered
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until the fan-out has delivered `seq` (for tests and orderly shutdown).
+    pub async fn wait_delivered(&self, seq: kora_store::Seq) {
+        while self.delivered_seq() < seq {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// A context for the server's own work (no client behind it).
+    pub fn system_context(&self) -> Context {
+        Context::system(self.inner.clock.origin())
+    }
+
+    /// A session for one connection: requests plus a queue of pushed changes.
+    pub fn session(&self, ctx: Context) -> Session {
+        Session::new(self.clone(), ctx)
+    }
+
+    /// The value at `path` straight from the store: no interceptors, for interceptors and
+    /// handlers that need the current data.
+    pub async fn read_value(&self, path: &Path) -> Result<Option<Value>, Error> {
+        Ok(self.inner.store.get(&PathQuery::new(path.clone())).await?)
+    }
+
+    /// Calls handler `name` and returns its reply.
+    pub async fn call(&self, ctx: &Context, name: &str, args: Value) -> Result<Value, Error> {
+        let handler = self
+            .inner
+            .handlers
+            .get(name)
+            .ok_or_else(|| Error::not_found(format!("no handler named {name:?}")))?;
+        handler.handle(args, ctx, self).await
+    }
+
+    /// Stops background work, lets in-flight commits finish, and closes the store.
+    pub async fn shutdown(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.shutting_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tasks: Vec<JoinHandle<()>> = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        if let Err(error) = self.inner.store.close().await {
+            tracing::warn!(%error, "closing the store");
+        }
+    }
+
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        if let Ok(mut tasks) = self.inner.tasks.lock() {
+            tasks.push(handle);
+        }
+    }
+}
+
+/// Assembles a [`Kora`]: `Kora::builder().store(..).interceptor(..).handler(..).build()`.
+#[derive(Default)]
+pub struct KoraBuilder {
+    store: Option<Arc<dyn Store>>,
+    config: Config,
+    interceptors: Vec<Registered>,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    runners: HashMap<String, Arc<dyn EffectRunner>>,
+    errors: Vec<PatternError>,
+}
+
+impl KoraBuilder {
+    /// The store (default: `memory:`).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers an interceptor for the layers whose paths match `pattern`. Interceptors run
+    /// in the order they are registered.
+    pub fn interceptor(self, pattern: &str, interceptor: impl Interceptor) -> Self {
+        self.interceptor_arc(pattern, Arc::new(interceptor))
+    }
+
+    /// [`KoraBuilder::interceptor`] for a shared interceptor.
+    pub fn interceptor_arc(mut self, pattern: &str, interceptor: Arc<dyn Interceptor>) -> Self {
+        match Pattern::parse(pattern) {
+            Ok(pattern) => self.interceptors.push(Registered {
+                pattern,
+                interceptor,
+            }),
+            Err(error) => self.errors.push(error),
+        }
+        self
+    }
+
+    /// Registers handler `name`.
+    pub fn handler(mut self, name: &str, handler: impl Handler) -> Self {
+        self.handlers.insert(name.to_string(), Arc::new(handler));
+        self
+    }
+
+    /// Registers the runner of effects of `kind` (`webhook` is built in).
+    pub fn effect_runner(mut self, kind: &str, runner: impl EffectRunner) -> Self {
+        self.runners.insert(kind.to_string(), Arc::new(runner));
+        self
+    }
+
+    /// Starts the engine: reads where the change log stands and starts the ordered feed,
+    /// the fan-out, the effect runner and compaction. Needs a Tokio runtime.
+    pub async fn build(self) -> Result<Kora, Error> {
+        if let Some(error) = self.errors.into_iter().next() {
+            return Err(Error::bad_request(error.to_string()));
+        }
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let last_seq = store.last_seq().await?;
+        let clock = Clock::new(self.config.origin)
+            .with_max_skew_ms(self.config.max_clock_skew.as_millis() as u64);
+        let mut runners = self.runners;
+        runners
+            .entry("webhook".to_string())
+            .or_insert_with(|| Arc::new(WebhookRunner::new()));
+        let (feed, fanout) = Feed::new(last_seq + 1);
+        let kora = Kora {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config: self.config,
+                interceptors: self.interceptors,
+                handlers: self.handlers,
+                runners,
+                index: RwLock::new(Index::default()),
+                feed,
+                metrics: Metrics::default(),
+                effects_due: Notify::new(),
+                tasks: std::sync::Mutex::new(Vec::new()),
+                delivered: std::sync::atomic::AtomicU64::new(last_seq),
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
+            }),
+        };
+        kora.spawn(crate::subscriptions::fan_out(kora.clone(), fanout));
+        kora.spawn(crate::feed::fill_gaps(kora.clone()));
+        if kora.inner.config.effects.enabled {
+            kora.spawn(crate::effects::run(kora.clone()));
+        }
+        kora.spawn(crate::pipeline::compact_periodically(kora.clone()));
+        Ok(kora)
+    }
+}

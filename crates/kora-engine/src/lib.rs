@@ -1,0 +1,49 @@
+//! # kora-engine
+//!
+//! Kora as a library: the whole database without sockets, which the server and embedding
+//! applications use alike.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), kora_engine::Error> {
+//! use kora_engine::{Context, Kora};
+//! use kora_core::{Mutation, Path};
+//!
+//! let kora = Kora::builder().build().await?; // memory: store by default
+//! let ctx = Context::new(42);
+//! let todo = Path::parse("todos/TOD1")?;
+//! kora.mutate(&ctx, Mutation::merge(&todo, serde_json::json!({"text": "hi"}))?, None)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`pipeline`]: the write path (stamp → interceptors → one store transaction → fan-out →
+//!   effects) and the read path.
+//! - [`interceptor`], [`handler`], [`pattern`]: server-side logic and how it is matched.
+//! - [`session`], [`subscriptions`]: connections, subscriptions, the fan-out.
+//! - [`feed`]: committed changes in sequence order, gaps filled from the change log.
+//! - [`effects`]: the outbox runner, webhooks.
+
+pub mod config;
+pub mod context;
+pub mod effects;
+mod error;
+pub mod feed;
+pub mod handler;
+pub mod interceptor;
+mod kora;
+pub mod metrics;
+pub mod pattern;
+pub mod pipeline;
+pub mod session;
+pub mod subscriptions;
+
+pub use config::{Config, Conflicts, EffectsConfig};
+pub use context::Context;
+pub use effects::{EffectRunner, FnRunner, WebhookRunner};
+pub use error::{Code, Error};
+pub use handler::{FnHandler, Handler};
+pub use interceptor::{Interceptor, ReadLayer, WriteLayer};
+pub use kora::{Kora, KoraBuilder};
+pub use pattern::{Captures, Pattern, Relation};
+pub use pipeline::Answer;
+pub use session::{Initial, Push, Replayed, Session, STORED_SUBSCRIPTIONS};

@@ -1,0 +1,275 @@
+//! The write and read paths.
+//!
+//! ```text
+//!  mutate(ctx, mutation, stamp?)
+//!    │ 1. stamp: the client's (absorbed by the clock; re-stamped if too far ahead or older
+//!    │    than the retention) or the server's
+//!    │ 2. before_mutation: every matching interceptor, every layer, in order; an error
+//!    │    refuses the whole write; extra mutations are combined in and intercepted in turn
+//!    │ 3. effects: what the final write asks to run after commit
+//!    ▼
+//!  store.commit (group commit: data + tombstones + change log + outbox, one transaction)
+//!    ▼
+//!  feed (sequence order) ──► fan-out (each subscriber's part) ──► session queues
+//!                        └─► effects runner (woken)
+//! ```
+//!
+//! Reads: `before_query` for every interceptor whose pattern relates to a queried path (may
+//! refuse), `resolve_query` for exact matches (may answer instead of the store), then one
+//! consistent store snapshot for the rest.
+
+use std::time::{Duration, Instant};
+
+use kora_core::query::place;
+use kora_core::stamp::wall_millis;
+use kora_core::{Mutation, PathQuery, Query, Stamp, Value};
+use kora_store::{Change, Commit, NewEffect, Seq, Write};
+use serde_json::Map;
+
+use crate::config::Conflicts;
+use crate::context::Context;
+use crate::error::Error;
+use crate::interceptor::{ReadLayer, WriteLayer};
+use crate::kora::Kora;
+use crate::pattern::Relation;
+
+/// The answer to a query: the tree holding the selected subtrees, each path's own value, and
+/// the last commit the answer includes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub value: Value,
+    pub values: Vec<Option<Value>>,
+    pub seq: Seq,
+}
+
+impl Kora {
+    /// Runs a write through the pipeline. Returns once it is durable.
+    pub async fn mutate(
+        &self,
+        ctx: &Context,
+        mutation: Mutation,
+        client_stamp: Option<Stamp>,
+    ) -> Result<Commit, Error> {
+        let started = Instant::now();
+        let metrics = &self.inner.metrics;
+        let stamp = self.stamp_for(client_stamp);
+        let (mutation, effects) = match self.intercept(ctx, mutation, stamp).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                metrics.mutations_refused.inc();
+                return Err(error);
+            }
+        };
+        let has_effects = !effects.is_empty();
+        let kora = self.clone();
+        // Committed on a task of its own: once the store has it, the feed must get it even
+        // if the caller stops waiting.
+        let commit = tokio::spawn(async move {
+            let store_started = Instant::now();
+            let commit = kora
+                .inner
+                .store
+                .commit(Write {
+                    stamp,
+                    mutation,
+                    effects,
+                })
+                .await?;
+            kora.inner
+                .metrics
+                .store_commit_latency
+                .observe(store_started.elapsed());
+            kora.inner.feed.push(Change {
+                seq: commit.seq,
+                stamp: commit.stamp,
+                mutation: commit.effect.clone(),
+            });
+            if has_effects {
+                kora.inner.effects_due.notify_one();
+            }
+            Ok::<Commit, Error>(commit)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("commit task: {e}")))??;
+        metrics.mutations.inc();
+        metrics.mutation_latency.observe(started.elapsed());
+        Ok(commit)
+    }
+
+    /// The stamp a write gets (DESIGN.md §4).
+    fn stamp_for(&self, client_stamp: Option<Stamp>) -> Stamp {
+        let clock = &self.inner.clock;
+        let Some(stamp) = client_stamp else {
+            return clock.now();
+        };
+        if self.inner.config.conflicts == Conflicts::Arrival {
+            return clock.now();
+        }
+        let horizon_ms =
+            wall_millis().saturating_sub(self.inner.config.retention.as_millis() as u64);
+        if stamp.millis() < horizon_ms || clock.observe(stamp).is_err() {
+            // Too old to be ordered against compacted tombstones, or too far in the future:
+            // the write counts as made now.
+            return clock.now();
+        }
+        stamp
+    }
+
+    /// Runs the interceptors over a write: returns the final mutation and its effects.
+    pub(crate) async fn intercept(
+        &self,
+        ctx: &Context,
+        mutation: Mutation,
+        stamp: Stamp,
+    ) -> Result<(Mutation, Vec<NewEffect>), Error> {
+        let interceptors = &self.inner.interceptors;
+        if interceptors.is_empty() {
+            return Ok((mutation, Vec::new()));
+        }
+        let mut total = mutation.clone();
+        let mut pending = mutation;
+        let mut rounds = 0;
+        loop {
+            let mut extra = Mutation::new();
+            for layer in pending.layers() {
+                for registered in interceptors {
+                    let Some(captures) = registered.pattern.matches(&layer.path) else {
+                        continue;
+                    };
+                    let write = WriteLayer {
+                        path: &layer.path,
+                        captures: &captures,
+                        layer: &layer,
+                        mutation: &total,
+                        stamp,
+                        kora: self,
+                    };
+                    if let Some(more) = registered.interceptor.before_mutation(&write, ctx).await? {
+                        extra = extra.combine(more);
+                    }
+                }
+            }
+            if extra.is_empty() {
+                break;
+            }
+            rounds += 1;
+            if rounds >= self.inner.config.max_intercept_rounds {
+                return Err(Error::internal(format!(
+                    "interceptors were still adding mutations after {rounds} rounds"
+                )));
+            }
+            total = total.combine(extra.clone());
+            pending = extra;
+        }
+        let mut effects = Vec::new();
+        for layer in total.layers() {
+            for registered in interceptors {
+                let Some(captures) = registered.pattern.matches(&layer.path) else {
+                    continue;
+                };
+                let write = WriteLayer {
+                    path: &layer.path,
+                    captures: &captures,
+                    layer: &layer,
+                    mutation: &total,
+                    stamp,
+                    kora: self,
+                };
+                effects.extend(registered.interceptor.effects(&write, ctx).await?);
+            }
+        }
+        Ok((total, effects))
+    }
+
+    /// Answers a query through the read interceptors and one store snapshot.
+    pub async fn query(&self, ctx: &Context, query: &Query) -> Result<Answer, Error> {
+        self.inner.metrics.queries.inc();
+        let mut values: Vec<Option<Option<Value>>> = Vec::with_capacity(query.paths.len());
+        let mut from_store: Vec<PathQuery> = Vec::new();
+        for part in &query.paths {
+            let resolved = self.check_read(ctx, part).await?;
+            if resolved.is_none() {
+                from_store.push(part.clone());
+            }
+            values.push(resolved);
+        }
+        let started = Instant::now();
+        let snapshot = self.inner.store.read(&from_store).await?;
+        self.inner
+            .metrics
+            .store_read_latency
+            .observe(started.elapsed());
+        let mut stored = snapshot.values.into_iter();
+        let values: Vec<Option<Value>> = values
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| stored.next().flatten()))
+            .collect();
+        let mut tree = Map::new();
+        for (part, value) in query.paths.iter().zip(&values) {
+            if let Some(value) = value {
+                place(&mut tree, part.path.segments(), value.clone());
+            }
+        }
+        Ok(Answer {
+            value: Value::Object(tree),
+            values,
+            seq: snapshot.seq,
+        })
+    }
+
+    /// `before_query` for every related interceptor, then `resolve_query` for exact ones.
+    /// Returns `Some(value)` when an interceptor answered the path.
+    pub(crate) async fn check_read(
+        &self,
+        ctx: &Context,
+        part: &PathQuery,
+    ) -> Result<Option<Option<Value>>, Error> {
+        for registered in &self.inner.interceptors {
+            let Some(relation) = registered.pattern.relation(&part.path) else {
+                continue;
+            };
+            let read = ReadLayer {
+                query: part,
+                relation: &relation,
+                kora: self,
+            };
+            registered.interceptor.before_query(&read, ctx).await?;
+            if matches!(relation, Relation::Exact(_)) {
+                if let Some(value) = registered.interceptor.resolve_query(&read, ctx).await? {
+                    return Ok(Some(Some(value)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The horizon before which tombstones and log entries may be forgotten.
+    fn retention_horizon(&self) -> (Stamp, u64) {
+        let cutoff = wall_millis().saturating_sub(self.inner.config.retention.as_millis() as u64);
+        (Stamp::new(cutoff, 0, 0), cutoff)
+    }
+
+    /// Compacts the store now (tombstones and change log older than the retention).
+    pub async fn compact(&self) -> Result<kora_store::Compacted, Error> {
+        let (horizon, log_before) = self.retention_horizon();
+        Ok(self.inner.store.compact(horizon, log_before).await?)
+    }
+}
+
+/// Compacts on the configured interval.
+pub(crate) async fn compact_periodically(kora: Kora) {
+    let every = kora
+        .inner
+        .config
+        .compaction_interval
+        .max(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match kora.compact().await {
+            Ok(done) => tracing::info!(?done, "compacted"),
+            Err(error) => tracing::warn!(%error, "compaction failed"),
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! A session: one connection's requests and the changes pushed to it.
+//!
+//! Transports (WebSocket, Server-Sent Events, the Firebase protocol) each wrap a session. It
+//! owns the connection's subscriptions and its bounded event queue, and turns what the
+//! fan-out delivers into pushes:
+//!
+//! - Subscribing registers first, then reads: a snapshot at sequence S, or — when resuming
+//!   from sequence N — the change log after N, restricted to the subscription. Anything the
+//!   fan-out queued meanwhile at or below the read's sequence is skipped (each subscription
+//!   keeps a watermark), so nothing is missed and nothing is delivered twice.
+//! - A limited subscription (`limit`) re-reads its window when a change touches its path and
+//!   pushes the difference, so children entering and leaving the window are reported.
+//! - If the queue overflowed, the session drops it and re-sends every subscription as a
+//!   fresh snapshot (`reset`).
+//! - Stored subscriptions (`kora:subscriptions/<user>/<id>` = a path query) are subscribed
+//!   when followed, and added or removed as that path changes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Value};
+use kora_store::{Commit, LogRead, Seq};
+use serde_json::Map;
+use tokio::sync::mpsc;
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::kora::Kora;
+use crate::subscriptions::{Entry, Event, Sink};
+
+/// The reserved path under which each user's stored subscriptions live.
+pub const STORED_SUBSCRIPTIONS: &str = "kora:subscriptions";
+
+const STORED_ID: &str = "kora:stored";
+const STORED_PREFIX: &str = "stored:";
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// What a subscription starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Initial {
+    /// The current value (`None`: nothing there) as of sequence `seq`.
+    Snapshot { seq: Seq, value: Option<Value> },
+    /// The changes after the requested sequence, up to `seq`, restricted to the subscription.
+    Replay { seq: Seq, changes: Vec<Replayed> },
+    /// The requested sequence is no longer covered by the change log: a fresh snapshot.
+    Reset { seq: Seq, value: Option<Value> },
+}
+
+/// One replayed change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    pub seq: Seq,
+    pub stamp: Stamp,
+    pub mutation: Mutation,
+}
+
+/// Something pushed to the connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    /// The part of a committed change under subscription `id`.
+    Change {
+        id: String,
+        seq: Seq,
+        stamp: Stamp,
+        mutation: Arc<Mutation>,
+    },
+    /// A fresh value for subscription `id` that replaces what the client holds.
+    Reset {
+        id: String,
+        seq: Seq,
+        value: Option<Value>,
+    },
+}
+
+struct Active {
+    key: u64,
+    query: PathQuery,
+    watermark: Seq,
+    /// The current window of a limited subscription.
+    window: Option<Value>,
+}
+
+/// One connection's view of the database.
+pub struct Session {
+    kora: Kora,
+    ctx: Context,
+    sink: Arc<Sink>,
+    rx: mpsc::Receiver<Event>,
+    subs: HashMap<String, Active>,
+    by_key: HashMap<u64, String>,
+    pushes: VecDeque<Push>,
+    /// The stored-subscriptions map being followed, as last seen.
+    stored: Option<Map<String, Value>>,
+}
+
+impl Session {
+    pub(crate) fn new(kora: Kora, ctx: Context) -> Session {
+        let (sink, rx) = Sink::new(kora.inner.config.session_queue);
+        kora.inner.metrics.sessions.inc();
+        Session {
+            kora,
+            ctx,
+            sink,
+            rx,
+            subs: HashMap::new(),
+            by_key: HashMap::new(),
+            pushes: VecDeque::new(),
+            stored: None,
+        }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub fn kora(&self) -> &Kora {
+        &self.kora
+    }
+
+    /// Number of active subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    pub async fn query(&self, query: &Query) -> Result<crate::pipeline::Answer, Error> {
+        self.kora.query(&self.ctx, query).await
+    }
+
+    pub async fn mutate(&self, mutation: Mutation, stamp: Option<Stamp>) -> Result<Commit, Error> {
+        self.kora.mutate(&self.ctx, mutation, stamp).await
+    }
+
+    pub async fn call(&self, name: &str, args: Value) -> Result<Value, Error> {
+        self.kora.call(&self.ctx, name, args).await
+    }
+
+    /// Subscribes `id` to `query`, replacing an earlier subscription with the same id.
+    /// With `since`, resumes after that sequence instead of sending a snapshot.
+    pub async fn subscribe(
+        &mut self,
+        id: &str,
+        query: PathQuery,
+        since: Option<Seq>,
+    ) -> Result<Initial, Error> {
+        if let Some(value) = self.kora.check_read(&self.ctx, &query).await? {
+            // A virtual path: its resolver answers, and it has no change stream.
+            return Ok(Initial::Snapshot { seq: 0, value });
+        }
+        self.unsubscribe(id);
+        let limit = self.kora.inner.config.max_subscriptions_per_session;
+        if self.subs.len() >= limit {
+            return Err(Error::too_large(format!(
+                "a session may hold at most {limit} subscriptions"
+            )));
+        }
+        self.register(id, query.clone());
+        let initial = match self.initial(&query, since).await {
+            Ok(initial) => initial,
+            Err(error) => {
+                self.unsubscribe(id);
+                return Err(error);
+            }
+        };
+        if let Some(active) = self.subs.get_mut(id) {
+            match &initial {
+                Initial::Snapshot { seq, value } | Initial::Reset { seq, value } => {
+                    active.watermark = *seq;
+                    active.window = value.clone();
+                }
+                Initial::Replay { seq, .. } => active.watermark = *seq,
+            }
+        }
+        Ok(initial)
+    }
+
+    /// What a new subscription starts with: a replay after `since` when the log covers it,
+    /// else a snapshot (a `Reset` when a resume was asked for).
+    async fn initial(&self, query: &PathQuery, since: Option<Seq>) -> Result<Initial, Error> {
+        if let (Some(after), None) = (since, query.limit) {
+            if let Some(replay) = self.replay(query, after).await? {
+                return Ok(replay);
+            }
+        }
+        let (seq, value) = self.read(query).await?;
+        Ok(match since {
+            Some(_) => Initial::Reset { seq, value },
+            None => Initial::Snapshot { seq, value },
+        })
+    }
+
+    fn register(&mut self, id: &str, query: PathQuery) -> u64 {
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(Entry {
+            id: key,
+            query: query.clone(),
+            sink: self.sink.clone(),
+        });
+        if let Ok(mut index) = self.kora.inner.index.write() {
+            index.insert(entry);
+        }
+        self.kora.inner.metrics.subscriptions.inc();
+        self.subs.insert(
+            id.to_string(),
+            Active {
+                key,
+                query,
+                watermark: 0,
+                window: None,
+            },
+        );
+        self.by_key.insert(key, id.to_string());
+        key
+    }
+
+    /// Ends subscription `id`; true when there was one.
+    pub fn unsubscribe(&mut self, id: &str) -> bool {
+        let Some(active) = self.subs.remove(id) else {
+            return false;
+        };
+        self.by_key.remove(&active.key);
+        if let Ok(mut index) = self.kora.inner.index.write() {
+            index.remove(active.key, &active.query.path);
+        }
+        self.kora.inner.metrics.subscriptions.dec();
+        true
+    }
+
+    async fn read(&self, query: &PathQuery) -> Result<(Seq, Option<Value>), Error> {
+        let mut snapshot = self
+            .kora
+            .inner
+            .store
+            .read(std::slice::from_ref(query))
+            .await?;
+        Ok((snapshot.seq, snapshot.values.pop().flatten()))
+    }
+
+    /// The changes after `after` that touch `query`; `None` when a snapshot is needed.
+    async fn replay(&self, query: &PathQuery, after: Seq) -> Result<Option<Initial>, Error> {
+        let config = &self.kora.inner.config;
+        let mut changes = Vec::new();
+        let mut seq = after;
+        loop {
+            let page = match self.kora.inner.store.changes(seq, 1_000).await? {
+                LogRead::Compacted { .. } => return Ok(None),
+                LogRead::Changes(page) => page,
+            };
+            let Some(last) = page.last() else {
+                break;
+            };
+            seq = last.seq;
+            for change in page {
+                let part = change.mutation.restrict_range(
+                    &query.path,
+                    query.min.as_deref(),
+                    query.max.as_deref(),
+                );
+                if !part.is_empty() {
+                    changes.push(Replayed {
+                        seq: change.seq,
+                        stamp: change.stamp,
+                        mutation: part,
+                    });
+                }
+            }
+            if changes.len() > config.max_replay {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Initial::Replay { seq, changes }))
+    }
+
+    /// The next push for the connection; `None` when the engine is shutting down.
+    pub async fn next(&mut self) -> Option<Push> {
+        loop {
+            if let Some(push) = self.pushes.pop_front() {
+                return Some(push);
+            }
+            if self.sink.take_overflow() {
+                self.resync().await;
+                continue;
+            }
+            let event = self.rx.recv().await?;
+            if let Some(push) = self.handle(event).await {
+                return Some(push);
+            }
+        }
+    }
+
+    async fn handle(&mut self, event: Event) -> Option<Push> {
+        let (key, seq) = match &event {
+            Event::Change {
+                subscription, seq, ..
+            }
+            | Event::Touched { subscription, seq } => (*subscription, *seq),
+        };
+        let id = self.by_key.get(&key)?.clone();
+        let active = self.subs.get_mut(&id)?;
+        if seq <= active.watermark {
+            return None;
+        }
+        match event {
+            Event::Change {
+                seq,
+                stamp,
+                mutation,
+                ..
+            } => {
+                active.watermark = seq;
+                if id == STORED_ID {
+                    self.follow_change(&mutation).await;
+                    return None;
+                }
+                Some(Push::Change {
+                    id,
+                    seq,
+                    stamp,
+                    mutation,
+                })
+            }
+            Event::Touched { .. } => self.refresh_window(&id).await,
+        }
+    }
+
+    /// Re-reads a limited subscription's window and pushes what changed in it.
+    async fn refresh_window(&mut self, id: &str) -> Option<Push> {
+        let query = self.subs.get(id)?.query.clone();
+        let (seq, value) = self.read(&query).await.ok()?;
+        let active = self.subs.get_mut(id)?;
+        active.watermark = seq;
+        let old = std::mem::replace(&mut active.window, value.clone());
+        let mutation = window_diff(&query.path, old.as_ref(), value.as_ref())?;
+        Some(Push::Change {
+            id: id.to_string(),
+            seq,
+            stamp: self.kora.inner.clock.now(),
+            mutation: Arc::new(mutation),
+        })
+    }
+
+    /// After an overflow: drop the queue, send every subscription afresh.
+    async fn resync(&mut self) {
+        while self.rx.try_recv().is_ok() {}
+        let ids: Vec<String> = self.subs.keys().cloned().collect();
+        for id in ids {
+            let Some(query) = self.subs.get(&id).map(|a| a.query.clone()) else {
+                continue;
+            };
+            let Ok((seq, value)) = self.read(&query).await else {
+                continue;
+            };
+            if let Some(active) = self.subs.get_mut(&id) {
+                active.watermark = seq;
+                active.window = value.clone();
+            }
+            if id == STORED_ID {
+                self.follow_value(value.as_ref()).await;
+            } else {
+                self.pushes.push_back(Push::Reset { id, seq, value });
+            }
+        }
+    }
+
+    /// Follows the user's stored subscriptions while the session lives.
+    pub async fn follow_stored_subscriptions(&mut self, user: &str) -> Result<(), Error> {
+        let path = Path::parse(STORED_SUBSCRIPTIONS)?.child(user)?;
+        let initial = self
+            .subscribe(STORED_ID, PathQuery::new(path), None)
+            .await?;
+        self.stored = Some(Map::new());
+        if let Initial::Snapshot { value, .. } = initial {
+            self.follow_value(value.as_ref()).await;
+        }
+        Ok(())
+    }
+
+    async fn follow_change(&mut self, mutation: &Mutation) {
+        let Some(path) = self.subs.get(STORED_ID).map(|a| a.query.path.clone()) else {
+            return;
+        };
+        let mut whole = Map::new();
+        if let Some(current) = self.stored.clone() {
+            kora_core::query::place(&mut whole, path.segments(), Value::Object(current));
+        }
+        mutation.apply_to(&mut whole);
+        let mut node = Some(Value::Object(whole));
+        for segment in path.segments() {
+            node = node.and_then(|n| n.get(segment).cloned());
+        }
+        self.follow_value(node.as_ref()).await;
+    }
+
+    /// Brings the stored subscriptions in line with `value` (id → path query).
+    async fn follow_value(&mut self, value: Option<&Value>) {
+        let wanted: Map<String, Value> = value
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let previous = self.stored.replace(wanted.clone()).unwrap_or_default();
+        for id in previous.keys().filter(|id| !wanted.contains_key(*id)) {
+            self.unsubscribe(&format!("{STORED_PREFIX}{id}"));
+        }
+        for (id, spec) in wanted {
+            if previous.get(&id) == Some(&spec) {
+                continue;
+            }
+            let Ok(query) = serde_json::from_value::<PathQuery>(spec) else {
+                tracing::warn!(id, "ignoring an invalid stored subscription");
+                continue;
+            };
+            let full = format!("{STORED_PREFIX}{id}");
+            match self.subscribe(&full, query, None).await {
+                Ok(Initial::Snapshot { seq, value }) | Ok(Initial::Reset { seq, value }) => {
+                    self.pushes.push_back(Push::Reset {
+                        id: full,
+                        seq,
+                        value,
+                    });
+                }
+                Ok(Initial::Replay { .. }) => {}
+                Err(error) => tracing::warn!(id, %error, "stored subscription refused"),
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let ids: Vec<String> = self.subs.keys().cloned().collect();
+        for id in ids {
+            self.unsubscribe(&id);
+        }
+        self.kora.inner.metrics.sessions.dec();
+    }
+}
+
+/// A mutation turning the window `old` at `path` into `new`, child by child; `None` when
+/// they are equal.
+fn window_diff(path: &Path, old: Option<&Value>, new: Option<&Value>) -> Option<Mutation> {
+    if old == new {
+        return None;
+    }
+    let (Some(Value::Object(old)), Some(Value::Object(new))) = (old, new) else {
+        return match new {
+            None => Some(Mutation::delete(path)),
+            Some(value) => Mutation::set(path, value.clone()).ok(),
+        };
+    };
+    let mut diff = Mutation::new();
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        diff = diff.and_delete(&path.child(key.clone()).ok()?);
+    }
+    for (key, value) in new {
+        if old.get(key) != Some(value) {
+            let child = path.child(key.clone()).ok()?;
+            diff = diff.combine(Mutation::set(&child, value.clone()).ok()?);
+        }
+    }
+    Some(diff)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn window_diff_removes_departed_children_and_sets_changed_ones() {
+        let path = Path::parse("l").unwrap();
+        let diff = window_diff(
+            &path,
+            Some(&json!({"a": 1, "b": 2})),
+            Some(&json!({"b": 2, "c": 3})),
+        )
+        .unwrap();
+        assert_eq!(
+            diff.to_json(),
+            json!({"merge": {"l": {"c": 3}}, "delete": {"l": {"a": 1, "c": 1}}})
+        );
+        assert!(window_diff(&path, Some(&json!(1)), Some(&json!(1))).is_none());
+    }
+}
