@@ -46,4 +46,4 @@ pub use interceptor::{Interceptor, ReadLayer, WriteLayer};
 pub use kora::{Kora, KoraBuilder};
 pub use pattern::{Captures, Pattern, Relation};
 pub use pipeline::Answer;
-pub use session::{Initial, Push, Replayed, Session, STORED_SUBSCRIPTIONS};
+pub use session::{Incoming, Initial, Push, Replayed, Session, STORED_SUBSCRIPTIONS};

@@ -50,9 +50,20 @@ impl Kora {
         mutation: Mutation,
         client_stamp: Option<Stamp>,
     ) -> Result<Commit, Error> {
+        let stamp = self.stamp(client_stamp);
+        self.mutate_at(ctx, mutation, stamp).await
+    }
+
+    /// Runs a write that already has its stamp (see [`Kora::stamp`]): a transport that
+    /// handles a connection's writes concurrently stamps them in arrival order first.
+    pub async fn mutate_at(
+        &self,
+        ctx: &Context,
+        mutation: Mutation,
+        stamp: Stamp,
+    ) -> Result<Commit, Error> {
         let started = Instant::now();
         let metrics = &self.inner.metrics;
-        let stamp = self.stamp_for(client_stamp);
         let (mutation, effects) = match self.intercept(ctx, mutation, stamp).await {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -96,8 +107,10 @@ impl Kora {
         Ok(commit)
     }
 
-    /// The stamp a write gets (DESIGN.md §4).
-    fn stamp_for(&self, client_stamp: Option<Stamp>) -> Stamp {
+    /// The stamp a write gets (DESIGN.md §4): the client's, absorbed by this node's clock,
+    /// unless it is too far ahead, older than the retention, or the server orders writes by
+    /// arrival — then a fresh server stamp.
+    pub fn stamp(&self, client_stamp: Option<Stamp>) -> Stamp {
         let clock = &self.inner.clock;
         let Some(stamp) = client_stamp else {
             return clock.now();

@@ -74,6 +74,17 @@ pub enum Push {
     },
 }
 
+/// Something [`Session::recv`] received, to hand to [`Session::process`].
+#[derive(Debug)]
+pub struct Incoming(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Queued,
+    Overflow,
+    Event(Event),
+}
+
 struct Active {
     key: u64,
     query: PathQuery,
@@ -273,20 +284,46 @@ impl Session {
     }
 
     /// The next push for the connection; `None` when the engine is shutting down.
+    ///
+    /// Not cancel-safe (it may read the store): a transport that selects between this and
+    /// other work should select on [`Session::recv`] and then await [`Session::process`].
     pub async fn next(&mut self) -> Option<Push> {
         loop {
-            if let Some(push) = self.pushes.pop_front() {
-                return Some(push);
-            }
-            if self.sink.take_overflow() {
-                self.resync().await;
-                continue;
-            }
-            let event = self.rx.recv().await?;
-            if let Some(push) = self.handle(event).await {
-                return Some(push);
+            let incoming = self.recv().await?;
+            let mut pushes = self.process(incoming).await.into_iter();
+            if let Some(first) = pushes.next() {
+                self.pushes.extend(pushes);
+                return Some(first);
             }
         }
+    }
+
+    /// Waits for something to push. Cancel-safe: nothing is lost if the future is dropped.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        if !self.pushes.is_empty() {
+            return Some(Incoming(Inner::Queued));
+        }
+        if self.sink.take_overflow() {
+            return Some(Incoming(Inner::Overflow));
+        }
+        self.rx
+            .recv()
+            .await
+            .map(|event| Incoming(Inner::Event(event)))
+    }
+
+    /// Turns what [`Session::recv`] returned into pushes (possibly none). Do not cancel.
+    pub async fn process(&mut self, incoming: Incoming) -> Vec<Push> {
+        match incoming.0 {
+            Inner::Queued => {}
+            Inner::Overflow => self.resync().await,
+            Inner::Event(event) => {
+                if let Some(push) = self.handle(event).await {
+                    self.pushes.push_back(push);
+                }
+            }
+        }
+        self.pushes.drain(..).collect()
     }
 
     async fn handle(&mut self, event: Event) -> Option<Push> {

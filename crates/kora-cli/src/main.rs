@@ -1,0 +1,66 @@
+//! `kora`: start a server, or talk to one.
+//!
+//! ```sh
+//! kora serve                       # embedded store in ./kora-data, http://127.0.0.1:4000
+//! kora set todos/t1 '{"text": "hi"}'
+//! kora get todos --limit 10
+//! kora watch todos                 # prints each change as it happens
+//! ```
+
+mod bench;
+mod client;
+mod serve;
+mod transfer;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Kora: a programmable real-time JSON database.
+#[derive(Parser)]
+#[command(name = "kora", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a server (embedded store in ./kora-data unless told otherwise).
+    Serve(serve::ServeArgs),
+    /// Print the value at a path.
+    Get(client::GetArgs),
+    /// Replace the value at a path.
+    Set(client::WriteArgs),
+    /// Merge a value into a path (`null` members delete).
+    Merge(client::WriteArgs),
+    /// Delete a path and everything under it.
+    Delete(client::PathArgs),
+    /// Print each change under a path as it happens.
+    Watch(client::WatchArgs),
+    /// Write every leaf under a path as JSON lines to standard output.
+    Export(transfer::ExportArgs),
+    /// Read JSON lines (as written by export) from standard input and write them.
+    Import(transfer::ImportArgs),
+    /// Load-test a server over real WebSockets.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Get(args) => client::get(args).await,
+            Command::Set(args) => client::write(args, client::Op::Set).await,
+            Command::Merge(args) => client::write(args, client::Op::Merge).await,
+            Command::Delete(args) => client::delete(args).await,
+            Command::Watch(args) => client::watch(args).await,
+            Command::Export(args) => transfer::export(args).await,
+            Command::Import(args) => transfer::import(args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,90 @@
+//! `kora serve`: flags override `kora.toml` and `KORA_*` variables.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use kora_engine::Kora;
+use kora_server::ServerConfig;
+use serde_json::{json, Map, Value};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:4000].
+    #[arg(long)]
+    bind: Option<String>,
+    /// Data directory of the embedded store [default: ./kora-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Store URL: memory:, embedded:PATH, postgres://…, mysql://… (overrides --data).
+    #[arg(long)]
+    store: Option<String>,
+    /// Configuration file (TOML) [default: ./kora.toml when it exists].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Serve without rules on a non-loopback address.
+    #[arg(long)]
+    insecure: bool,
+    /// Largest request body or WebSocket message, in bytes.
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Most open connections.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Most subscriptions per connection.
+    #[arg(long)]
+    max_subscriptions: Option<usize>,
+    /// Log filter (e.g. info, debug, kora_engine=debug).
+    #[arg(long, env = "KORA_LOG", default_value = "info")]
+    log: String,
+}
+
+impl ServeArgs {
+    /// The flags that were given, as a partial configuration.
+    fn overrides(&self) -> Value {
+        let mut top = Map::new();
+        let mut limits = Map::new();
+        let put = |map: &mut Map<String, Value>, key: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                map.insert(key.into(), value);
+            }
+        };
+        put(&mut top, "bind", self.bind.clone().map(Value::from));
+        put(&mut top, "data", self.data.as_ref().map(|d| json!(d)));
+        put(&mut top, "store", self.store.clone().map(Value::from));
+        put(&mut top, "insecure", self.insecure.then_some(json!(true)));
+        put(
+            &mut limits,
+            "max_body_bytes",
+            self.max_body_bytes.map(Value::from),
+        );
+        put(
+            &mut limits,
+            "max_connections",
+            self.max_connections.map(Value::from),
+        );
+        put(
+            &mut limits,
+            "max_subscriptions",
+            self.max_subscriptions.map(Value::from),
+        );
+        if !limits.is_empty() {
+            top.insert("limits".into(), Value::Object(limits));
+        }
+        Value::Object(top)
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
+        .init();
+    let file = args.config.clone().or_else(|| {
+        let default = PathBuf::from("kora.toml");
+        default.exists().then_some(default)
+    });
+    let config = ServerConfig::load(file.as_deref(), args.overrides())?;
+    let running = kora_server::start(config, Kora::builder()).await?;
+    running.until_signalled().await?;
+    Ok(())
+}

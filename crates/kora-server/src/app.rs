@@ -1,0 +1,33 @@
+//! The routes, in one place.
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+use crate::{console, http, metrics, ws};
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(console::page))
+        .route("/v1/ws", get(ws::upgrade))
+        .route(
+            "/v1/data",
+            get(http::get)
+                .put(http::put)
+                .patch(http::patch)
+                .delete(http::delete),
+        )
+        .route(
+            "/v1/data/{*path}",
+            get(http::get)
+                .put(http::put)
+                .patch(http::patch)
+                .delete(http::delete),
+        )
+        .route("/v1/mutate", post(http::mutate))
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(http::not_found)
+        .with_state(state)
+}

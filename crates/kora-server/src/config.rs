@@ -1,0 +1,174 @@
+//! The server's configuration: one TOML file, every key overridable by a `KORA_*` variable
+//! and by a command-line flag (later sources win: defaults, file, environment, flags).
+//!
+//! Environment names are the key in capitals with `KORA_` in front; nested keys join with
+//! a double underscore: `bind` ← `KORA_BIND`, `limits.max_body_bytes` ←
+//! `KORA_LIMITS__MAX_BODY_BYTES`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use kora_engine::Conflicts;
+use serde::{Deserialize, Serialize};
+
+/// Default listening address: loopback only, so a fresh server is reachable from this
+/// machine alone until someone decides otherwise.
+pub const DEFAULT_BIND: &str = "127.0.0.1:4000";
+
+/// Limits on what one client may send or hold. Each is named and configurable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest HTTP body or WebSocket message (16 MiB: Firebase's write limit is 16 MB, so
+    /// any Firebase-sized write fits).
+    pub max_body_bytes: usize,
+    /// Deepest path (64; see `kora_core::path::MAX_PATH_DEPTH`).
+    pub max_path_depth: usize,
+    /// Most leaves and deleted paths in one mutation: bounds the work of one request.
+    pub max_leaves_per_mutation: usize,
+    /// Open WebSocket and event-stream connections.
+    pub max_connections: usize,
+    /// Subscriptions one connection may hold.
+    pub max_subscriptions: usize,
+    /// Pushes queued for one connection before it is told to resynchronise.
+    pub send_queue: usize,
+    /// WebSocket read buffer per connection. Small, because it is allocated for every idle
+    /// connection (tungstenite's 128 KiB default costs 1.3 GB at 10,000 connections).
+    pub ws_read_buffer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_path_depth: kora_core::path::MAX_PATH_DEPTH,
+            max_leaves_per_mutation: 100_000,
+            max_connections: 100_000,
+            max_subscriptions: 1_000,
+            send_queue: 4_096,
+            ws_read_buffer_bytes: 4_096,
+        }
+    }
+}
+
+/// Everything `kora serve` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Data directory of the embedded store (used when `store` is not set).
+    pub data: PathBuf,
+    /// Store URL (`memory:`, `embedded:PATH`, `postgres://…`, `mysql://…`).
+    pub store: Option<String>,
+    /// Serve without rules on a non-loopback address (allows every client everything).
+    pub insecure: bool,
+    /// Seconds between WebSocket pings; a peer silent for twice as long is dropped.
+    pub heartbeat_secs: u64,
+    /// How conflicting writes are ordered: `stamps` (default) or `arrival`.
+    pub conflicts: Conflicts,
+    /// Days tombstones and change-log entries are kept (clients offline longer resync).
+    pub retention_days: u64,
+    /// Origin id of this node in stamps (random when 0).
+    pub origin: u64,
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: DEFAULT_BIND.to_string(),
+            data: PathBuf::from(kora_store::DEFAULT_DATA_DIR),
+            store: None,
+            insecure: false,
+            heartbeat_secs: 30,
+            conflicts: Conflicts::Stamps,
+            retention_days: 30,
+            origin: 0,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl ServerConfig {
+    /// Defaults, then `file` (if given), then `KORA_*` variables, then `overrides` (flags,
+    /// as a partial config: only the keys given).
+    pub fn load(
+        file: Option<&std::path::Path>,
+        overrides: impl Serialize,
+    ) -> Result<ServerConfig, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError(format!("{} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("KORA_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The store URL in effect.
+    pub fn store_url(&self) -> String {
+        self.store
+            .clone()
+            .unwrap_or_else(|| format!("embedded:{}", self.data.display()))
+    }
+
+    /// The listening address, parsed.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind
+            .parse()
+            .map_err(|e| ConfigError(format!("bind {:?}: {e}", self.bind)))
+    }
+
+    /// The core limits these settings imply.
+    pub fn path_limits(&self) -> kora_core::Limits {
+        kora_core::Limits {
+            max_depth: self.limits.max_path_depth,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_sources_win() {
+        let dir = std::env::temp_dir().join(format!("kora-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kora.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:5000\"\n[limits]\nmax_subscriptions = 7\n",
+        )
+        .unwrap();
+        let config =
+            ServerConfig::load(Some(&file), serde_json::json!({"store": "memory:"})).unwrap();
+        assert_eq!(config.bind, "127.0.0.1:5000");
+        assert_eq!(config.limits.max_subscriptions, 7);
+        assert_eq!(config.store_url(), "memory:");
+        assert_eq!(config.limits.max_body_bytes, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_errors() {
+        let dir = std::env::temp_dir().join(format!("kora-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kora.toml");
+        std::fs::write(&file, "bnd = \"x\"\n").unwrap();
+        assert!(ServerConfig::load(Some(&file), serde_json::json!({})).is_err());
+        assert!(ServerConfig::load(Some(&dir.join("none.toml")), serde_json::json!({})).is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! HTTP: `GET/PUT/PATCH/DELETE /v1/data/{path}` (query, set, merge, delete) and
+//! `POST /v1/mutate`. A `GET` asking for `text/event-stream` streams changes (see `sse`).
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, Path as UrlPath, Query as UrlQuery, Request, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Value};
+use kora_engine::Error;
+use kora_store::Commit;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON request body, refused with `too_large` when its declared length (or its actual
+/// length) exceeds `limits.max_body_bytes` — before more than that is read.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.limits.max_body_bytes;
+        let too_large = || Error::too_large(format!("the body exceeds {limit} bytes"));
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(too_large().into());
+        }
+        let limited = http_body_util::Limited::new(request.into_body(), limit);
+        let bytes = match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(too_large().into())
+            }
+            Err(error) => {
+                return Err(Error::bad_request(format!("reading the body: {error}")).into())
+            }
+        };
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| Error::bad_request(format!("the body is not valid JSON: {e}")).into())
+    }
+}
+
+/// The data path of a request (`/v1/data` is the root).
+pub fn data_path(state: &AppState, text: Option<&str>) -> Result<Path, Error> {
+    Ok(Path::parse_with(
+        text.unwrap_or(""),
+        &state.config.path_limits(),
+    )?)
+}
+
+/// Reads `min`, `max`, `limit`, `reverse` (and allows `since`) from query parameters.
+pub fn path_query(path: Path, params: &HashMap<String, String>) -> Result<PathQuery, Error> {
+    let mut query = PathQuery::new(path);
+    for (key, value) in params {
+        match key.as_str() {
+            "min" => query.min = Some(value.clone()),
+            "max" => query.max = Some(value.clone()),
+            "limit" => {
+                let limit = value
+                    .parse()
+                    .map_err(|_| Error::bad_request(format!("limit {value:?} is not a count")))?;
+                query.limit = Some(limit);
+            }
+            "reverse" => query.reverse = parse_bool(value)?,
+            "since" => {}
+            other => return Err(Error::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    Ok(query)
+}
+
+fn parse_bool(value: &str) -> Result<bool, Error> {
+    match value {
+        "" | "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(Error::bad_request(format!(
+            "{other:?} is not true or false"
+        ))),
+    }
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// `GET /v1/data/{path}`: the value there (`null` when absent), or an event stream.
+pub async fn get(
+    State(state): State<AppState>,
+    path: Option<UrlPath<String>>,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
+    let query = path_query(path, &params)?;
+    if wants_event_stream(&headers) {
+        return crate::sse::stream(state, query, &params, &headers).await;
+    }
+    let answer = state
+        .kora
+        .query(&state.context(), &Query { paths: vec![query] })
+        .await?;
+    let value = answer
+        .values
+        .into_iter()
+        .next()
+        .flatten()
+        .unwrap_or(Value::Null);
+    Ok(([("kora-seq", answer.seq.to_string())], Json(value)).into_response())
+}
+
+fn committed(commit: Commit) -> Response {
+    Json(json!({"seq": commit.seq, "stamp": commit.stamp})).into_response()
+}
+
+async fn write(
+    state: &AppState,
+    mutation: Mutation,
+    stamp: Option<Stamp>,
+) -> Result<Response, ApiError> {
+    check_size(state, &mutation)?;
+    let commit = state.kora.mutate(&state.context(), mutation, stamp).await?;
+    Ok(committed(commit))
+}
+
+/// Refuses a mutation with more leaves than `limits.max_leaves_per_mutation`.
+pub fn check_size(state: &AppState, mutation: &Mutation) -> Result<(), Error> {
+    let limit = state.config.limits.max_leaves_per_mutation;
+    let leaves = mutation.leaf_count();
+    if leaves > limit {
+        return Err(Error::too_large(format!(
+            "the mutation has {leaves} leaves; the limit is {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// `PUT /v1/data/{path}`: replaces the subtree.
+pub async fn put(
+    State(state): State<AppState>,
+    path: Option<UrlPath<String>>,
+    JsonBody(value): JsonBody,
+) -> Result<Response, ApiError> {
+    let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
+    let mutation = Mutation::set(&path, value)?;
+    write(&state, mutation, None).await
+}
+
+/// `PATCH /v1/data/{path}`: merges (a `null` member deletes that child).
+pub async fn patch(
+    State(state): State<AppState>,
+    path: Option<UrlPath<String>>,
+    JsonBody(value): JsonBody,
+) -> Result<Response, ApiError> {
+    let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
+    if !value.is_object() {
+        return Err(Error::bad_request("PATCH needs a JSON object").into());
+    }
+    let mutation = Mutation::merge_with(&path, value, &state.config.path_limits())?;
+    write(&state, mutation, None).await
+}
+
+/// `DELETE /v1/data/{path}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    path: Option<UrlPath<String>>,
+) -> Result<Response, ApiError> {
+    let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
+    write(&state, Mutation::delete(&path), None).await
+}
+
+/// `POST /v1/mutate`: `{"merge": …, "delete": …}` applied atomically; an optional
+/// `"stamp"` field carries the client's stamp.
+pub async fn mutate(
+    State(state): State<AppState>,
+    JsonBody(mut value): JsonBody,
+) -> Result<Response, ApiError> {
+    let stamp = match value.as_object_mut().and_then(|m| m.remove("stamp")) {
+        None => None,
+        Some(stamp) => Some(
+            serde_json::from_value::<Stamp>(stamp)
+                .map_err(|e| Error::bad_request(format!("stamp: {e}")))?,
+        ),
+    };
+    let mutation = Mutation::from_json_with(&value, &state.config.path_limits())?;
+    write(&state, mutation, stamp).await
+}
+
+/// `GET /healthz`: 200 when the store answers, 503 when it does not.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.kora.store().last_seq().await {
+        Ok(seq) => Json(json!({"status": "ok", "store": "ok", "seq": seq})).into_response(),
+        Err(error) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "store": error.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// Any other path.
+pub async fn not_found() -> ApiError {
+    ApiError(Error::not_found("no such endpoint"))
+}

@@ -1,0 +1,25 @@
+//! # kora-server
+//!
+//! Transports over the engine, on one listener:
+//!
+//! - [`ws`]: the WebSocket protocol at `/v1/ws` (docs/protocol.md);
+//! - [`http`]: REST at `/v1/data/{path}` and `/v1/mutate`, and [`sse`]: change streams;
+//! - [`metrics`]: Prometheus at `/metrics`; `/healthz`; [`console`]: the admin page at `/`.
+//!
+//! Errors map to HTTP statuses in one place ([`error`]); limits are in [`config::Limits`].
+//! [`server::start`] assembles it all; `kora serve` (kora-cli) calls it.
+
+pub mod app;
+pub mod config;
+pub mod console;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod sse;
+pub mod state;
+pub mod ws;
+
+pub use config::{Limits, ServerConfig};
+pub use server::{start, Running, ServerError};

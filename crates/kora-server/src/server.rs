@@ -1,0 +1,166 @@
+//! Starting and stopping a server: open the store, build the engine, listen, and on
+//! SIGTERM/SIGINT stop accepting, let in-flight requests finish, flush and close the store.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kora_engine::{Config, Kora, KoraBuilder};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::router;
+use crate::config::ServerConfig;
+use crate::state::AppState;
+
+/// The server could not start or failed while running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Engine(#[from] kora_engine::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Insecure(String),
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running server.
+pub struct Running {
+    /// Where it listens (the port is the real one when `:0` was asked for).
+    pub addr: SocketAddr,
+    pub kora: Kora,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight requests (up to `GRACE`), closes the store.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        let Running {
+            kora, stop, task, ..
+        } = self;
+        let _ = stop.send(());
+        let served = tokio::time::timeout(GRACE, task).await;
+        kora.shutdown().await;
+        match served {
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(join)) => Err(ServerError::Io(std::io::Error::other(join))),
+            Err(_) => {
+                tracing::warn!("connections still open after {GRACE:?}; closed them");
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops gracefully.
+    pub async fn until_signalled(self) -> Result<(), ServerError> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+}
+
+/// How long a stopping server waits for open requests and streams.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// The engine settings a server configuration implies.
+pub fn engine_config(config: &ServerConfig) -> Config {
+    let mut engine = Config {
+        conflicts: config.conflicts,
+        retention: Duration::from_secs(config.retention_days.max(1) * 24 * 3600),
+        session_queue: config.limits.send_queue,
+        max_subscriptions_per_session: config.limits.max_subscriptions,
+        ..Config::default()
+    };
+    if config.origin != 0 {
+        engine.origin = config.origin;
+    }
+    engine
+}
+
+/// Refuses to expose a server without rules beyond this machine unless told to.
+fn check_exposure(config: &ServerConfig, addr: &SocketAddr) -> Result<(), ServerError> {
+    if addr.ip().is_loopback() {
+        tracing::warn!(%addr, "no rules file: every client may read and write everything (reachable from this machine only)");
+        return Ok(());
+    }
+    if config.insecure {
+        tracing::warn!(%addr, "--insecure: every client on the network may read and write everything");
+        return Ok(());
+    }
+    Err(ServerError::Insecure(format!(
+        "refusing to serve on {addr} without a rules file; add rules or pass --insecure to let every client read and write everything"
+    )))
+}
+
+/// Opens the store, builds the engine from `builder` (for interceptors and handlers), and
+/// starts listening.
+pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running, ServerError> {
+    let addr = config.bind_addr()?;
+    check_exposure(&config, &addr)?;
+    let store_url = config.store_url();
+    let store = kora_store::open(&store_url)
+        .await
+        .map_err(kora_engine::Error::from)?;
+    let kora = builder
+        .store(store)
+        .config(engine_config(&config))
+        .build()
+        .await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let redacted = kora_store::StoreUrl::parse(&store_url)
+        .map(|u| u.redacted())
+        .unwrap_or(store_url);
+    tracing::info!(%addr, store = %redacted, "Kora is listening");
+    let app = router(AppState::new(kora.clone(), config));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        kora,
+        stop,
+        task,
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

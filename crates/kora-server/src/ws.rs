@@ -1,0 +1,245 @@
+//! The WebSocket transport at `/v1/ws`: one task per connection owns the socket and the
+//! session, and selects between the client's frames, the session's pushes, replies from
+//! writes running concurrently, and the heartbeat.
+//!
+//! Writes and handler calls run on tasks of their own (at most `MAX_IN_FLIGHT` per
+//! connection) so a client can pipeline them; each write is stamped when its frame is read,
+//! so concurrent writes keep the connection's order. Reads and subscription changes run in
+//! the connection task, in order. A socket too slow to take pushes fills the session's
+//! queue, which then resets the session instead of slowing anyone else.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use kora_core::{Mutation, Value};
+use kora_engine::{Error, Initial, Push, Session};
+use serde_json::{json, Map};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::error::ApiError;
+use crate::http::check_size;
+use crate::protocol::{self, QueryPath, Request};
+use crate::state::{AppState, ConnectionGuard};
+
+/// Writes and calls one connection may have running at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// `GET /v1/ws`: upgrades to the Kora protocol.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let guard = state.admit()?;
+    let limits = &state.config.limits;
+    Ok(ws
+        .read_buffer_size(limits.ws_read_buffer_bytes)
+        .write_buffer_size(limits.ws_read_buffer_bytes)
+        .max_message_size(limits.max_body_bytes)
+        .max_frame_size(limits.max_body_bytes)
+        .on_upgrade(move |socket| connection(socket, state, guard))
+        .into_response())
+}
+
+struct Connection {
+    state: AppState,
+    session: Session,
+    replies: mpsc::UnboundedSender<String>,
+    in_flight: Arc<Semaphore>,
+}
+
+async fn connection(socket: WebSocket, state: AppState, _guard: ConnectionGuard) {
+    let (mut sink, mut frames) = socket.split();
+    let (replies, mut replied) = mpsc::unbounded_channel::<String>();
+    let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
+    let session = state.kora.session(state.context());
+    let mut conn = Connection {
+        state,
+        session,
+        replies,
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+    };
+    let mut tick = tokio::time::interval(heartbeat);
+    let mut last_heard = Instant::now();
+    loop {
+        let out: Vec<String> = tokio::select! {
+            frame = frames.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => conn.handle(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => vec![protocol::error(
+                        None,
+                        &Error::bad_request("binary frames are not supported; send JSON text"),
+                    )],
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Vec::new(),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                }
+            }
+            incoming = conn.session.recv() => match incoming {
+                Some(incoming) => conn.session.process(incoming).await.iter().map(render).collect(),
+                None => break,
+            },
+            Some(reply) = replied.recv() => vec![reply],
+            _ = tick.tick() => {
+                if last_heard.elapsed() > heartbeat * 2 {
+                    tracing::debug!("dropping a silent WebSocket peer");
+                    break;
+                }
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+                Vec::new()
+            }
+        };
+        for text in out {
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
+
+fn render(push: &Push) -> String {
+    match push {
+        Push::Change {
+            id,
+            seq,
+            stamp,
+            mutation,
+        } => protocol::change(id, *seq, *stamp, mutation),
+        Push::Reset { id, seq, value } => protocol::reset(id, *seq, value.clone()),
+    }
+}
+
+impl Connection {
+    /// Handles one text frame; returns the frames to send now (replies and pushes).
+    async fn handle(&mut self, text: &str) -> Vec<String> {
+        let request = match protocol::parse(text) {
+            Ok(request) => request,
+            Err((id, error)) => return vec![protocol::error(id.as_ref(), &error)],
+        };
+        let id = request.id().cloned();
+        match self.dispatch(request).await {
+            Ok(out) => out,
+            Err(error) => vec![protocol::error(id.as_ref(), &error)],
+        }
+    }
+
+    async fn dispatch(&mut self, request: Request) -> Result<Vec<String>, Error> {
+        match request {
+            Request::Ping { id } => Ok(vec![protocol::result(&id, json!("pong"))]),
+            Request::Query { id, paths } => self.query(id, paths).await,
+            Request::Unsubscribe { id, sub } => {
+                let existed = self.session.unsubscribe(&sub);
+                Ok(vec![protocol::result(&id, json!(existed))])
+            }
+            Request::Mutate {
+                id,
+                mutation,
+                stamp,
+            } => {
+                let limits = self.state.config.path_limits();
+                let mutation = Mutation::from_json_with(&mutation, &limits)?;
+                check_size(&self.state, &mutation)?;
+                let stamp = self.state.kora.stamp(stamp);
+                let kora = self.state.kora.clone();
+                let ctx = self.session.context().clone();
+                self.spawn(Some(id), async move {
+                    let commit = kora.mutate_at(&ctx, mutation, stamp).await?;
+                    Ok(protocol::commit(&commit))
+                })
+                .await;
+                Ok(Vec::new())
+            }
+            Request::Call { id, name, args } => {
+                self.call(Some(id), name, args).await;
+                Ok(Vec::new())
+            }
+            Request::Cast { name, args, .. } => {
+                self.call(None, name, args).await;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn call(&self, id: Option<Value>, name: String, args: Value) {
+        let kora = self.state.kora.clone();
+        let ctx = self.session.context().clone();
+        self.spawn(id, async move { kora.call(&ctx, &name, args).await })
+            .await;
+    }
+
+    /// Runs `work` on a task of its own; its reply (when `id` is given) comes back through
+    /// the connection loop.
+    async fn spawn(
+        &self,
+        id: Option<Value>,
+        work: impl std::future::Future<Output = Result<Value, Error>> + Send + 'static,
+    ) {
+        let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let replies = self.replies.clone();
+        tokio::spawn(async move {
+            let outcome = work.await;
+            drop(permit);
+            let Some(id) = id else {
+                return;
+            };
+            let text = match outcome {
+                Ok(result) => protocol::result(&id, result),
+                Err(error) => protocol::error(Some(&id), &error),
+            };
+            let _ = replies.send(text);
+        });
+    }
+
+    /// Reads every path; subscribes those that ask. The reply holds the values of the paths
+    /// read now; resumed subscriptions follow as pushes (replayed changes or a reset).
+    async fn query(&mut self, id: Value, paths: Vec<QueryPath>) -> Result<Vec<String>, Error> {
+        let limits = self.state.config.path_limits();
+        let mut queries = Vec::with_capacity(paths.len());
+        for path in &paths {
+            queries.push(path.to_query(&limits)?);
+        }
+        let mut tree = Map::new();
+        let mut seq = 0;
+        let mut pushes = Vec::new();
+        let plain: Vec<_> = queries.iter().filter(|q| !q.subscribe).cloned().collect();
+        if !plain.is_empty() {
+            let answer = self
+                .session
+                .query(&kora_core::Query { paths: plain })
+                .await?;
+            seq = answer.seq;
+            if let Value::Object(map) = answer.value {
+                tree = map;
+            }
+        }
+        for (path, query) in paths.iter().zip(queries).filter(|(_, q)| q.subscribe) {
+            let name = path.name();
+            let segments = query.path.segments().to_vec();
+            match self.session.subscribe(&name, query, path.since).await? {
+                Initial::Snapshot { seq: at, value } => {
+                    seq = seq.max(at);
+                    if let Some(value) = value {
+                        kora_core::query::place(&mut tree, &segments, value);
+                    }
+                }
+                Initial::Reset { seq: at, value } => pushes.push(protocol::reset(&name, at, value)),
+                Initial::Replay { changes, .. } => {
+                    for c in changes {
+                        pushes.push(protocol::change(&name, c.seq, c.stamp, &c.mutation));
+                    }
+                }
+            }
+        }
+        let mut out = vec![protocol::result(&id, json!({"value": tree, "seq": seq}))];
+        out.extend(pushes);
+        Ok(out)
+    }
+}
