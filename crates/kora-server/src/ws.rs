@@ -38,8 +38,8 @@ pub async fn upgrade(
     Ok(ws
         .read_buffer_size(limits.ws_read_buffer_bytes)
         .write_buffer_size(limits.ws_read_buffer_bytes)
-        .max_message_size(limits.max_body_bytes)
-        .max_frame_size(limits.max_body_bytes)
+        .max_message_size(limits.max_body_bytes.saturating_mul(2))
+        .max_frame_size(limits.max_body_bytes.saturating_mul(2))
         .on_upgrade(move |socket| connection(socket, state, guard))
         .into_response())
 }
@@ -69,13 +69,31 @@ async fn connection(socket: WebSocket, state: AppState, _guard: ConnectionGuard)
             frame = frames.next() => {
                 last_heard = Instant::now();
                 match frame {
+                    Some(Ok(Message::Text(text))) if text.len() > conn.state.config.limits.max_body_bytes => {
+                        // Read whole (up to twice the limit, so the connection survives) and refused.
+                        let limit = conn.state.config.limits.max_body_bytes;
+                        let error = Error::too_large(format!("the message exceeds {limit} bytes"));
+                        let id = protocol::parse(text.as_str()).ok().and_then(|r| r.id().cloned());
+                        vec![protocol::error(id.as_ref(), &error)]
+                    }
                     Some(Ok(Message::Text(text))) => conn.handle(text.as_str()).await,
                     Some(Ok(Message::Binary(_))) => vec![protocol::error(
                         None,
                         &Error::bad_request("binary frames are not supported; send JSON text"),
                     )],
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Vec::new(),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Err(error)) => {
+                        // The only error worth telling the client about: its frame was too big.
+                        let text = error.to_string();
+                        tracing::debug!(%text, "websocket read error");
+                        if text.contains("too long") || text.contains("Space limit") || text.contains("too big") {
+                            let limit = conn.state.config.limits.max_body_bytes;
+                            let error = Error::too_large(format!("the message exceeds {limit} bytes"));
+                            let _ = sink.send(Message::Text(protocol::error(None, &error).into())).await;
+                        }
+                        break;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
                 }
             }
             incoming = conn.session.recv() => match incoming {
