@@ -1,11 +1,395 @@
 //! `kora bench`: a load generator over real WebSockets.
+//!
+//! Opens `--connections` WebSockets (spread over the source addresses 127.0.0.1, 127.0.0.2, …
+//! when the server is on loopback, so many connections do not run out of ports). Of those,
+//! `--writers` write in a loop (each with `--in-flight` writes outstanding) and
+//! `--subscribers` subscribe to the benchmark path; the rest stay idle. Every written value
+//! carries its send time, so a subscriber measures write-to-delivery latency on the same
+//! clock. Prints throughput and percentiles; progress every second while it runs.
 
-use anyhow::Result;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Args)]
-pub struct BenchArgs {}
+#[derive(Args, Clone)]
+pub struct BenchArgs {
+    /// The server's URL (http:// or ws://).
+    #[arg(long, env = "KORA_URL", default_value = "http://127.0.0.1:4000")]
+    url: String,
+    /// WebSocket connections to open in all.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Connections that write.
+    #[arg(long, default_value_t = 100)]
+    writers: usize,
+    /// Connections that subscribe to the benchmark path (every write reaches each).
+    #[arg(long, default_value_t = 0)]
+    subscribers: usize,
+    /// Writes each writer keeps outstanding.
+    #[arg(long, default_value_t = 1)]
+    in_flight: usize,
+    /// Leaves per write.
+    #[arg(long, default_value_t = 1)]
+    leaves: usize,
+    /// Writes per second per writer (0: as fast as acknowledged).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// How long to write, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// The path the benchmark writes under.
+    #[arg(long, default_value = "bench")]
+    path: String,
+    /// Keep the connections open this many seconds after writing (to measure idle memory).
+    #[arg(long, default_value_t = 0)]
+    hold: u64,
+    /// Source addresses to spread connections over (127.0.0.1 … 127.0.0.N on loopback).
+    #[arg(long, default_value_t = 8)]
+    source_addresses: u8,
+}
 
-pub async fn run(_args: BenchArgs) -> Result<()> {
-    anyhow::bail!("bench is not available yet")
+/// Results shared by every connection task.
+struct Totals {
+    acked: AtomicU64,
+    errors: AtomicU64,
+    delivered: AtomicU64,
+    ack_latency: Mutex<Histogram<u64>>,
+    delivery_latency: Mutex<Histogram<u64>>,
+}
+
+fn histogram() -> Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| anyhow!("histogram: {e}"))
+}
+
+fn now_us(origin: Instant) -> u64 {
+    origin.elapsed().as_micros() as u64
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn connect(url: &str, server: SocketAddr, source: Option<IpAddr>) -> Result<Socket> {
+    let socket = match server {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if let Some(source) = source {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    // Small buffers: tungstenite zero-fills its read buffer, and its 128 KiB default costs
+    // more than the frames do.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    Ok(ws)
+}
+
+async fn ws_url(url: &str) -> Result<(String, SocketAddr)> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("--url {url:?}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| anyhow!("--url has no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(4000);
+    let addr = tokio::net::lookup_host((host, port))
+        .await?
+        .next()
+        .ok_or_else(|| anyhow!("cannot resolve {host}"))?;
+    let scheme = if parsed.scheme() == "https" || parsed.scheme() == "wss" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Ok((format!("{scheme}://{host}:{port}/v1/ws"), addr))
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let (url, server) = ws_url(&args.url).await?;
+    let origin = Instant::now();
+    let totals = Arc::new(Totals {
+        acked: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        ack_latency: Mutex::new(histogram()?),
+        delivery_latency: Mutex::new(histogram()?),
+    });
+    let sources: Vec<Option<IpAddr>> = if server.ip().is_loopback() && server.is_ipv4() {
+        (1..=args.source_addresses.max(1))
+            .map(|n| Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))))
+            .collect()
+    } else {
+        vec![None]
+    };
+    eprintln!(
+        "kora bench: opening {} connections to {url}",
+        args.connections
+    );
+    let mut sockets = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        let source = sources[i % sources.len()];
+        let socket = connect(&url, server, source)
+            .await
+            .with_context(|| format!("connection {i}"))?;
+        sockets.push(socket);
+        if (i + 1) % 1000 == 0 {
+            eprintln!("  {} connected", i + 1);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let hold_until = deadline + Duration::from_secs(args.hold);
+    let mut tasks = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let role = if i < args.writers {
+            Role::Writer(i)
+        } else if i < args.writers + args.subscribers {
+            Role::Subscriber
+        } else {
+            Role::Idle
+        };
+        let args = args.clone();
+        let totals = totals.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) =
+                drive(socket, role, &args, &totals, origin, deadline, hold_until).await
+            {
+                totals.errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("connection {i}: {error}");
+            }
+        }));
+    }
+    let progress = tokio::spawn(report_progress(totals.clone(), deadline));
+    let started = Instant::now();
+    for task in tasks {
+        let _ = task.await;
+    }
+    progress.abort();
+    let elapsed = started
+        .elapsed()
+        .min(Duration::from_secs(args.seconds.max(1)) + Duration::from_secs(args.hold));
+    summary(&args, &totals, elapsed);
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Writer(usize),
+    Subscriber,
+    Idle,
+}
+
+async fn report_progress(totals: Arc<Totals>, deadline: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let (mut acked, mut delivered) = (0, 0);
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let a = totals.acked.load(Ordering::Relaxed);
+        let d = totals.delivered.load(Ordering::Relaxed);
+        eprintln!(
+            "  {:>9} writes/s {:>10} deliveries/s",
+            a - acked,
+            d - delivered
+        );
+        (acked, delivered) = (a, d);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    mut socket: Socket,
+    role: Role,
+    args: &BenchArgs,
+    totals: &Totals,
+    origin: Instant,
+    deadline: Instant,
+    hold_until: Instant,
+) -> Result<()> {
+    match role {
+        Role::Idle => {
+            tokio::time::sleep_until(hold_until.into()).await;
+            Ok(())
+        }
+        Role::Subscriber => {
+            let request =
+                json!({"op": "query", "id": 0, "paths": [{"path": args.path, "subscribe": true}]});
+            socket
+                .send(Message::Text(request.to_string().into()))
+                .await?;
+            subscribe_loop(socket, totals, origin, hold_until).await
+        }
+        Role::Writer(n) => write_loop(socket, n, args, totals, origin, deadline, hold_until).await,
+    }
+}
+
+async fn subscribe_loop(
+    mut socket: Socket,
+    totals: &Totals,
+    origin: Instant,
+    until: Instant,
+) -> Result<()> {
+    loop {
+        let frame = match tokio::time::timeout_at(until.into(), socket.next()).await {
+            Err(_) => return Ok(()),
+            Ok(None) => return Err(anyhow!("closed by the server")),
+            Ok(Some(frame)) => frame?,
+        };
+        let Message::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(text.as_str())?;
+        if value["push"] != "change" {
+            continue;
+        }
+        let now = now_us(origin);
+        let mut sent = Vec::new();
+        collect_times(&value["mutation"]["merge"], &mut sent);
+        let mut histogram = totals
+            .delivery_latency
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?;
+        for t in sent {
+            let _ = histogram.record(now.saturating_sub(t).max(1));
+        }
+        totals.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Finds the `t` send times in a merged tree.
+fn collect_times(value: &Value, out: &mut Vec<u64>) {
+    if let Some(map) = value.as_object() {
+        if let Some(t) = map.get("t").and_then(Value::as_u64) {
+            out.push(t);
+            return;
+        }
+        for child in map.values() {
+            collect_times(child, out);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_loop(
+    mut socket: Socket,
+    writer: usize,
+    args: &BenchArgs,
+    totals: &Totals,
+    origin: Instant,
+    deadline: Instant,
+    hold_until: Instant,
+) -> Result<()> {
+    let mut next_id: u64 = 1;
+    let mut outstanding: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let pause = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
+    let mut next_send = Instant::now();
+    loop {
+        let writing = Instant::now() < deadline;
+        while writing && outstanding.len() < args.in_flight.max(1) && Instant::now() >= next_send {
+            let t = now_us(origin);
+            let mut leaves = serde_json::Map::new();
+            for leaf in 0..args.leaves.max(1) {
+                leaves.insert(format!("l{leaf}"), json!({"t": t}));
+            }
+            let key = format!("w{writer}-{next_id}");
+            let request = json!({"op": "mutate", "id": next_id,
+                "mutation": {"merge": {args.path.clone(): {key: leaves}}}});
+            socket
+                .send(Message::Text(request.to_string().into()))
+                .await?;
+            outstanding.insert(next_id, t);
+            next_id += 1;
+            if let Some(pause) = pause {
+                next_send += pause;
+            }
+        }
+        if !writing && outstanding.is_empty() {
+            tokio::time::sleep_until(hold_until.into()).await;
+            return Ok(());
+        }
+        let wait_until = if writing && pause.is_some() {
+            next_send.min(deadline)
+        } else {
+            deadline + Duration::from_secs(30)
+        };
+        let frame = match tokio::time::timeout_at(wait_until.into(), socket.next()).await {
+            Err(_) if writing => continue,
+            Err(_) => return Err(anyhow!("{} writes never acknowledged", outstanding.len())),
+            Ok(None) => return Err(anyhow!("closed by the server")),
+            Ok(Some(frame)) => frame?,
+        };
+        let Message::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(text.as_str())?;
+        let Some(id) = value["id"].as_u64() else {
+            continue;
+        };
+        let Some(sent) = outstanding.remove(&id) else {
+            continue;
+        };
+        if value.get("error").is_some() {
+            totals.errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        totals.acked.fetch_add(1, Ordering::Relaxed);
+        let latency = now_us(origin).saturating_sub(sent).max(1);
+        if let Ok(mut histogram) = totals.ack_latency.lock() {
+            let _ = histogram.record(latency);
+        }
+    }
+}
+
+fn percentiles(histogram: &Histogram<u64>) -> String {
+    if histogram.is_empty() {
+        return "-".into();
+    }
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    format!(
+        "p50 {:.2} ms  p99 {:.2} ms  p999 {:.2} ms  max {:.2} ms",
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        histogram.max() as f64 / 1000.0
+    )
+}
+
+fn summary(args: &BenchArgs, totals: &Totals, elapsed: Duration) {
+    let seconds = args.seconds.max(1) as f64;
+    let acked = totals.acked.load(Ordering::Relaxed);
+    let delivered = totals.delivered.load(Ordering::Relaxed);
+    println!(
+        "connections {}  writers {}  subscribers {}  in-flight {}  leaves {}  ({:.1} s)",
+        args.connections,
+        args.writers,
+        args.subscribers,
+        args.in_flight,
+        args.leaves,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "acknowledged writes: {acked} ({:.0}/s)",
+        acked as f64 / seconds
+    );
+    if let Ok(h) = totals.ack_latency.lock() {
+        println!("  ack latency:       {}", percentiles(&h));
+    }
+    if args.subscribers > 0 {
+        println!(
+            "deliveries: {delivered} ({:.0}/s)",
+            delivered as f64 / seconds
+        );
+        if let Ok(h) = totals.delivery_latency.lock() {
+            println!("  write→delivery:    {}", percentiles(&h));
+        }
+    }
+    let errors = totals.errors.load(Ordering::Relaxed);
+    if errors > 0 {
+        println!("errors: {errors}");
+    }
 }

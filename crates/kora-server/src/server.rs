@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use kora_engine::{Config, Kora, KoraBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -127,6 +128,12 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
     tracing::info!(%addr, store = %redacted, "Kora is listening");
     let app = router(AppState::new(kora.clone(), config));
     let (stop, stopped) = oneshot::channel::<()>();
+    // Replies and pushes are small frames that must leave at once: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
