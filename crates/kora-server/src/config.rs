@@ -74,6 +74,8 @@ pub struct ServerConfig {
     /// Origin id of this node in stamps (random when 0).
     pub origin: u64,
     pub limits: Limits,
+    /// How tokens are verified (`[auth]`).
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +90,7 @@ impl Default for ServerConfig {
             retention_days: 30,
             origin: 0,
             limits: Limits::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

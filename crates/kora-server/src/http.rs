@@ -71,7 +71,7 @@ pub fn path_query(path: Path, params: &HashMap<String, String>) -> Result<PathQu
                 query.limit = Some(limit);
             }
             "reverse" => query.reverse = parse_bool(value)?,
-            "since" => {}
+            "since" | "token" => {}
             other => return Err(Error::bad_request(format!("unknown parameter {other:?}"))),
         }
     }
@@ -104,12 +104,13 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
     let query = path_query(path, &params)?;
+    let ctx = state.context_for(&headers, params.get("token").map(String::as_str))?;
     if wants_event_stream(&headers) {
-        return crate::sse::stream(state, query, &params, &headers).await;
+        return crate::sse::stream(state, ctx, query, &params, &headers).await;
     }
     let answer = state
         .kora
-        .query(&state.context(), &Query { paths: vec![query] })
+        .query(&ctx, &Query { paths: vec![query] })
         .await?;
     let value = answer
         .values
@@ -126,12 +127,44 @@ fn committed(commit: Commit) -> Response {
 
 async fn write(
     state: &AppState,
+    caller: &Caller,
     mutation: Mutation,
     stamp: Option<Stamp>,
 ) -> Result<Response, ApiError> {
     check_size(state, &mutation)?;
-    let commit = state.kora.mutate(&state.context(), mutation, stamp).await?;
+    let ctx = state.context_for(&caller.headers, caller.token())?;
+    let commit = state.kora.mutate(&ctx, mutation, stamp).await?;
     Ok(committed(commit))
+}
+
+/// Who sent a write: its headers and query parameters (for the token).
+pub struct Caller {
+    headers: HeaderMap,
+    params: HashMap<String, String>,
+}
+
+impl Caller {
+    fn token(&self) -> Option<&str> {
+        self.params.get("token").map(String::as_str)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let UrlQuery(params) =
+            UrlQuery::<HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| Error::bad_request(e.to_string()))?;
+        Ok(Caller {
+            headers: parts.headers.clone(),
+            params,
+        })
+    }
 }
 
 /// Refuses a mutation with more leaves than `limits.max_leaves_per_mutation`.
@@ -150,17 +183,19 @@ pub fn check_size(state: &AppState, mutation: &Mutation) -> Result<(), Error> {
 pub async fn put(
     State(state): State<AppState>,
     path: Option<UrlPath<String>>,
+    caller: Caller,
     JsonBody(value): JsonBody,
 ) -> Result<Response, ApiError> {
     let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
     let mutation = Mutation::set(&path, value)?;
-    write(&state, mutation, None).await
+    write(&state, &caller, mutation, None).await
 }
 
 /// `PATCH /v1/data/{path}`: merges (a `null` member deletes that child).
 pub async fn patch(
     State(state): State<AppState>,
     path: Option<UrlPath<String>>,
+    caller: Caller,
     JsonBody(value): JsonBody,
 ) -> Result<Response, ApiError> {
     let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
@@ -168,22 +203,24 @@ pub async fn patch(
         return Err(Error::bad_request("PATCH needs a JSON object").into());
     }
     let mutation = Mutation::merge_with(&path, value, &state.config.path_limits())?;
-    write(&state, mutation, None).await
+    write(&state, &caller, mutation, None).await
 }
 
 /// `DELETE /v1/data/{path}`.
 pub async fn delete(
     State(state): State<AppState>,
     path: Option<UrlPath<String>>,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
-    write(&state, Mutation::delete(&path), None).await
+    write(&state, &caller, Mutation::delete(&path), None).await
 }
 
 /// `POST /v1/mutate`: `{"merge": …, "delete": …}` applied atomically; an optional
 /// `"stamp"` field carries the client's stamp.
 pub async fn mutate(
     State(state): State<AppState>,
+    caller: Caller,
     JsonBody(mut value): JsonBody,
 ) -> Result<Response, ApiError> {
     let stamp = match value.as_object_mut().and_then(|m| m.remove("stamp")) {
@@ -194,7 +231,7 @@ pub async fn mutate(
         ),
     };
     let mutation = Mutation::from_json_with(&value, &state.config.path_limits())?;
-    write(&state, mutation, stamp).await
+    write(&state, &caller, mutation, stamp).await
 }
 
 /// `GET /healthz`: 200 when the store answers, 503 when it does not.

@@ -10,6 +10,7 @@
 //! [`server::start`] assembles it all; `kora serve` (kora-cli) calls it.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod console;
 pub mod error;

@@ -42,6 +42,12 @@ pub enum Request {
     },
     /// Check the connection.
     Ping { id: Value },
+    /// Authenticate with a token (`null`: become anonymous).
+    Auth {
+        id: Value,
+        #[serde(default)]
+        token: Option<String>,
+    },
 }
 
 impl Request {
@@ -51,7 +57,8 @@ impl Request {
             | Request::Unsubscribe { id, .. }
             | Request::Mutate { id, .. }
             | Request::Call { id, .. }
-            | Request::Ping { id } => Some(id),
+            | Request::Ping { id }
+            | Request::Auth { id, .. } => Some(id),
             Request::Cast { id, .. } => id.as_ref(),
         }
     }

@@ -28,6 +28,8 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Insecure(String),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -106,6 +108,7 @@ fn check_exposure(config: &ServerConfig, addr: &SocketAddr) -> Result<(), Server
 pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running, ServerError> {
     let addr = config.bind_addr()?;
     check_exposure(&config, &addr)?;
+    let verifier = crate::auth::Verifier::from_config(&config.auth)?;
     let store_url = config.store_url();
     let store = kora_store::open(&store_url)
         .await
@@ -126,7 +129,7 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
         .map(|u| u.redacted())
         .unwrap_or(store_url);
     tracing::info!(%addr, store = %redacted, "Kora is listening");
-    let app = router(AppState::new(kora.clone(), config));
+    let app = router(AppState::new(kora.clone(), config, verifier));
     let (stop, stopped) = oneshot::channel::<()>();
     // Replies and pushes are small frames that must leave at once: no Nagle delay.
     let listener = listener.tap_io(|tcp| {

@@ -80,13 +80,14 @@ fn first_events(initial: Initial) -> Vec<Event> {
 /// Opens an event stream on one path query.
 pub async fn stream(
     state: AppState,
+    ctx: kora_engine::Context,
     query: PathQuery,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let since = resume_point(params, headers)?;
     let guard = state.admit()?;
-    let mut session = state.kora.session(state.context());
+    let mut session = state.kora.session(ctx);
     let initial = session.subscribe("sse", query, since).await?;
     let first = stream::iter(first_events(initial).into_iter().map(Ok::<_, Infallible>));
     let live = stream::unfold((session, guard), |(mut session, guard)| async move {

@@ -3,8 +3,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use axum::http::HeaderMap;
 use kora_engine::{Context, Error, Kora};
+use serde_json::Value;
 
+use crate::auth::{presented, Verifier};
 use crate::config::ServerConfig;
 
 /// The shared state of the server.
@@ -13,20 +16,46 @@ pub struct AppState {
     pub kora: Kora,
     pub config: Arc<ServerConfig>,
     connections: Arc<AtomicUsize>,
+    verifier: Option<Arc<Verifier>>,
 }
 
 impl AppState {
-    pub fn new(kora: Kora, config: ServerConfig) -> Self {
+    pub fn new(kora: Kora, config: ServerConfig, verifier: Option<Verifier>) -> Self {
         AppState {
             kora,
             config: Arc::new(config),
             connections: Arc::new(AtomicUsize::new(0)),
+            verifier: verifier.map(Arc::new),
         }
     }
 
-    /// A context for one HTTP request or connection.
+    /// An anonymous context for one HTTP request or connection.
     pub fn context(&self) -> Context {
         Context::new(self.kora.clock().origin())
+    }
+
+    /// The claims of a presented token (`None`: anonymous), or why it is refused.
+    pub fn authenticate(&self, token: Option<&str>) -> Result<Option<Value>, Error> {
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        match &self.verifier {
+            Some(verifier) => verifier.verify(token).map(Some),
+            None => Err(Error::permission_denied(
+                "this server accepts no tokens: no keys are configured ([auth] in kora.toml)",
+            )),
+        }
+    }
+
+    /// The context of a request: anonymous, or the identity of its token.
+    pub fn context_for(
+        &self,
+        headers: &HeaderMap,
+        token_param: Option<&str>,
+    ) -> Result<Context, Error> {
+        let ctx = self.context();
+        ctx.set_auth(self.authenticate(presented(headers, token_param))?);
+        Ok(ctx)
     }
 
     /// Open long-lived connections (WebSocket and event streams).

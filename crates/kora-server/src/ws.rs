@@ -8,15 +8,17 @@
 //! the connection task, in order. A socket too slow to take pushes fills the session's
 //! queue, which then resets the session instead of slowing anyone else.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Query as UrlQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use kora_core::{Mutation, Value};
-use kora_engine::{Error, Initial, Push, Session};
+use kora_engine::{Context, Error, Initial, Push, Session};
 use serde_json::{json, Map};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -28,11 +30,15 @@ use crate::state::{AppState, ConnectionGuard};
 /// Writes and calls one connection may have running at once.
 pub const MAX_IN_FLIGHT: usize = 64;
 
-/// `GET /v1/ws`: upgrades to the Kora protocol.
+/// `GET /v1/ws`: upgrades to the Kora protocol. A token in the handshake (`Authorization`
+/// header or `?token=`) authenticates the connection from the start.
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let ctx = state.context_for(&headers, params.get("token").map(String::as_str))?;
     let guard = state.admit()?;
     let limits = &state.config.limits;
     Ok(ws
@@ -40,7 +46,7 @@ pub async fn upgrade(
         .write_buffer_size(limits.ws_read_buffer_bytes)
         .max_message_size(limits.max_body_bytes.saturating_mul(2))
         .max_frame_size(limits.max_body_bytes.saturating_mul(2))
-        .on_upgrade(move |socket| connection(socket, state, guard))
+        .on_upgrade(move |socket| connection(socket, state, ctx, guard))
         .into_response())
 }
 
@@ -51,18 +57,18 @@ struct Connection {
     in_flight: Arc<Semaphore>,
 }
 
-async fn connection(socket: WebSocket, state: AppState, _guard: ConnectionGuard) {
+async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: ConnectionGuard) {
     let (mut sink, mut frames) = socket.split();
     let (replies, mut replied) = mpsc::unbounded_channel::<String>();
     let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
-    let session = state.kora.session(state.context());
+    let session = state.kora.session(ctx);
     let mut conn = Connection {
         state,
         session,
         replies,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
     };
-    let mut tick = tokio::time::interval(heartbeat);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
     loop {
         let out: Vec<String> = tokio::select! {
@@ -136,20 +142,44 @@ fn render(push: &Push) -> String {
 impl Connection {
     /// Handles one text frame; returns the frames to send now (replies and pushes).
     async fn handle(&mut self, text: &str) -> Vec<String> {
+        let mut out = self.expire_auth();
         let request = match protocol::parse(text) {
             Ok(request) => request,
-            Err((id, error)) => return vec![protocol::error(id.as_ref(), &error)],
+            Err((id, error)) => {
+                out.push(protocol::error(id.as_ref(), &error));
+                return out;
+            }
         };
         let id = request.id().cloned();
         match self.dispatch(request).await {
-            Ok(out) => out,
-            Err(error) => vec![protocol::error(id.as_ref(), &error)],
+            Ok(frames) => out.extend(frames),
+            Err(error) => out.push(protocol::error(id.as_ref(), &error)),
         }
+        out
+    }
+
+    /// Drops an identity whose token has expired, and tells the client.
+    fn expire_auth(&self) -> Vec<String> {
+        let ctx = self.session.context();
+        let expired = ctx
+            .auth()
+            .and_then(|claims| claims.get("exp").and_then(Value::as_u64))
+            .is_some_and(|exp| exp.saturating_mul(1000) < kora_core::stamp::wall_millis());
+        if !expired {
+            return Vec::new();
+        }
+        ctx.set_auth(None);
+        vec![json!({"push": "auth_expired"}).to_string()]
     }
 
     async fn dispatch(&mut self, request: Request) -> Result<Vec<String>, Error> {
         match request {
             Request::Ping { id } => Ok(vec![protocol::result(&id, json!("pong"))]),
+            Request::Auth { id, token } => {
+                let claims = self.state.authenticate(token.as_deref())?;
+                self.session.context().set_auth(claims.clone());
+                Ok(vec![protocol::result(&id, json!({"auth": claims}))])
+            }
             Request::Query { id, paths } => self.query(id, paths).await,
             Request::Unsubscribe { id, sub } => {
                 let existed = self.session.unsubscribe(&sub);

@@ -1,0 +1,234 @@
+//! Authentication with JSON Web Tokens: HS256, RS256 (PEM) and ES256 (JWKS); expiry,
+//! not-before, forgery, `alg: none`; over HTTP, event streams and WebSocket.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{server_with, url, Client};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use kora_engine::{Context, FnHandler, Kora};
+use kora_server::Running;
+use serde_json::{json, Value};
+
+const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn now() -> u64 {
+    kora_core::stamp::wall_millis() / 1000
+}
+
+fn hs256(claims: Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn claims(sub: &str) -> Value {
+    json!({"sub": sub, "exp": now() + 3600})
+}
+
+/// A server whose `whoami` handler answers the caller's claims, and whose interceptor-free
+/// data is open; tokens verified with every kind of key.
+async fn server() -> Running {
+    let builder = Kora::builder().handler(
+        "whoami",
+        FnHandler(|_: Value, ctx: Context, _: Kora| async move {
+            Ok(ctx.auth().unwrap_or(Value::Null))
+        }),
+    );
+    server_with(builder, |config| {
+        config.auth.hs256_secret = Some(SECRET.into());
+        config.auth.public_key = Some(data("rsa-public.pem"));
+        config.auth.jwks = Some(data("jwks.json"));
+        config.auth.leeway_secs = 0;
+    })
+    .await
+}
+
+async fn whoami_ws(running: &Running, token: Option<&str>) -> Value {
+    let mut client = Client::connect(running).await;
+    if let Some(token) = token {
+        let reply = client.request(json!({"op": "auth", "token": token})).await;
+        if reply.get("error").is_some() {
+            return reply;
+        }
+    }
+    client
+        .request(json!({"op": "call", "name": "whoami"}))
+        .await
+}
+
+#[tokio::test]
+async fn an_hs256_token_becomes_the_identity() {
+    let running = server().await;
+    let reply = whoami_ws(&running, Some(&hs256(claims("jack")))).await;
+    assert_eq!(reply["result"]["sub"], json!("jack"));
+    let anonymous = whoami_ws(&running, None).await;
+    assert_eq!(anonymous["result"], Value::Null);
+}
+
+#[tokio::test]
+async fn rs256_with_a_pem_key_and_es256_from_a_jwks_are_accepted() {
+    let running = server().await;
+    let rsa = std::fs::read(data("rsa-private.pem")).unwrap();
+    let token = encode(
+        &Header::new(Algorithm::RS256),
+        &claims("rsa"),
+        &EncodingKey::from_rsa_pem(&rsa).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        whoami_ws(&running, Some(&token)).await["result"]["sub"],
+        json!("rsa")
+    );
+
+    let ec = std::fs::read(data("ec-private.pem")).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("ec-1".into());
+    let token = encode(
+        &header,
+        &claims("ec"),
+        &EncodingKey::from_ec_pem(&ec).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        whoami_ws(&running, Some(&token)).await["result"]["sub"],
+        json!("ec")
+    );
+}
+
+#[tokio::test]
+async fn expired_early_forged_and_unsigned_tokens_are_refused() {
+    let running = server().await;
+    let expired = hs256(json!({"sub": "x", "exp": now() - 10}));
+    let early = hs256(json!({"sub": "x", "exp": now() + 3600, "nbf": now() + 600}));
+    let forged = encode(
+        &Header::new(Algorithm::HS256),
+        &claims("x"),
+        &EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!"),
+    )
+    .unwrap();
+    // alg: none — header and claims, no signature.
+    let b64 = |v: Value| base64_encode(v.to_string().as_bytes());
+    let unsigned = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(claims("x"))
+    );
+    for token in [expired, early, forged, unsigned, "garbage".to_string()] {
+        let reply = whoami_ws(&running, Some(&token)).await;
+        assert_eq!(
+            reply["error"]["code"],
+            json!("permission_denied"),
+            "{token}: {reply}"
+        );
+    }
+}
+
+/// Base64url without padding, as JWTs use it.
+fn base64_encode(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn tokens_work_on_http_headers_the_handshake_and_the_token_parameter() {
+    let running = server().await;
+    let token = hs256(claims("jack"));
+    // HTTP: a bad bearer token is refused before anything is written.
+    let response = reqwest::Client::new()
+        .put(url(&running, "/v1/data/a"))
+        .bearer_auth("not-a-token")
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = reqwest::Client::new()
+        .put(url(&running, "/v1/data/a"))
+        .bearer_auth(&token)
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = reqwest::get(url(&running, &format!("/v1/data/a?token={token}")))
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap(), json!(1));
+    let refused = reqwest::get(url(&running, "/v1/data/a?token=bad"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    // WebSocket handshake with ?token=.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/ws?token={token}", running.addr))
+            .await
+            .unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!({"op": "call", "id": 1, "name": "whoami"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let reply = loop {
+        let frame = ws.next().await.unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            break serde_json::from_str::<Value>(text.as_str()).unwrap();
+        }
+    };
+    assert_eq!(reply["result"]["sub"], json!("jack"));
+    // A bad token in the handshake is refused with 403.
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/ws?token=bad", running.addr)).await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
+async fn an_identity_ends_when_its_token_expires() {
+    let running = server().await;
+    let mut client = Client::connect(&running).await;
+    let token = hs256(json!({"sub": "brief", "exp": now() + 1}));
+    client.request(json!({"op": "auth", "token": token})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let reply = client
+        .request(json!({"op": "call", "name": "whoami"}))
+        .await;
+    assert_eq!(reply["result"], Value::Null);
+    assert_eq!(client.push().await, json!({"push": "auth_expired"}));
+    // And `auth` with null signs out explicitly.
+    let reply = client.request(json!({"op": "auth", "token": null})).await;
+    assert_eq!(reply["result"], json!({"auth": null}));
+}
+
+#[tokio::test]
+async fn a_server_without_keys_refuses_tokens() {
+    let running = server_with(Kora::builder(), |_| {}).await;
+    let reply = Client::connect(&running)
+        .await
+        .request(json!({"op": "auth", "token": hs256(claims("x"))}))
+        .await;
+    assert_eq!(reply["error"]["code"], json!("permission_denied"));
+}
