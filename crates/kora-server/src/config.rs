@@ -30,6 +30,11 @@ pub struct Limits {
     pub max_leaves_per_mutation: usize,
     /// Open WebSocket and event-stream connections.
     pub max_connections: usize,
+    /// Open connections from one IP address: one client cannot take every slot.
+    pub max_connections_per_ip: usize,
+    /// WebSocket messages one connection may send per second (a burst of as many is
+    /// allowed); faster clients get `unavailable` replies until they slow down.
+    pub max_messages_per_second: u32,
     /// Subscriptions one connection may hold.
     pub max_subscriptions: usize,
     /// Pushes queued for one connection before it is told to resynchronise.
@@ -46,6 +51,8 @@ impl Default for Limits {
             max_path_depth: kora_core::path::MAX_PATH_DEPTH,
             max_leaves_per_mutation: 100_000,
             max_connections: 100_000,
+            max_connections_per_ip: 20_000,
+            max_messages_per_second: 5_000,
             max_subscriptions: 1_000,
             send_queue: 4_096,
             ws_read_buffer_bytes: 4_096,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequest, Path as UrlPath, Query as UrlQuery, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path as UrlPath, Query as UrlQuery, Request, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -98,6 +98,7 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
 /// `GET /v1/data/{path}`: the value there (`null` when absent), or an event stream.
 pub async fn get(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     path: Option<UrlPath<String>>,
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
     headers: HeaderMap,
@@ -106,7 +107,7 @@ pub async fn get(
     let query = path_query(path, &params)?;
     let ctx = state.context_for(&headers, params.get("token").map(String::as_str))?;
     if wants_event_stream(&headers) {
-        return crate::sse::stream(state, ctx, query, &params, &headers).await;
+        return crate::sse::stream(state, ctx, peer.ip(), query, &params, &headers).await;
     }
     let answer = state
         .kora

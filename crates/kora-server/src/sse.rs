@@ -81,12 +81,13 @@ fn first_events(initial: Initial) -> Vec<Event> {
 pub async fn stream(
     state: AppState,
     ctx: kora_engine::Context,
+    peer: std::net::IpAddr,
     query: PathQuery,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let since = resume_point(params, headers)?;
-    let guard = state.admit()?;
+    let guard = state.admit(peer)?;
     let mut session = state.kora.session(ctx);
     let initial = session.subscribe("sse", query, since).await?;
     let first = stream::iter(first_events(initial).into_iter().map(Ok::<_, Infallible>));

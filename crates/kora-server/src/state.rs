@@ -1,7 +1,9 @@
 //! What every request handler shares.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use kora_engine::{Context, Error, Kora};
@@ -16,6 +18,7 @@ pub struct AppState {
     pub kora: Kora,
     pub config: Arc<ServerConfig>,
     connections: Arc<AtomicUsize>,
+    per_ip: PerIp,
     verifier: Option<Arc<Verifier>>,
 }
 
@@ -25,6 +28,7 @@ impl AppState {
             kora,
             config: Arc::new(config),
             connections: Arc::new(AtomicUsize::new(0)),
+            per_ip: Arc::new(Mutex::new(HashMap::new())),
             verifier: verifier.map(Arc::new),
         }
     }
@@ -63,26 +67,63 @@ impl AppState {
         self.connections.load(Ordering::Relaxed)
     }
 
-    /// Counts a new long-lived connection, or refuses it over `max_connections`.
-    pub fn admit(&self) -> Result<ConnectionGuard, Error> {
-        let limit = self.config.limits.max_connections;
+    /// Counts a new long-lived connection from `ip`, or refuses it over
+    /// `max_connections` or `max_connections_per_ip`.
+    pub fn admit(&self, ip: IpAddr) -> Result<ConnectionGuard, Error> {
+        let limits = &self.config.limits;
         let previous = self.connections.fetch_add(1, Ordering::AcqRel);
-        let guard = ConnectionGuard(self.connections.clone());
-        if previous >= limit {
-            return Err(Error::new(
-                kora_engine::Code::Unavailable,
-                format!("the server holds its maximum of {limit} connections"),
-            ));
+        let mut guard = ConnectionGuard {
+            total: self.connections.clone(),
+            per_ip: None,
+        };
+        if previous >= limits.max_connections {
+            return Err(unavailable(format!(
+                "the server holds its maximum of {} connections",
+                limits.max_connections
+            )));
         }
+        let mut per_ip = self
+            .per_ip
+            .lock()
+            .map_err(|_| Error::internal("connection table poisoned"))?;
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= limits.max_connections_per_ip {
+            return Err(unavailable(format!(
+                "{ip} holds its maximum of {} connections",
+                limits.max_connections_per_ip
+            )));
+        }
+        *count += 1;
+        guard.per_ip = Some((self.per_ip.clone(), ip));
         Ok(guard)
     }
 }
 
+fn unavailable(message: String) -> Error {
+    Error::new(kora_engine::Code::Unavailable, message)
+}
+
+/// Open connections per client address.
+type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// Uncounts its connection when dropped.
-pub struct ConnectionGuard(Arc<AtomicUsize>);
+pub struct ConnectionGuard {
+    total: Arc<AtomicUsize>,
+    per_ip: Option<(PerIp, IpAddr)>,
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.total.fetch_sub(1, Ordering::AcqRel);
+        if let Some((table, ip)) = &self.per_ip {
+            if let Ok(mut table) = table.lock() {
+                if let Some(count) = table.get_mut(ip) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        table.remove(ip);
+                    }
+                }
+            }
+        }
     }
 }

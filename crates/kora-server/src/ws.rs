@@ -9,11 +9,12 @@
 //! queue, which then resets the session instead of slowing anyone else.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query as UrlQuery, State};
+use axum::extract::{ConnectInfo, Query as UrlQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -36,10 +37,11 @@ pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let ctx = state.context_for(&headers, params.get("token").map(String::as_str))?;
-    let guard = state.admit()?;
+    let guard = state.admit(peer.ip())?;
     let limits = &state.config.limits;
     Ok(ws
         .read_buffer_size(limits.ws_read_buffer_bytes)
@@ -50,7 +52,38 @@ pub async fn upgrade(
         .into_response())
 }
 
+/// A token bucket: `per_second` messages a second, bursts of as many.
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        RateLimit {
+            per_second,
+            tokens: per_second,
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        false
+    }
+}
+
 struct Connection {
+    rate: RateLimit,
     state: AppState,
     session: Session,
     replies: mpsc::UnboundedSender<String>,
@@ -63,6 +96,7 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
     let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
     let session = state.kora.session(ctx);
     let mut conn = Connection {
+        rate: RateLimit::new(state.config.limits.max_messages_per_second),
         state,
         session,
         replies,
@@ -143,6 +177,16 @@ impl Connection {
     /// Handles one text frame; returns the frames to send now (replies and pushes).
     async fn handle(&mut self, text: &str) -> Vec<String> {
         let mut out = self.expire_auth();
+        if !self.rate.allow() {
+            let limit = self.state.config.limits.max_messages_per_second;
+            let error = Error::new(
+                kora_engine::Code::Unavailable,
+                format!("slow down: at most {limit} messages per second"),
+            );
+            let id = protocol::parse(text).ok().and_then(|r| r.id().cloned());
+            out.push(protocol::error(id.as_ref(), &error));
+            return out;
+        }
         let request = match protocol::parse(text) {
             Ok(request) => request,
             Err((id, error)) => {

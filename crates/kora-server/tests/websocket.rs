@@ -257,3 +257,41 @@ async fn an_oversized_frame_is_refused() {
         .await;
     assert_eq!(reply["result"]["value"], json!({}), "nothing was written");
 }
+
+#[tokio::test]
+async fn connections_per_address_are_limited() {
+    let running = server_with(Kora::builder(), |c| c.limits.max_connections_per_ip = 2).await;
+    let _a = Client::connect(&running).await;
+    let _b = Client::connect(&running).await;
+    let third = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", running.addr)).await;
+    match third {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    drop(_a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _c = Client::connect(&running).await;
+}
+
+#[tokio::test]
+async fn a_client_sending_too_fast_is_told_to_slow_down() {
+    let running = server_with(Kora::builder(), |c| c.limits.max_messages_per_second = 5).await;
+    let mut client = Client::connect(&running).await;
+    let mut refused = 0;
+    for _ in 0..20 {
+        let reply = client.request(json!({"op": "ping"})).await;
+        if reply["error"]["code"] == json!("unavailable") {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "{refused} of 20 refused");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let reply = client.request(json!({"op": "ping"})).await;
+    assert_eq!(
+        reply["result"],
+        json!("pong"),
+        "allowed again after a pause"
+    );
+}
