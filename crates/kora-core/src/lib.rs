@@ -26,7 +26,7 @@ pub mod stamp;
 pub mod testing;
 pub mod tree;
 
-pub use mutation::{Delete, Layer, Mutation, MutationError};
+pub use mutation::{Delete, Effect, Layer, Mutation, MutationError};
 pub use path::{Limits, Path, PathError};
 pub use query::{PathQuery, Query};
 pub use serde_json::Value;

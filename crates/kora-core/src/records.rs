@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use crate::key::{self, KeyError};
-use crate::mutation::{Effects, Mutation};
+use crate::mutation::{Effect, Effects, Mutation};
 use crate::query::{place, PathQuery};
 use crate::stamp::Stamp;
 
@@ -135,14 +135,23 @@ impl Records {
     }
 
     /// Applies a stamped mutation whose read set is loaded, and returns its effect on the
-    /// visible tree (a mutation to apply without stamps).
-    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) -> Mutation {
+    /// visible tree.
+    pub fn apply_effect(&mut self, stamp: Stamp, mutation: &Mutation) -> Effect {
         let mut fx = Effects::default();
-        mutation
-            .deletes()
-            .for_each_path(|path| self.delete(path, stamp, &mut fx));
-        mutation.for_each_write(|path, value| self.write(path, value, stamp, &mut fx));
-        fx.into_mutation()
+        mutation.deletes().for_each_path(|path| {
+            self.delete(path, stamp, &mut fx);
+            fx.end_op();
+        });
+        mutation.for_each_write(|path, value| {
+            self.write(path, value, stamp, &mut fx);
+            fx.end_op();
+        });
+        fx.finish(mutation)
+    }
+
+    /// [`Records::apply_effect`] as a mutation (to apply without stamps).
+    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) -> Mutation {
+        self.apply_effect(stamp, mutation).to_mutation(mutation)
     }
 
     fn get(&self, key: &[u8]) -> Option<&Record> {
@@ -184,15 +193,19 @@ impl Records {
 
     fn delete(&mut self, path: &[&str], t: Stamp, fx: &mut Effects) {
         let keys = Self::keys_along(path);
+        let target = keys.last().cloned().unwrap_or_default();
         if self.covering(&keys, t, true).is_some() {
+            // Dominated: changes nothing — unlike the delete as written, if something shows.
+            if self.has_leaves(&target) {
+                fx.inexact();
+            }
             return;
         }
-        let target = keys.last().cloned().unwrap_or_default();
         let removed = self.prune(&target, t);
         if self.has_leaves(&target) {
+            // Newer leaves beneath survive: only the older ones went.
+            fx.inexact();
             fx.delete_beneath(path, removed);
-        } else if !removed.is_empty() {
-            fx.delete(path);
         }
     }
 
@@ -205,6 +218,7 @@ impl Records {
             self.kill_older_leaf(k, &path[..depth], t, fx);
         }
         if let Some(at) = cover {
+            fx.inexact();
             // Nothing changes at or beneath a newer tombstone; its record keeps `t` so that
             // later leaves above it still see that something was written beneath them.
             self.update(&keys[at], |r| r.branch = r.branch.max(Some(t)));
@@ -242,8 +256,9 @@ impl Records {
         };
         if self.newest_beneath(target) <= Some(t) {
             self.update(target, |r| r.leaf = Some((t, value.clone())));
-            fx.merge(path, value);
         } else {
+            // A newer write beneath keeps this a branch: only the older leaves went.
+            fx.inexact();
             self.update(target, |r| r.branch = r.branch.max(Some(t)));
             fx.delete_beneath(path, removed);
         }

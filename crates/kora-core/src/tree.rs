@@ -27,11 +27,13 @@
 //! `tests/laws.rs` checks this tree against a literal transcription of the rule.
 
 use std::collections::BTreeMap;
+
+use compact_str::CompactString;
 use std::ops::Bound;
 
 use serde_json::{Map, Value};
 
-use crate::mutation::{Effects, Mutation};
+use crate::mutation::{Effect, Effects, Mutation};
 use crate::path::Path;
 use crate::query::{place, PathQuery, Query};
 use crate::stamp::Stamp;
@@ -48,7 +50,9 @@ struct Node {
     tombstone: Option<Stamp>,
     beneath: Option<Stamp>,
     leaves: usize,
-    children: BTreeMap<String, Node>,
+    /// Children by key. Keys of up to 24 bytes live inline, so the comparisons of a lookup
+    /// stay within the map's nodes instead of chasing a pointer per key.
+    children: BTreeMap<CompactString, Node>,
 }
 
 impl Tree {
@@ -60,16 +64,18 @@ impl Tree {
     /// that, applied without stamps to the tree as it was, gives the tree as it is now.
     /// Applying the same set of stamped mutations in any order, any number of times, gives the
     /// same tree.
-    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) -> Mutation {
+    pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) -> Effect {
         let root = &mut self.root;
         let mut fx = Effects::default();
         mutation.deletes().for_each_path(|path| {
             root.tombstone(path, 0, stamp, &mut fx);
+            fx.end_op();
         });
         mutation.for_each_write(|path, value| {
             root.write(path, 0, value, stamp, &mut fx);
+            fx.end_op();
         });
-        fx.into_mutation()
+        fx.finish(mutation)
     }
 
     /// The visible tree as JSON (an object; `{}` when empty).
@@ -155,6 +161,13 @@ impl Tree {
     }
 }
 
+/// Leaves a prune removed, by path relative to where it started.
+#[derive(Default)]
+struct Removed {
+    prefix: Vec<String>,
+    paths: Vec<Vec<String>>,
+}
+
 impl Node {
     fn is_empty(&self) -> bool {
         self.leaf.is_none()
@@ -182,7 +195,7 @@ impl Node {
             let mut child = Node::default();
             let delta = f(&mut child);
             if !child.is_empty() {
-                self.children.insert(key.to_owned(), child);
+                self.children.insert(CompactString::from(key), child);
             }
             delta
         };
@@ -198,19 +211,21 @@ impl Node {
     /// change in this subtree's leaf count.
     fn tombstone(&mut self, full: &[&str], at: usize, t: Stamp, fx: &mut Effects) -> isize {
         if self.tombstone >= Some(t) {
+            // Dominated: changes nothing — unlike the delete as written, if something shows.
+            if self.find(&full[at..]).is_some_and(|n| n.leaves > 0) {
+                fx.inexact();
+            }
             return 0;
         }
         let Some(key) = full.get(at) else {
             let before = self.leaves as isize;
             self.tombstone = Some(t);
-            let mut removed = Vec::new();
-            self.prune(t, &mut Vec::new(), &mut removed);
-            if self.leaves == 0 {
-                if !removed.is_empty() {
-                    fx.delete(full);
-                }
-            } else {
-                fx.delete_beneath(full, removed);
+            let mut removed = Removed::default();
+            self.prune(t, Some(&mut removed));
+            if self.leaves > 0 {
+                // Newer leaves beneath survive: only the older ones went.
+                fx.inexact();
+                fx.delete_beneath(full, removed.paths);
             }
             return self.leaves as isize - before;
         };
@@ -229,6 +244,7 @@ impl Node {
         fx: &mut Effects,
     ) -> isize {
         if self.tombstone > Some(t) {
+            fx.inexact(); // covered by a newer delete
             return 0;
         }
         match (full.get(at), value) {
@@ -246,19 +262,23 @@ impl Node {
             return 0; // the same write again
         }
         let before = self.leaves as isize;
-        let mut removed = Vec::new();
+        // Pruning never changes this (it drops only `beneath` older than `t`), so the
+        // removed paths need collecting only for a write that will not show.
+        let visible = self.beneath <= Some(t);
+        let mut removed = Removed::default();
         if self.tombstone < Some(t) {
             self.tombstone = Some(t);
-            self.prune(t, &mut Vec::new(), &mut removed);
+            self.prune(t, (!visible).then_some(&mut removed));
         }
-        if self.beneath <= Some(t) {
+        if visible {
             if self.leaf.is_none() {
                 self.leaves += 1;
             }
             self.leaf = Some((t, value.clone()));
-            fx.merge(full, value);
         } else {
-            fx.delete_beneath(full, removed);
+            // A newer write beneath keeps this a branch: only the older leaves went.
+            fx.inexact();
+            fx.delete_beneath(full, removed.paths);
         }
         self.leaves as isize - before
     }
@@ -279,11 +299,13 @@ impl Node {
     }
 
     /// Drops what tombstone `t` at this node makes permanently irrelevant at and beneath it,
-    /// collecting the paths (relative to the tombstone) of the visible leaves it removes.
-    fn prune(&mut self, t: Stamp, prefix: &mut Vec<String>, removed: &mut Vec<Vec<String>>) {
+    /// collecting (when asked) the paths, relative to the tombstone, of the leaves it removes.
+    fn prune(&mut self, t: Stamp, mut removed: Option<&mut Removed>) {
         if matches!(self.leaf, Some((s, _)) if s < t) {
             self.leaf = None;
-            removed.push(prefix.clone());
+            if let Some(removed) = removed.as_deref_mut() {
+                removed.paths.push(removed.prefix.clone());
+            }
         }
         if self.beneath < Some(t) {
             self.beneath = None;
@@ -296,9 +318,14 @@ impl Node {
             if child.tombstone <= Some(t) {
                 child.tombstone = None;
             }
-            prefix.push(key.clone());
-            child.prune(t, prefix, removed);
-            prefix.pop();
+            match removed.as_deref_mut() {
+                Some(removed) => {
+                    removed.prefix.push(key.to_string());
+                    child.prune(t, Some(removed));
+                    removed.prefix.pop();
+                }
+                None => child.prune(t, None),
+            }
             !child.is_empty()
         });
         self.recount();
@@ -332,7 +359,7 @@ impl Node {
         Some(Value::Object(
             self.children
                 .iter()
-                .filter_map(|(key, child)| Some((key.clone(), child.to_value()?)))
+                .filter_map(|(key, child)| Some((key.to_string(), child.to_value()?)))
                 .collect(),
         ))
     }

@@ -239,7 +239,7 @@ proptest! {
         let mut tree = Tree::new();
         let mut plain = Map::new();
         for &i in &order {
-            let effect = tree.apply(writes[i].0, &writes[i].1);
+            let effect = tree.apply(writes[i].0, &writes[i].1).to_mutation(&writes[i].1);
             effect.apply_to(&mut plain);
             prop_assert_eq!(&Value::Object(plain.clone()), &tree.to_value(), "after {:?}", effect);
         }

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::Prefix;
+
 /// A delete tree. `All` removes the path it stands at; `Children` lists deletes further down.
 /// `Children` of an empty map deletes nothing (only the root of a mutation may be empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +96,9 @@ impl Delete {
 
     /// Calls `f` with every deleted path, in tree order, without allocating per path.
     pub fn for_each_path<'a>(&'a self, mut f: impl FnMut(&[&'a str])) {
-        fn walk<'a>(node: &'a Delete, prefix: &mut Vec<&'a str>, f: &mut impl FnMut(&[&'a str])) {
+        fn walk<'a>(node: &'a Delete, prefix: &mut Prefix<'a>, f: &mut impl FnMut(&[&'a str])) {
             match node {
-                Delete::All => f(prefix),
+                Delete::All => f(prefix.as_slice()),
                 Delete::Children(children) => {
                     for (key, child) in children {
                         prefix.push(key);
@@ -106,7 +108,7 @@ impl Delete {
                 }
             }
         }
-        walk(self, &mut Vec::new(), &mut f);
+        walk(self, &mut Prefix::default(), &mut f);
     }
 
     /// Number of deleted paths.

@@ -27,6 +27,7 @@
 mod apply;
 mod combine;
 mod delete;
+mod effect;
 mod json;
 mod layers;
 mod restrict;
@@ -34,6 +35,8 @@ mod restrict;
 use serde_json::{Map, Value};
 
 pub use delete::Delete;
+pub use effect::Effect;
+pub(crate) use effect::Effects;
 pub use json::MutationError;
 pub use layers::Layer;
 
@@ -78,7 +81,7 @@ impl Mutation {
     }
 
     /// Restores the invariant on markers: drops those at paths this mutation deletes.
-    fn normalize(&mut self) {
+    pub(crate) fn normalize(&mut self) {
         drop_covered_markers(&mut self.merge, Some(&self.delete));
     }
 
@@ -156,20 +159,20 @@ impl Mutation {
     pub fn for_each_write<'a>(&'a self, mut f: impl FnMut(&[&'a str], Option<&'a Value>)) {
         fn walk<'a>(
             map: &'a Map<String, Value>,
-            prefix: &mut Vec<&'a str>,
+            prefix: &mut Prefix<'a>,
             f: &mut impl FnMut(&[&'a str], Option<&'a Value>),
         ) {
             for (key, value) in map {
                 prefix.push(key);
                 match value {
-                    Value::Object(child) if child.is_empty() => f(prefix, None),
+                    Value::Object(child) if child.is_empty() => f(prefix.as_slice(), None),
                     Value::Object(child) => walk(child, prefix, f),
-                    leaf => f(prefix, Some(leaf)),
+                    leaf => f(prefix.as_slice(), Some(leaf)),
                 }
                 prefix.pop();
             }
         }
-        walk(&self.merge, &mut Vec::new(), &mut f);
+        walk(&self.merge, &mut Prefix::default(), &mut f);
     }
 
     /// This mutation moved beneath `path`: what it does at the root happens at `path`.
@@ -184,6 +187,59 @@ impl Mutation {
         }
         out.delete = self.delete.nest(path.segments());
         out
+    }
+}
+
+/// A path being walked, kept on the stack while it is shallow: walking a mutation is the
+/// hot loop of every apply, and a heap allocation per walk cost a sixth of it.
+pub(crate) struct Prefix<'a> {
+    fixed: [&'a str; 16],
+    len: usize,
+    spill: Vec<&'a str>,
+}
+
+impl Default for Prefix<'_> {
+    fn default() -> Self {
+        Prefix {
+            fixed: [""; 16],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Prefix<'a> {
+    pub(crate) fn push(&mut self, segment: &'a str) {
+        if self.spill.is_empty() && self.len < self.fixed.len() {
+            self.fixed[self.len] = segment;
+            self.len += 1;
+            return;
+        }
+        if self.spill.is_empty() {
+            self.spill.extend_from_slice(&self.fixed[..self.len]);
+        }
+        self.spill.push(segment);
+    }
+
+    pub(crate) fn pop(&mut self) {
+        if self.spill.is_empty() {
+            self.len = self.len.saturating_sub(1);
+        } else {
+            self.spill.pop();
+            if self.spill.len() <= self.fixed.len() {
+                self.len = self.spill.len();
+                self.fixed[..self.len].copy_from_slice(&self.spill);
+                self.spill.clear();
+            }
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[&'a str] {
+        if self.spill.is_empty() {
+            &self.fixed[..self.len]
+        } else {
+            &self.spill
+        }
     }
 }
 
@@ -204,39 +260,9 @@ fn drop_covered_markers(map: &mut Map<String, Value>, delete: Option<&Delete>) {
     });
 }
 
-/// The effect of a stamped apply, collected as a plain mutation (see `Tree::apply`).
-#[derive(Default)]
-pub(crate) struct Effects {
-    mutation: Mutation,
-}
-
-impl Effects {
-    pub(crate) fn delete(&mut self, path: &[&str]) {
-        self.mutation.delete.insert(path);
-    }
-
-    /// Deletes each of `relative` (paths beneath `base`).
-    pub(crate) fn delete_beneath(&mut self, base: &[&str], relative: Vec<Vec<String>>) {
-        for tail in relative {
-            let mut path: Vec<&str> = base.to_vec();
-            path.extend(tail.iter().map(String::as_str));
-            self.mutation.delete.insert(&path);
-        }
-    }
-
-    pub(crate) fn merge(&mut self, path: &[&str], value: &Value) {
-        put(&mut self.mutation.merge, path, value.clone());
-    }
-
-    pub(crate) fn into_mutation(mut self) -> Mutation {
-        self.mutation.normalize();
-        self.mutation
-    }
-}
-
 /// Writes `value` at `path` inside a merge map, creating branches on the way (replacing
 /// any leaf that stands where a branch must go).
-fn put<S: AsRef<str>>(map: &mut Map<String, Value>, path: &[S], value: Value) {
+pub(crate) fn put<S: AsRef<str>>(map: &mut Map<String, Value>, path: &[S], value: Value) {
     let Some((last, init)) = path.split_last() else {
         return;
     };
