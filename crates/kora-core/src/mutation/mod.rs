@@ -192,20 +192,11 @@ impl Mutation {
 
 /// A path being walked, kept on the stack while it is shallow: walking a mutation is the
 /// hot loop of every apply, and a heap allocation per walk cost a sixth of it.
+#[derive(Default)]
 pub(crate) struct Prefix<'a> {
     fixed: [&'a str; 16],
     len: usize,
     spill: Vec<&'a str>,
-}
-
-impl Default for Prefix<'_> {
-    fn default() -> Self {
-        Prefix {
-            fixed: [""; 16],
-            len: 0,
-            spill: Vec::new(),
-        }
-    }
 }
 
 impl<'a> Prefix<'a> {
