@@ -4,7 +4,8 @@
 //! ([`StoreUrl`]):
 //!
 //! - [`MemoryStore`] (`memory:`): the reference tree in memory;
-//! - the embedded engine (`embedded:PATH`, the default `./kora-data`);
+//! - [`EmbeddedStore`] (`embedded:PATH`, the default `./kora-data`): fjall in a local
+//!   directory;
 //! - PostgreSQL (`postgres://`) and MySQL/MariaDB (`mysql://`).
 //!
 //! Every backend stores the same things: one record per path (its leaf and stamp, its
@@ -14,16 +15,19 @@
 //! records between disk and memory. One conformance suite (`tests/conformance`) checks every
 //! backend against the reference tree.
 
+pub mod embedded;
 mod error;
 pub mod group;
 pub mod memory;
 pub mod outbox;
+pub mod plan;
 pub mod sql;
 mod store;
 mod url;
 
 use std::sync::Arc;
 
+pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use store::{
@@ -36,11 +40,8 @@ pub use url::{StoreUrl, DEFAULT_DATA_DIR};
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     match StoreUrl::parse(url)? {
         StoreUrl::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreUrl::Embedded(dir) => Ok(Arc::new(EmbeddedStore::open(dir).await?)),
         StoreUrl::Postgres(url) => Ok(Arc::new(sql::postgres::PostgresStore::open(&url).await?)),
         StoreUrl::Mysql(url) => Ok(Arc::new(sql::mysql::MysqlStore::open(&url).await?)),
-        other => Err(StoreError::InvalidUrl {
-            url: other.redacted(),
-            reason: "this backend is not built yet".into(),
-        }),
     }
 }

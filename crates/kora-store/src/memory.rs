@@ -60,7 +60,10 @@ impl Inner {
 impl Store for MemoryStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
         let mut inner = self.lock()?;
-        let effect = inner.tree.apply(write.stamp, &write.mutation);
+        let effect = inner
+            .tree
+            .apply(write.stamp, &write.mutation)
+            .into_mutation(write.mutation);
         inner.last_seq += 1;
         let seq = inner.last_seq;
         let change = Change {

@@ -22,12 +22,13 @@ pub mod postgres;
 
 use std::time::Duration;
 
-use kora_core::records::{ReadSet, Record, Records};
-use kora_core::stamp::wall_millis;
+use kora_core::records::Record;
 use kora_core::{Mutation, Stamp, Value};
 
 use crate::error::StoreError;
-use crate::store::{Change, Commit, Effect, EffectState, Seq, Write};
+use crate::store::{Change, Effect, EffectState, Write};
+
+pub use crate::plan::{plan, read_set, subtree_ranges, LogRow, Plan};
 
 /// How long a store keeps retrying an unreachable database before it reports `unavailable`.
 pub const CONNECT_RETRY_FOR: Duration = Duration::from_secs(30);
@@ -35,6 +36,12 @@ pub const CONNECT_RETRY_FOR: Duration = Duration::from_secs(30);
 /// First pause between retries; it doubles up to [`MAX_RETRY_PAUSE`].
 pub const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
 pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// A key greater than every path key, for an unbounded range end: keys are UTF-8 segments
+/// and `0x00` terminators, and UTF-8 never contains the byte `0xFF`. A bound that is always
+/// there keeps range conditions sargable (`path_key < $2` is an index range; `$2 IS NULL OR
+/// path_key < $2` made PostgreSQL scan to the end of the table).
+pub const KEY_CEILING: &[u8] = &[0xFF];
 
 /// Rows fetched per round trip when reading a range.
 pub const READ_PAGE: i64 = 1_000;
@@ -174,77 +181,6 @@ pub fn change_from(seq: i64, stamp: Vec<u8>, mutation: &str) -> Result<Change, S
         stamp,
         mutation,
     })
-}
-
-/// The read set of a batch.
-pub fn read_set(writes: &[Write]) -> ReadSet {
-    let mut set = ReadSet::default();
-    for write in writes {
-        set.add(&write.mutation);
-    }
-    set
-}
-
-/// The ranges of a read set's subtrees: `(after, before)`, both exclusive, `before` absent
-/// for the root's subtree.
-pub fn subtree_ranges(set: &ReadSet) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-    set.outer_subtrees()
-        .into_iter()
-        .map(|k| (k.to_vec(), kora_core::key::subtree_end(k)))
-        .collect()
-}
-
-/// A planned batch: the commits, the record changes and the log rows to write.
-pub struct Plan {
-    pub commits: Vec<Commit>,
-    pub upserts: Vec<(Vec<u8>, Record)>,
-    pub deletes: Vec<Vec<u8>>,
-    pub log: Vec<LogRow>,
-}
-
-/// A change-log row to insert.
-pub struct LogRow {
-    pub seq: i64,
-    pub stamp: Vec<u8>,
-    pub committed_ms: i64,
-    pub mutation: String,
-}
-
-/// Applies a batch to records loaded through its read set, numbering commits after
-/// `last_seq`.
-pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq) -> Plan {
-    let now = wall_millis() as i64;
-    let mut commits = Vec::with_capacity(writes.len());
-    let mut log = Vec::with_capacity(writes.len());
-    for (i, write) in writes.iter().enumerate() {
-        let seq = last_seq + 1 + i as u64;
-        let effect = records.apply(write.stamp, &write.mutation);
-        log.push(LogRow {
-            seq: seq as i64,
-            stamp: write.stamp.to_bytes().to_vec(),
-            committed_ms: now,
-            mutation: serde_json::to_string(&effect).unwrap_or_default(),
-        });
-        commits.push(Commit {
-            seq,
-            stamp: write.stamp,
-            effect,
-        });
-    }
-    let mut upserts = Vec::new();
-    let mut deletes = Vec::new();
-    for (key, record) in records.take_changes() {
-        match record {
-            Some(record) => upserts.push((key, record)),
-            None => deletes.push(key),
-        }
-    }
-    Plan {
-        commits,
-        upserts,
-        deletes,
-        log,
-    }
 }
 
 /// Checks every path key of a batch against a backend's index limit, so that one write too
