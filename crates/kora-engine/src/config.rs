@@ -38,6 +38,8 @@ pub struct Config {
     /// How long the ordered feed waits for a missing sequence before reading it from the log.
     pub gap_timeout: Duration,
     pub effects: EffectsConfig,
+    /// The cluster bus, when several nodes share the store.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// How effects are run.
@@ -89,6 +91,7 @@ impl Default for Config {
             max_replay: 100_000,
             gap_timeout: Duration::from_millis(500),
             effects: EffectsConfig::default(),
+            cluster: None,
         }
     }
 }

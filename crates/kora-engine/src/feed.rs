@@ -75,6 +75,11 @@ impl Feed {
         };
     }
 
+    /// The next sequence the feed waits for.
+    pub fn next(&self) -> Seq {
+        self.state.lock().map(|s| s.next).unwrap_or_default()
+    }
+
     /// The missing sequences, `(after, up_to)`, when the feed has waited longer than allowed.
     fn overdue(&self, timeout: std::time::Duration) -> Option<(Seq, Seq)> {
         let state = self.state.lock().ok()?;
@@ -94,29 +99,54 @@ impl Feed {
     }
 }
 
-/// Fills overdue gaps from the change log.
+/// Fills overdue gaps from the change log, and catches up when the store is ahead of the
+/// feed for longer than the gap timeout (commits of other nodes that the bus did not bring).
 pub(crate) async fn fill_gaps(kora: Kora) {
     let timeout = kora.inner.config.gap_timeout;
     let mut tick = tokio::time::interval(timeout / 2);
+    let mut behind_since: Option<(Seq, Instant)> = None;
     loop {
         tick.tick().await;
-        let Some((after, up_to)) = kora.inner.feed.overdue(timeout) else {
+        if let Some((after, up_to)) = kora.inner.feed.overdue(timeout) {
+            read_log(&kora, after, (up_to - after) as usize).await;
+            continue;
+        }
+        let next = kora.inner.feed.next();
+        let Ok(last) = kora.inner.store.last_seq().await else {
             continue;
         };
-        let limit = (up_to - after) as usize;
-        match kora.inner.store.changes(after, limit).await {
-            Ok(LogRead::Changes(changes)) => {
-                kora.inner.metrics.gap_fills.add(changes.len() as u64);
-                for change in changes {
-                    kora.inner.feed.push(change);
-                }
-            }
-            Ok(LogRead::Compacted { oldest }) => {
-                tracing::warn!(oldest, "changes missing from the feed were compacted away");
-                kora.inner.feed.skip_to(oldest);
-            }
-            Err(error) => tracing::warn!(%error, "reading the change log to fill a gap"),
+        if last < next {
+            behind_since = None;
+            continue;
         }
+        match behind_since {
+            Some((waiting_for, since)) if waiting_for == next && since.elapsed() >= timeout => {
+                behind_since = None;
+                let limit = ((last + 1 - next) as usize).min(CATCH_UP_BATCH);
+                read_log(&kora, next - 1, limit).await;
+            }
+            Some((waiting_for, _)) if waiting_for == next => {}
+            _ => behind_since = Some((next, Instant::now())),
+        }
+    }
+}
+
+/// Changes read from the log per catch-up round.
+pub const CATCH_UP_BATCH: usize = 10_000;
+
+async fn read_log(kora: &Kora, after: Seq, limit: usize) {
+    match kora.inner.store.changes(after, limit).await {
+        Ok(LogRead::Changes(changes)) => {
+            kora.inner.metrics.gap_fills.add(changes.len() as u64);
+            for change in changes {
+                kora.inner.feed.push(change);
+            }
+        }
+        Ok(LogRead::Compacted { oldest }) => {
+            tracing::warn!(oldest, "changes missing from the feed were compacted away");
+            kora.inner.feed.skip_to(oldest);
+        }
+        Err(error) => tracing::warn!(%error, "reading the change log to fill a gap"),
     }
 }
 

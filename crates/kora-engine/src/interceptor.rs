@@ -81,10 +81,38 @@ pub struct ReadLayer<'a> {
     pub kora: &'a Kora,
 }
 
+/// A whole write, as an interceptor sees it in [`Interceptor::before_write`].
+pub struct WholeWrite<'a> {
+    /// The mutation as the client sent it.
+    pub mutation: &'a Mutation,
+    pub stamp: Stamp,
+    pub kora: &'a Kora,
+}
+
+/// What [`Interceptor::before_write`] adds to a write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Addition {
+    /// Combined into the write (and seen by the per-layer interceptors).
+    pub mutation: Option<Mutation>,
+    /// Written to the outbox with the write.
+    pub effects: Vec<NewEffect>,
+}
+
 /// Server-side logic on the write and read paths. Every method has a default that does
 /// nothing, so an interceptor implements only what it needs.
 #[async_trait]
 pub trait Interceptor: Send + Sync + 'static {
+    /// Once per write whose layers the pattern matches, before any `before_mutation`, with
+    /// the mutation as the client sent it: refuse it, or add to it. (The rules file is an
+    /// interceptor of this kind, registered on `**`.)
+    async fn before_write(
+        &self,
+        _write: &WholeWrite<'_>,
+        _ctx: &Context,
+    ) -> Result<Addition, Error> {
+        Ok(Addition::default())
+    }
+
     /// Before a write commits, for each matching layer.
     async fn before_mutation(
         &self,
@@ -115,6 +143,35 @@ pub trait Interceptor: Send + Sync + 'static {
         _ctx: &Context,
     ) -> Result<Option<Value>, Error> {
         Ok(None)
+    }
+
+    /// True when this interceptor filters what readers see ([`Interceptor::filter_read`],
+    /// [`Interceptor::filter_change`]); only then are those called, so the others cost
+    /// nothing on every read and every pushed change.
+    fn filters_reads(&self) -> bool {
+        false
+    }
+
+    /// Removes from an answer (the value at `read.query.path`) what the caller may not see.
+    async fn filter_read(
+        &self,
+        _read: &ReadLayer<'_>,
+        value: Option<Value>,
+        _ctx: &Context,
+    ) -> Result<Option<Value>, Error> {
+        Ok(value)
+    }
+
+    /// Removes from a change pushed to a subscriber of `query` what it may not see. An error
+    /// ends the subscription (the subscriber may no longer read its path).
+    async fn filter_change(
+        &self,
+        _query: &PathQuery,
+        change: Mutation,
+        _ctx: &Context,
+        _kora: &Kora,
+    ) -> Result<Mutation, Error> {
+        Ok(change)
     }
 }
 

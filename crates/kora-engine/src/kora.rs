@@ -35,6 +35,7 @@ pub(crate) struct Inner {
     pub runners: HashMap<String, Arc<dyn EffectRunner>>,
     pub index: RwLock<Index>,
     pub feed: Feed,
+    pub bus: Option<crate::cluster::Bus>,
     pub metrics: Metrics,
     /// Wakes the effect runner when a commit adds effects.
     pub effects_due: Notify,
@@ -80,6 +81,11 @@ impl Kora {
         while self.delivered_seq() < seq {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+    }
+
+    /// Whether this node is connected to its cluster bus (`None`: not in a cluster).
+    pub fn cluster_connected(&self) -> Option<bool> {
+        self.inner.bus.as_ref().map(|bus| bus.is_connected())
     }
 
     /// A context for the server's own work (no client behind it).
@@ -207,6 +213,10 @@ impl KoraBuilder {
             .entry("webhook".to_string())
             .or_insert_with(|| Arc::new(WebhookRunner::new()));
         let (feed, fanout) = Feed::new(last_seq + 1);
+        let bus = match &self.config.cluster {
+            Some(cluster) => Some(crate::cluster::Bus::connect(cluster).await?),
+            None => None,
+        };
         let kora = Kora {
             inner: Arc::new(Inner {
                 store,
@@ -217,6 +227,7 @@ impl KoraBuilder {
                 runners,
                 index: RwLock::new(Index::default()),
                 feed,
+                bus,
                 metrics: Metrics::default(),
                 effects_due: Notify::new(),
                 tasks: std::sync::Mutex::new(Vec::new()),
@@ -226,6 +237,9 @@ impl KoraBuilder {
         };
         kora.spawn(crate::subscriptions::fan_out(kora.clone(), fanout));
         kora.spawn(crate::feed::fill_gaps(kora.clone()));
+        if kora.inner.bus.is_some() {
+            kora.spawn(crate::cluster::receive(kora.clone()));
+        }
         if kora.inner.config.effects.enabled {
             kora.spawn(crate::effects::run(kora.clone()));
         }

@@ -23,6 +23,7 @@
 //! - [`feed`]: committed changes in sequence order, gaps filled from the change log.
 //! - [`effects`]: the outbox runner, webhooks.
 
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod effects;
@@ -34,16 +35,19 @@ mod kora;
 pub mod metrics;
 pub mod pattern;
 pub mod pipeline;
+pub mod rules;
 pub mod session;
 pub mod subscriptions;
 
+pub use cluster::ClusterConfig;
 pub use config::{Config, Conflicts, EffectsConfig};
 pub use context::Context;
 pub use effects::{EffectRunner, FnRunner, WebhookRunner};
 pub use error::{Code, Error};
 pub use handler::{FnHandler, Handler};
-pub use interceptor::{Interceptor, ReadLayer, WriteLayer};
+pub use interceptor::{Addition, Interceptor, ReadLayer, WholeWrite, WriteLayer};
 pub use kora::{Kora, KoraBuilder};
 pub use pattern::{Captures, Pattern, Relation};
 pub use pipeline::Answer;
+pub use rules::RulesInterceptor;
 pub use session::{Incoming, Initial, Push, Replayed, Session, STORED_SUBSCRIPTIONS};

@@ -96,6 +96,10 @@ pub struct Metrics {
     pub effects_failed: Counter,
     pub effects_dead: Counter,
     pub gap_fills: Counter,
+    /// Commits this node published on the cluster bus.
+    pub cluster_published: Counter,
+    /// Commits of other nodes received from the cluster bus.
+    pub cluster_received: Counter,
     /// From a write's arrival to its durable commit (interceptors included).
     pub mutation_latency: Histogram,
     /// The store's commit alone.

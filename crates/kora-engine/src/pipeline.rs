@@ -18,6 +18,7 @@
 //! refuse), `resolve_query` for exact matches (may answer instead of the store), then one
 //! consistent store snapshot for the rest.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kora_core::query::place;
@@ -29,9 +30,13 @@ use serde_json::Map;
 use crate::config::Conflicts;
 use crate::context::Context;
 use crate::error::Error;
-use crate::interceptor::{ReadLayer, WriteLayer};
+use crate::interceptor::{ReadLayer, WholeWrite, WriteLayer};
 use crate::kora::Kora;
 use crate::pattern::Relation;
+
+/// How long a commit waits to be handed to the cluster bus before it is left to the other
+/// nodes' catch-up from the change log.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The answer to a query: the tree holding the selected subtrees, each path's own value, and
 /// the last commit the answer includes.
@@ -90,11 +95,26 @@ impl Kora {
                 .metrics
                 .store_commit_latency
                 .observe(store_started.elapsed());
-            kora.inner.feed.push(Change {
+            let change = Change {
                 seq: commit.seq,
                 stamp: commit.stamp,
                 mutation: commit.effect.clone(),
-            });
+            };
+            if kora.inner.bus.is_some() {
+                let kora = kora.clone();
+                let change = change.clone();
+                // In the background, bounded: a bus that is down must not hold up writes.
+                tokio::spawn(async move {
+                    if let Some(bus) = &kora.inner.bus {
+                        let sent =
+                            tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish(&change)).await;
+                        if sent.is_ok() {
+                            kora.inner.metrics.cluster_published.inc();
+                        }
+                    }
+                });
+            }
+            kora.inner.feed.push(change);
             if has_effects {
                 kora.inner.effects_due.notify_one();
             }
@@ -139,6 +159,7 @@ impl Kora {
         if interceptors.is_empty() {
             return Ok((mutation, Vec::new()));
         }
+        let (mutation, mut effects) = self.before_write(ctx, mutation, stamp).await?;
         let mut total = mutation.clone();
         let mut pending = mutation;
         let mut rounds = 0;
@@ -174,7 +195,6 @@ impl Kora {
             total = total.combine(extra.clone());
             pending = extra;
         }
-        let mut effects = Vec::new();
         for layer in total.layers() {
             for registered in interceptors {
                 let Some(captures) = registered.pattern.matches(&layer.path) else {
@@ -192,6 +212,39 @@ impl Kora {
             }
         }
         Ok((total, effects))
+    }
+
+    /// The whole-write interceptors, once each, on the mutation as the client sent it:
+    /// returns it with their additions, and their effects.
+    async fn before_write(
+        &self,
+        ctx: &Context,
+        mutation: Mutation,
+        stamp: Stamp,
+    ) -> Result<(Mutation, Vec<NewEffect>), Error> {
+        let layers = mutation.layers();
+        let mut added = Mutation::new();
+        let mut effects = Vec::new();
+        for registered in &self.inner.interceptors {
+            let relevant = layers
+                .iter()
+                .any(|l| registered.pattern.matches(&l.path).is_some());
+            if !relevant {
+                continue;
+            }
+            let write = WholeWrite {
+                mutation: &mutation,
+                stamp,
+                kora: self,
+            };
+            let addition = registered.interceptor.before_write(&write, ctx).await?;
+            if let Some(more) = addition.mutation {
+                added = added.combine(more);
+            }
+            effects.extend(addition.effects);
+        }
+        drop(layers);
+        Ok((mutation.combine(added), effects))
     }
 
     /// Answers a query through the read interceptors and one store snapshot.
@@ -213,10 +266,12 @@ impl Kora {
             .store_read_latency
             .observe(started.elapsed());
         let mut stored = snapshot.values.into_iter();
-        let values: Vec<Option<Value>> = values
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| stored.next().flatten()))
-            .collect();
+        let mut filtered = Vec::with_capacity(values.len());
+        for (part, value) in query.paths.iter().zip(values) {
+            let value = value.unwrap_or_else(|| stored.next().flatten());
+            filtered.push(self.filter_answer(ctx, part, value).await?);
+        }
+        let values = filtered;
         let mut tree = Map::new();
         for (part, value) in query.paths.iter().zip(&values) {
             if let Some(value) = value {
@@ -254,6 +309,65 @@ impl Kora {
             }
         }
         Ok(None)
+    }
+
+    /// Runs the read filters over the value a path query read.
+    pub(crate) async fn filter_answer(
+        &self,
+        ctx: &Context,
+        part: &PathQuery,
+        mut value: Option<Value>,
+    ) -> Result<Option<Value>, Error> {
+        let filters: Vec<&crate::interceptor::Registered> = self.filters().collect();
+        for registered in filters {
+            let Some(relation) = registered.pattern.relation(&part.path) else {
+                continue;
+            };
+            let read = ReadLayer {
+                query: part,
+                relation: &relation,
+                kora: self,
+            };
+            value = registered
+                .interceptor
+                .filter_read(&read, value, ctx)
+                .await?;
+        }
+        Ok(value)
+    }
+
+    /// The part of a change a subscriber of `query` may see, after the read filters. The
+    /// same `Arc` comes back when no filter applies.
+    pub async fn filter_change(
+        &self,
+        ctx: &Context,
+        query: &PathQuery,
+        change: Arc<Mutation>,
+    ) -> Result<Arc<Mutation>, Error> {
+        // Collected first: an iterator of closures held across an `await` makes the future
+        // too particular about lifetimes to be sent between threads.
+        let filters: Vec<&crate::interceptor::Registered> = self
+            .filters()
+            .filter(|r| r.pattern.relation(&query.path).is_some())
+            .collect();
+        if filters.is_empty() {
+            return Ok(change);
+        }
+        let mut change = Arc::unwrap_or_clone(change);
+        for registered in filters {
+            change = registered
+                .interceptor
+                .filter_change(query, change, ctx, self)
+                .await?;
+        }
+        Ok(Arc::new(change))
+    }
+
+    fn filters(&self) -> impl Iterator<Item = &crate::interceptor::Registered> {
+        self.inner
+            .interceptors
+            .iter()
+            .filter(|r| r.interceptor.filters_reads())
     }
 
     /// The horizon before which tombstones and log entries may be forgotten.

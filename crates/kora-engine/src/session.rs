@@ -72,6 +72,8 @@ pub enum Push {
         seq: Seq,
         value: Option<Value>,
     },
+    /// Subscription `id` ended: its subscriber may no longer read its path.
+    Ended { id: String, error: Error },
 }
 
 /// Something [`Session::recv`] received, to hand to [`Session::process`].
@@ -238,6 +240,7 @@ impl Session {
         true
     }
 
+    /// A subscription's current value, as its subscriber may see it.
     async fn read(&self, query: &PathQuery) -> Result<(Seq, Option<Value>), Error> {
         let mut snapshot = self
             .kora
@@ -245,7 +248,9 @@ impl Session {
             .store
             .read(std::slice::from_ref(query))
             .await?;
-        Ok((snapshot.seq, snapshot.values.pop().flatten()))
+        let value = snapshot.values.pop().flatten();
+        let value = self.kora.filter_answer(&self.ctx, query, value).await?;
+        Ok((snapshot.seq, value))
     }
 
     /// The changes after `after` that touch `query`; `None` when a snapshot is needed.
@@ -268,11 +273,18 @@ impl Session {
                     query.min.as_deref(),
                     query.max.as_deref(),
                 );
+                if part.is_empty() {
+                    continue;
+                }
+                let part = self
+                    .kora
+                    .filter_change(&self.ctx, query, Arc::new(part))
+                    .await?;
                 if !part.is_empty() {
                     changes.push(Replayed {
                         seq: change.seq,
                         stamp: change.stamp,
-                        mutation: part,
+                        mutation: Arc::unwrap_or_clone(part),
                     });
                 }
             }
@@ -350,12 +362,20 @@ impl Session {
                     self.follow_change(&mutation).await;
                     return None;
                 }
-                Some(Push::Change {
-                    id,
-                    seq,
-                    stamp,
-                    mutation,
-                })
+                let query = active.query.clone();
+                match self.kora.filter_change(&self.ctx, &query, mutation).await {
+                    Ok(mutation) if mutation.is_empty() => None,
+                    Ok(mutation) => Some(Push::Change {
+                        id,
+                        seq,
+                        stamp,
+                        mutation,
+                    }),
+                    Err(error) => {
+                        self.unsubscribe(&id);
+                        Some(Push::Ended { id, error })
+                    }
+                }
             }
             Event::Touched { .. } => self.refresh_window(&id).await,
         }

@@ -43,6 +43,7 @@ impl View {
             Push::Reset { value, .. } => {
                 self.start(query, Initial::Snapshot { seq: 0, value });
             }
+            Push::Ended { id, error } => panic!("subscription {id} ended: {error}"),
         }
     }
 
