@@ -16,8 +16,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// The URL of `/v1/data/{path}`, segments percent-encoded.
+    /// The URL of `/v1/data/{path}`, segments percent-encoded. The path is checked here, so
+    /// a typo like `todos//t1` is an error rather than quietly meaning `todos/t1`.
     pub fn data_url(&self, path: &str) -> Result<reqwest::Url> {
+        let path =
+            kora_core::Path::parse(path).with_context(|| format!("invalid path {path:?}"))?;
         let mut url = reqwest::Url::parse(self.url.trim_end_matches('/'))
             .with_context(|| format!("--url {:?}", self.url))?;
         {
@@ -25,7 +28,7 @@ impl Server {
                 .path_segments_mut()
                 .map_err(|_| anyhow!("--url {:?} cannot hold a path", self.url))?;
             segments.push("v1").push("data");
-            for segment in path.split('/').filter(|s| !s.is_empty()) {
+            for segment in path.segments() {
                 segments.push(segment);
             }
         }

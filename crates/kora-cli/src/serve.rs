@@ -25,6 +25,15 @@ pub struct ServeArgs {
     /// Serve without rules on a non-loopback address.
     #[arg(long)]
     insecure: bool,
+    /// Rules file [default: ./kora.rules.yaml when it exists].
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Join a cluster: the NATS URL its nodes share (with a shared store).
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Origin id of this node in stamps (random by default).
+    #[arg(long)]
+    origin: Option<u64>,
     /// Largest request body or WebSocket message, in bytes.
     #[arg(long)]
     max_body_bytes: Option<usize>,
@@ -53,6 +62,13 @@ impl ServeArgs {
         put(&mut top, "data", self.data.as_ref().map(|d| json!(d)));
         put(&mut top, "store", self.store.clone().map(Value::from));
         put(&mut top, "insecure", self.insecure.then_some(json!(true)));
+        let rules = self.rules.clone().or_else(|| {
+            let default = PathBuf::from("kora.rules.yaml");
+            default.exists().then_some(default)
+        });
+        put(&mut top, "rules", rules.as_ref().map(|r| json!(r)));
+        put(&mut top, "cluster", self.cluster.clone().map(Value::from));
+        put(&mut top, "origin", self.origin.map(Value::from));
         put(
             &mut limits,
             "max_body_bytes",
@@ -76,8 +92,11 @@ impl ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let file = args.config.clone().or_else(|| {
         let default = PathBuf::from("kora.toml");

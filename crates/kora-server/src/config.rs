@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub store: Option<String>,
     /// Serve without rules on a non-loopback address (allows every client everything).
     pub insecure: bool,
+    /// The rules file (`kora.rules.yaml`, docs/rules.md). Without one every client may do
+    /// everything, which is allowed only on loopback or with `insecure`.
+    pub rules: Option<PathBuf>,
     /// Seconds between WebSocket pings; a peer silent for twice as long is dropped.
     pub heartbeat_secs: u64,
     /// How conflicting writes are ordered: `stamps` (default) or `arrival`.
@@ -83,6 +86,38 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How tokens are verified (`[auth]`).
     pub auth: crate::auth::AuthConfig,
+    /// The cluster bus: `cluster = "nats://host:4222"` (or `KORA_CLUSTER`, `--cluster`), or a
+    /// table `[cluster] nats = "…"`, `subject = "…"`.
+    pub cluster: Option<Cluster>,
+}
+
+/// The `cluster` setting: a NATS URL, or a table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cluster {
+    Url(String),
+    Table {
+        nats: String,
+        #[serde(default = "default_subject")]
+        subject: String,
+    },
+}
+
+fn default_subject() -> String {
+    kora_engine::cluster::DEFAULT_SUBJECT.to_string()
+}
+
+impl Cluster {
+    /// The engine's cluster settings.
+    pub fn engine(&self) -> kora_engine::ClusterConfig {
+        match self {
+            Cluster::Url(nats) => kora_engine::ClusterConfig::new(nats.clone()),
+            Cluster::Table { nats, subject } => kora_engine::ClusterConfig {
+                nats: nats.clone(),
+                subject: subject.clone(),
+            },
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -92,12 +127,14 @@ impl Default for ServerConfig {
             data: PathBuf::from(kora_store::DEFAULT_DATA_DIR),
             store: None,
             insecure: false,
+            rules: None,
             heartbeat_secs: 30,
             conflicts: Conflicts::Stamps,
             retention_days: 30,
             origin: 0,
             limits: Limits::default(),
             auth: crate::auth::AuthConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -122,7 +159,16 @@ impl ServerConfig {
             figment = figment.merge(Toml::file(file));
         }
         figment
-            .merge(Env::prefixed("KORA_").split("__"))
+            .merge(
+                // KORA_TEST_* (test servers), KORA_URL and KORA_LOG (the command line) are
+                // not server settings.
+                Env::prefixed("KORA_")
+                    .filter(|key| {
+                        let key = key.as_str().to_ascii_lowercase();
+                        !key.starts_with("test_") && key != "url" && key != "log"
+                    })
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError(e.to_string()))

@@ -237,8 +237,13 @@ pub async fn mutate(
 
 /// `GET /healthz`: 200 when the store answers, 503 when it does not.
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    let nats = state
+        .kora
+        .cluster_connected()
+        .map(|up| if up { "connected" } else { "disconnected" });
     match state.kora.store().last_seq().await {
-        Ok(seq) => Json(json!({"status": "ok", "store": "ok", "seq": seq})).into_response(),
+        Ok(seq) => Json(json!({"status": "ok", "store": "ok", "nats": nats, "seq": seq, "delivered": state.kora.delivered_seq()}))
+            .into_response(),
         Err(error) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unavailable", "store": error.to_string()})),

@@ -118,6 +118,20 @@ pub fn render(state: &AppState) -> String {
     );
     line(
         &mut out,
+        "kora_cluster_published_total",
+        counter,
+        "Commits this node published on the cluster bus.",
+        m.cluster_published.get(),
+    );
+    line(
+        &mut out,
+        "kora_cluster_received_total",
+        counter,
+        "Commits of other nodes received from the cluster bus.",
+        m.cluster_received.get(),
+    );
+    line(
+        &mut out,
         "kora_delivered_seq",
         gauge,
         "Last sequence delivered to every session.",

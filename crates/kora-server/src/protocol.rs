@@ -135,6 +135,12 @@ pub fn change(sub: &str, seq: Seq, stamp: Stamp, mutation: &Mutation) -> String 
         .to_string()
 }
 
+/// A subscription the server ended (its subscriber may no longer read its path).
+pub fn ended(sub: &str, error: &Error) -> String {
+    json!({"push": "ended", "sub": sub, "error": {"code": error.code, "message": error.message}})
+        .to_string()
+}
+
 /// A pushed fresh value that replaces what the client holds for `sub`.
 pub fn reset(sub: &str, seq: Seq, value: Option<Value>) -> String {
     json!({"push": "reset", "sub": sub, "seq": seq, "value": value}).to_string()

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use kora_engine::{Config, Kora, KoraBuilder};
+use std::sync::Arc;
+
+use kora_engine::{Config, Kora, KoraBuilder, RulesInterceptor};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -30,6 +32,8 @@ pub enum ServerError {
     Insecure(String),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error("rules: {0}")]
+    Rules(#[from] kora_rules::LoadError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -39,6 +43,8 @@ pub struct Running {
     /// Where it listens (the port is the real one when `:0` was asked for).
     pub addr: SocketAddr,
     pub kora: Kora,
+    /// Work that lives as long as the server (reloading rules).
+    background: Vec<JoinHandle<()>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), std::io::Error>>,
 }
@@ -47,8 +53,15 @@ impl Running {
     /// Stops accepting, waits for in-flight requests (up to `GRACE`), closes the store.
     pub async fn stop(self) -> Result<(), ServerError> {
         let Running {
-            kora, stop, task, ..
+            kora,
+            stop,
+            task,
+            background,
+            ..
         } = self;
+        for work in background {
+            work.abort();
+        }
         let _ = stop.send(());
         let served = tokio::time::timeout(GRACE, task).await;
         kora.shutdown().await;
@@ -85,11 +98,15 @@ pub fn engine_config(config: &ServerConfig) -> Config {
     if config.origin != 0 {
         engine.origin = config.origin;
     }
+    engine.cluster = config.cluster.as_ref().map(|c| c.engine());
     engine
 }
 
 /// Refuses to expose a server without rules beyond this machine unless told to.
 fn check_exposure(config: &ServerConfig, addr: &SocketAddr) -> Result<(), ServerError> {
+    if config.rules.is_some() {
+        return Ok(());
+    }
     if addr.ip().is_loopback() {
         tracing::warn!(%addr, "no rules file: every client may read and write everything (reachable from this machine only)");
         return Ok(());
@@ -109,6 +126,14 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
     let addr = config.bind_addr()?;
     check_exposure(&config, &addr)?;
     let verifier = crate::auth::Verifier::from_config(&config.auth)?;
+    let mut builder = builder;
+    let mut background = Vec::new();
+    if let Some(path) = &config.rules {
+        let rules = Arc::new(RulesInterceptor::load(path)?);
+        tracing::info!(rules = %path.display(), "rules loaded");
+        builder = builder.interceptor_arc("**", rules.clone());
+        background.push(tokio::spawn(reload_rules(rules)));
+    }
     let store_url = config.store_url();
     let store = kora_store::open(&store_url)
         .await
@@ -150,9 +175,56 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
     Ok(Running {
         addr,
         kora,
+        background,
         stop,
         task,
     })
+}
+
+/// How often the rules file is checked for changes.
+pub const RULES_POLL: Duration = Duration::from_secs(2);
+
+/// Reloads the rules on SIGHUP and when the file changes. A file with errors is refused (and
+/// logged with its file, line and expression); the old rules stay.
+async fn reload_rules(rules: Arc<RulesInterceptor>) {
+    let modified = |rules: &RulesInterceptor| {
+        rules
+            .source()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .and_then(|m| m.modified().ok())
+    };
+    let mut seen = modified(&rules);
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(RULES_POLL);
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = signalled => true,
+            _ = tick.tick() => false,
+        };
+        let now = modified(&rules);
+        if !forced && now == seen {
+            continue;
+        }
+        seen = now;
+        match rules.reload() {
+            Ok(()) => tracing::info!("rules reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "the rules file has errors; keeping the old rules")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -101,6 +101,9 @@ pub async fn stream(
                 ..
             } => change_event(seq, stamp, &mutation),
             Push::Reset { seq, value, .. } => value_event(seq, value),
+            Push::Ended { error, .. } => Event::default()
+                .event("error")
+                .data(crate::error::body(&error).to_string()),
         };
         Some((Ok(event), (session, guard)))
     });

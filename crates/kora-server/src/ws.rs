@@ -170,6 +170,7 @@ fn render(push: &Push) -> String {
             mutation,
         } => protocol::change(id, *seq, *stamp, mutation),
         Push::Reset { id, seq, value } => protocol::reset(id, *seq, value.clone()),
+        Push::Ended { id, error } => protocol::ended(id, error),
     }
 }
 

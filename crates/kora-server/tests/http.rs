@@ -277,7 +277,8 @@ async fn event_streams_send_the_value_then_changes_and_resume_by_last_event_id()
     assert_eq!((got[1].0.as_str(), got[1].1.as_str()), ("change", "2"));
     assert_eq!(
         got[1].2["mutation"],
-        json!({"merge": {"todos": {"t2": {"text": "b"}}}, "delete": {}})
+        json!({"merge": {"todos": {"t2": {"text": "b"}}}, "delete": {"todos": {"t2": 1}}}),
+        "a PUT replaces the subtree: its delete is part of the change"
     );
     assert_eq!(
         (got[2].0.as_str(), got[2].1.as_str()),

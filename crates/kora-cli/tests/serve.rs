@@ -1,0 +1,188 @@
+//! The real `kora` binary: it serves, keeps data across restarts and `kill -9`, and its
+//! client commands talk to it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const KORA: &str = env!("CARGO_BIN_EXE_kora");
+
+/// A `kora serve` process and the address it listens on.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &std::path::Path) -> Server {
+        let mut child = Command::new(KORA)
+            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kora serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            assert!(Instant::now() < deadline, "kora serve did not start");
+            let line = lines.next().expect("a log line").expect("readable");
+            if let Some(rest) = line.split("listening addr=").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn kill_9(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().expect("exits");
+        assert!(status.success(), "graceful shutdown exits 0: {status}");
+    }
+}
+
+impl Drop for Server {
+    /// A failing test must not leave servers behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn put(server: &Server, path: &str, body: &str) -> Value {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "PUT",
+            &server.url(&format!("/v1/data/{path}")),
+            "-d",
+            body,
+        ])
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&output.stdout).expect("a JSON reply")
+}
+
+fn get(server: &Server, path: &str) -> Value {
+    let output = Command::new("curl")
+        .args(["-s", &server.url(&format!("/v1/data/{path}"))])
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&output.stdout).expect("a JSON reply")
+}
+
+#[test]
+fn data_survives_a_graceful_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    assert_eq!(
+        put(&server, "todos/t1", r#"{"text": "kept"}"#)["seq"],
+        json!(1)
+    );
+    server.stop();
+    let server = Server::start(dir.path());
+    assert_eq!(get(&server, "todos/t1"), json!({"text": "kept"}));
+    assert_eq!(
+        put(&server, "todos/t2", r#"{"text": "next"}"#)["seq"],
+        json!(2)
+    );
+    server.stop();
+}
+
+#[test]
+fn an_acknowledged_write_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let server = Server::start(dir.path());
+        let reply = put(&server, &format!("rounds/r{round}"), &round.to_string());
+        assert!(reply["seq"].is_u64(), "{reply}");
+        server.kill_9(); // right after the acknowledgement
+    }
+    let server = Server::start(dir.path());
+    assert_eq!(
+        get(&server, "rounds"),
+        json!({"r0": 0, "r1": 1, "r2": 2, "r3": 3, "r4": 4})
+    );
+    server.stop();
+}
+
+fn kora(server: &Server, args: &[&str]) -> std::process::Output {
+    Command::new(KORA)
+        .args(args)
+        .args(["--url", &server.url("")])
+        .output()
+        .expect("kora runs")
+}
+
+#[test]
+fn the_cli_sets_merges_gets_deletes_and_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let mut watch = Command::new(KORA)
+        .args(["watch", "todos", "--url", &server.url("")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let _watch = Killed(watch);
+    let mut events = BufReader::new(stdout).lines();
+    let first: Value = serde_json::from_str(&events.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["event"], json!("value"));
+
+    assert!(kora(&server, &["set", "todos/t1", r#"{"text": "a"}"#])
+        .status
+        .success());
+    assert!(kora(&server, &["merge", "todos/t1", r#"{"done": true}"#])
+        .status
+        .success());
+    let got = kora(&server, &["get", "todos/t1"]);
+    let value: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(value, json!({"text": "a", "done": true}));
+    let bad = kora(&server, &["set", "todos//x", "1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("segment 1 is empty"));
+    let refused = kora(&server, &["merge", "todos/t1", "[1]"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("bad_request"),
+        "the server's code is shown"
+    );
+    assert!(kora(&server, &["delete", "todos/t1"]).status.success());
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event: Value = serde_json::from_str(&events.next().unwrap().unwrap()).unwrap();
+        seen.push(event["event"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(seen, ["change", "change", "change"]);
+    server.stop();
+}
+
+/// Kills its process when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
