@@ -13,25 +13,48 @@ pub struct Server {
     /// The server's URL.
     #[arg(long, env = "KORA_URL", default_value = "http://127.0.0.1:4000")]
     pub url: String,
+    /// A token to present (`Authorization: Bearer …`) when the server checks identities.
+    #[arg(long, env = "KORA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Server {
+    /// An HTTP client that presents the token, if one is given.
+    pub fn client(&self) -> Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("--token holds characters a header cannot")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(reqwest::Client::builder().default_headers(headers).build()?)
+    }
+
+
     /// The URL of `/v1/data/{path}`, segments percent-encoded. The path is checked here, so
     /// a typo like `todos//t1` is an error rather than quietly meaning `todos/t1`.
     pub fn data_url(&self, path: &str) -> Result<reqwest::Url> {
+        self.url_for("data", path)
+    }
+
+    /// The URL of `/v1/{kind}/{path}` (`kind`: `data` or `export`), checked as `data_url`.
+    pub fn url_for(&self, kind: &str, path: &str) -> Result<reqwest::Url> {
         let path =
             kora_core::Path::parse(path).with_context(|| format!("invalid path {path:?}"))?;
+        let mut parts = vec!["v1", kind];
+        parts.extend(path.segments().iter().map(String::as_str));
+        self.endpoint(&parts)
+    }
+
+    /// The server's URL with `parts` appended as percent-encoded segments.
+    pub fn endpoint(&self, parts: &[&str]) -> Result<reqwest::Url> {
         let mut url = reqwest::Url::parse(self.url.trim_end_matches('/'))
             .with_context(|| format!("--url {:?}", self.url))?;
-        {
-            let mut segments = url
-                .path_segments_mut()
-                .map_err(|_| anyhow!("--url {:?} cannot hold a path", self.url))?;
-            segments.push("v1").push("data");
-            for segment in path.segments() {
-                segments.push(segment);
-            }
-        }
+        url.path_segments_mut()
+            .map_err(|_| anyhow!("--url {:?} cannot hold a path", self.url))?
+            .pop_if_empty()
+            .extend(parts);
         Ok(url)
     }
 }
@@ -85,7 +108,7 @@ pub enum Op {
 }
 
 /// Turns an error answer into a readable error.
-async fn checked(response: reqwest::Response) -> Result<Value> {
+pub async fn checked(response: reqwest::Response) -> Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if status.is_success() {
@@ -124,13 +147,13 @@ pub async fn get(args: GetArgs) -> Result<()> {
         }
     }
     let url = url.as_str().trim_end_matches('?').to_string();
-    print(&checked(reqwest::get(url).await?).await?)
+    print(&checked(args.server.client()?.get(url).send().await?).await?)
 }
 
 pub async fn write(args: WriteArgs, op: Op) -> Result<()> {
     let value: Value = serde_json::from_str(&args.json).context("the value is not valid JSON")?;
     let url = args.server.data_url(&args.path)?;
-    let client = reqwest::Client::new();
+    let client = args.server.client()?;
     let request = match op {
         Op::Set => client.put(url),
         Op::Merge => client.patch(url),
@@ -140,13 +163,13 @@ pub async fn write(args: WriteArgs, op: Op) -> Result<()> {
 
 pub async fn delete(args: PathArgs) -> Result<()> {
     let url = args.server.data_url(&args.path)?;
-    print(&checked(reqwest::Client::new().delete(url).send().await?).await?)
+    print(&checked(args.server.client()?.delete(url).send().await?).await?)
 }
 
 /// Follows the event stream, reconnecting from the last event it saw.
 pub async fn watch(args: WatchArgs) -> Result<()> {
     let url = args.server.data_url(&args.path)?;
-    let client = reqwest::Client::new();
+    let client = args.server.client()?;
     let mut last_id: Option<String> = None;
     loop {
         let mut request = client

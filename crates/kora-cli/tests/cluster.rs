@@ -146,8 +146,12 @@ impl Node {
             .spawn()
             .expect("kora serve starts");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut seen = Vec::new();
         let addr = loop {
-            let line = lines.next().expect("a log line").expect("readable");
+            let Some(Ok(line)) = lines.next() else {
+                panic!("kora serve exited before listening:\n{}", seen.join("\n"));
+            };
+            seen.push(line.clone());
             if let Some(rest) = line.split("listening addr=").nth(1) {
                 break rest
                     .split_whitespace()

@@ -186,3 +186,112 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// A tree of `users` leaves spread over several export pages, with keys and values that
+/// need escaping.
+fn sample_tree(users: usize) -> Value {
+    let mut tree = serde_json::Map::new();
+    for i in 0..users {
+        tree.insert(
+            format!("u{i:05}"),
+            json!({
+                "name": format!("user \"{i}\"\nsecond line"),
+                "age": i % 90,
+                "score": i as f64 / 7.0,
+                "active": i % 2 == 0,
+                "tags": {"ä ö": "unicode", "a b": i},
+            }),
+        );
+    }
+    json!({"users": tree, "config": {"title": "dump", "max": 185446744703709540000.0}})
+}
+
+fn kora_with_io(server: &Server, args: &[&str], stdin: Stdio, stdout: Stdio) -> std::process::Output {
+    Command::new(KORA)
+        .args(args)
+        .args(["--url", &server.url("")])
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("kora runs")
+}
+
+#[test]
+fn export_then_import_copies_the_tree_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Server::start(&dir.path().join("source"));
+    let tree = sample_tree(500); // 3,002 leaves: four pages
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, json!({"merge": tree, "delete": {}}).to_string()).unwrap();
+    let output = Command::new("curl")
+        .args(["-s", "-X", "POST", &source.url("/v1/mutate"), "-d"])
+        .arg(format!("@{}", body.display()))
+        .output()
+        .expect("curl");
+    assert!(output.status.success());
+
+    let dump = dir.path().join("dump.jsonl");
+    let out = kora_with_io(
+        &source,
+        &["export"],
+        Stdio::null(),
+        std::fs::File::create(&dump).unwrap().into(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3_003, "every leaf, then the end line");
+    assert_eq!(lines.last().unwrap(), &json!({"end": {"leaves": 3_002}}));
+    assert_eq!(lines[0], json!({"path": "config/max", "value": 185446744703709540000.0}));
+
+    // A subtree exports only its own leaves.
+    let out = kora_with_io(&source, &["export", "users/u00001"], Stdio::null(), Stdio::piped());
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
+
+    let target = Server::start(&dir.path().join("target"));
+    let out = kora_with_io(
+        &target,
+        &["import"],
+        std::fs::File::open(&dump).unwrap().into(),
+        Stdio::null(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = |server: &Server| {
+        let output = Command::new("curl")
+            .args(["-s", &server.url("/v1/data")])
+            .output()
+            .expect("curl");
+        serde_json::from_slice::<Value>(&output.stdout).expect("a JSON reply")
+    };
+    // Not assert_eq: a difference would print 3,000 leaves twice.
+    assert!(root(&target) == tree, "the import differs from the tree written");
+    assert!(root(&target) == root(&source), "the copy differs from its source");
+}
+
+#[test]
+fn import_refuses_a_bad_or_inconsistent_dump_with_its_line_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let cases = [
+        ("{\"path\": \"a\", \"value\": 1}\nnot json\n", "line 2"),
+        ("{\"path\": \"a//b\", \"value\": 1}\n", "invalid path"),
+        ("{\"path\": \"a\", \"value\": null}\n", "null"),
+        ("{\"path\": \"a\", \"value\": 1}\n{\"end\": {\"leaves\": 2}}\n", "counts 2"),
+        ("{\"end\": {\"leaves\": 0}}\n{\"path\": \"a\", \"value\": 1}\n", "after the end"),
+    ];
+    for (dump, expected) in cases {
+        let file = dir.path().join("bad.jsonl");
+        std::fs::write(&file, dump).unwrap();
+        let out = kora_with_io(
+            &server,
+            &["import"],
+            std::fs::File::open(&file).unwrap().into(),
+            Stdio::null(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{dump:?} was accepted");
+        assert!(stderr.contains(expected), "{dump:?}: {stderr}");
+    }
+}

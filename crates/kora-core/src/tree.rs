@@ -99,6 +99,27 @@ impl Tree {
             .map(|(stamp, _)| *stamp)
     }
 
+    /// Up to `limit` visible leaves at or beneath `under`, in key order, after `after`
+    /// (exclusive; `None`: from the first). Pages of an export.
+    pub fn leaves(&self, under: &Path, after: Option<&Path>, limit: usize) -> Vec<(Path, Value)> {
+        let mut out = Vec::new();
+        let Some(node) = self.root.find(under.segments()) else {
+            return out;
+        };
+        let after = match after {
+            None => None,
+            Some(after) => match after.segments().strip_prefix(under.segments()) {
+                Some(relative) => Some(relative),
+                // A cursor before the subtree starts it from the first leaf; one past it ends it.
+                None if crate::key::encode(after) < crate::key::encode(under) => None,
+                None => return out,
+            },
+        };
+        let mut prefix = under.segments().to_vec();
+        node.collect_leaves(&mut prefix, after, limit, &mut out);
+        out
+    }
+
     /// Number of visible leaves.
     pub fn leaf_count(&self) -> usize {
         self.root.leaves
@@ -174,6 +195,44 @@ impl Node {
             && self.tombstone.is_none()
             && self.beneath.is_none()
             && self.children.is_empty()
+    }
+
+    /// Adds the leaves at and beneath this node (at `prefix`) that come after `after`, a
+    /// path relative to this node (`Some([])`: this node itself), until `out` holds `limit`.
+    fn collect_leaves(
+        &self,
+        prefix: &mut Vec<String>,
+        after: Option<&[String]>,
+        limit: usize,
+        out: &mut Vec<(Path, Value)>,
+    ) {
+        if out.len() >= limit || self.leaves == 0 {
+            return;
+        }
+        if let Some((_, leaf)) = &self.leaf {
+            if after.is_none() {
+                if let Ok(path) = Path::from_segments(prefix.iter()) {
+                    out.push((path, leaf.clone()));
+                }
+            }
+            return;
+        }
+        let (lower, first) = match after {
+            Some([first, ..]) => (Bound::Included(first.as_str()), Some(first.as_str())),
+            _ => (Bound::Unbounded, None),
+        };
+        for (key, child) in self.children.range::<str, _>((lower, Bound::Unbounded)) {
+            if out.len() >= limit {
+                return;
+            }
+            let child_after = match after {
+                Some([_, rest @ ..]) if Some(key.as_str()) == first => Some(rest),
+                _ => None,
+            };
+            prefix.push(key.to_string());
+            child.collect_leaves(prefix, child_after, limit, out);
+            prefix.pop();
+        }
     }
 
     fn find<S: AsRef<str>>(&self, path: &[S]) -> Option<&Node> {

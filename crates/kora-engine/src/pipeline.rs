@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use kora_core::query::place;
 use kora_core::stamp::wall_millis;
-use kora_core::{Mutation, PathQuery, Query, Stamp, Value};
+use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Value};
 use kora_store::{Change, Commit, NewEffect, Seq, Write};
 use serde_json::Map;
 
@@ -283,6 +283,32 @@ impl Kora {
             values,
             seq: snapshot.seq,
         })
+    }
+
+    /// A page of the stored leaves at or beneath `under`, in key order, after `after`
+    /// (exclusive): what `kora export` streams. The caller needs read access to `under`.
+    /// Read filters judge whole values, which a page is not, so where one applies at or
+    /// beneath `under` only a system context may export.
+    pub async fn export(
+        &self,
+        ctx: &Context,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Value)>, Error> {
+        let part = PathQuery::new(under.clone());
+        if self.check_read(ctx, &part).await?.is_some() {
+            return Err(Error::bad_request(format!(
+                "{under} is answered by an interceptor, not stored: there is nothing to export"
+            )));
+        }
+        if !ctx.is_system() && self.filters().any(|r| r.pattern.relation(under).is_some()) {
+            return Err(Error::permission_denied(format!(
+                "read rules filter {under}, and an export cannot be filtered page by page; \
+                 export from a server on the same store without a rules file"
+            )));
+        }
+        Ok(self.inner.store.leaves(under, after, limit).await?)
     }
 
     /// `before_query` for every related interceptor, then `resolve_query` for exact ones.

@@ -4,7 +4,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
-use crate::{console, http, metrics, ws};
+use crate::{console, export, http, metrics, ws};
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
@@ -26,6 +26,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(http::delete),
         )
         .route("/v1/mutate", post(http::mutate))
+        .route("/v1/export", get(export::export))
+        .route("/v1/export/{*path}", get(export::export))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(http::not_found)

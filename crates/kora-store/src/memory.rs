@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use kora_core::stamp::wall_millis;
-use kora_core::{PathQuery, Stamp, Tree};
+use kora_core::{Path, PathQuery, Stamp, Tree, Value};
 
 use crate::error::StoreError;
 use crate::outbox::Outbox;
@@ -88,6 +88,15 @@ impl Store for MemoryStore {
             seq: inner.last_seq,
             values: parts.iter().map(|part| inner.tree.select(part)).collect(),
         })
+    }
+
+    async fn leaves(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Value)>, StoreError> {
+        Ok(self.lock()?.tree.leaves(under, after, limit))
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {

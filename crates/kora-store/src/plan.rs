@@ -3,7 +3,10 @@
 //! `kora_core::records::Records`, and list what to write. No I/O here; each backend loads the
 //! read set and writes the plan in its own transaction.
 
+use std::ops::Bound;
+
 use kora_core::records::{ReadSet, Record, Records};
+use kora_core::{Path, Value};
 use kora_core::stamp::wall_millis;
 
 use crate::store::{Commit, Seq, Write};
@@ -24,6 +27,27 @@ pub fn subtree_ranges(set: &ReadSet) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         .into_iter()
         .map(|k| (k.to_vec(), kora_core::key::subtree_end(k)))
         .collect()
+}
+
+/// The key range of a page of leaves (see `Store::leaves`): from `under`'s own key
+/// (inclusive) or past `after` (exclusive), whichever is later, to the end of `under`'s
+/// subtree (`None`: unbounded).
+pub fn leaf_range(under: &Path, after: Option<&Path>) -> (Bound<Vec<u8>>, Option<Vec<u8>>) {
+    let start = kora_core::key::encode(under);
+    let end = kora_core::key::subtree_end(&start);
+    let lower = match after.map(kora_core::key::encode) {
+        Some(after) if after >= start => Bound::Excluded(after),
+        _ => Bound::Included(start),
+    };
+    (lower, end)
+}
+
+/// A leaf record's path and value, or `None` for a record without a leaf.
+pub fn leaf_of(key: &[u8], record: Record) -> Result<Option<(Path, Value)>, kora_core::key::KeyError> {
+    match record.leaf {
+        Some((_, value)) => Ok(Some((kora_core::key::decode(key)?, value))),
+        None => Ok(None),
+    }
 }
 
 /// A planned batch: the commits, the record changes and the log rows to write.

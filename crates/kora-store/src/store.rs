@@ -2,7 +2,7 @@
 //! backend implements and one conformance suite checks.
 
 use async_trait::async_trait;
-use kora_core::{Mutation, PathQuery, Stamp, Value};
+use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -141,6 +141,16 @@ pub trait Store: Send + Sync + 'static {
         let mut snapshot = self.read(std::slice::from_ref(part)).await?;
         Ok(snapshot.values.pop().flatten())
     }
+
+    /// Up to `limit` visible leaves at or beneath `under`, in key order (`kora_core::key`),
+    /// after the leaf at `after` (exclusive; `None`: from the first). One page of an export:
+    /// each page is read at one consistent point, successive pages at successive points.
+    async fn leaves(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Value)>, StoreError>;
 
     /// The change log after `after`, at most `limit` entries, oldest first.
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError>;

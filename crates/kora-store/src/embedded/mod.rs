@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use kora_core::{PathQuery, Stamp};
+use kora_core::{Path as KoraPath, PathQuery, Stamp, Value};
 
 use crate::error::StoreError;
 use crate::group::GroupCommit;
@@ -223,6 +223,20 @@ impl Store for EmbeddedStore {
                 .map(|part| read::select(e, &snapshot, part))
                 .collect::<Result<_, _>>()?;
             Ok(Snapshot { seq, values })
+        })
+        .await
+    }
+
+    async fn leaves(
+        &self,
+        under: &KoraPath,
+        after: Option<&KoraPath>,
+        limit: usize,
+    ) -> Result<Vec<(KoraPath, Value)>, StoreError> {
+        let (under, after) = (under.clone(), after.cloned());
+        self.with(move |s| {
+            let e = &s.engine;
+            read::leaves(e, &e.db.read_tx(), &under, after.as_ref(), limit)
         })
         .await
     }

@@ -10,7 +10,7 @@ use std::ops::Bound;
 
 use fjall::Readable;
 use kora_core::records::{Assembler, Record};
-use kora_core::{PathQuery, Value};
+use kora_core::{Path, PathQuery, Value};
 
 use super::codec;
 use super::engine::{Engine, LOG, META, RECORDS};
@@ -76,6 +76,31 @@ pub fn select(
             .map_err(|x| e.corrupted(RECORDS, key, x))
     })?;
     Ok(asm.finish())
+}
+
+/// A page of the leaves beneath a path (see `Store::leaves`).
+pub fn leaves(
+    e: &Engine,
+    r: &impl Readable,
+    under: &Path,
+    after: Option<&Path>,
+    limit: usize,
+) -> Result<Vec<(Path, Value)>, StoreError> {
+    let (lower, end) = crate::plan::leaf_range(under, after);
+    let range = (lower, end.map_or(Bound::Unbounded, Bound::Excluded));
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    scan_records(e, r, range, false, |key, record| {
+        if let Some(leaf) =
+            crate::plan::leaf_of(key, record).map_err(|x| e.corrupted(RECORDS, key, x))?
+        {
+            out.push(leaf);
+        }
+        Ok(out.len() < limit)
+    })?;
+    Ok(out)
 }
 
 /// The first sequence still in the change log (1 until a compaction removes entries).

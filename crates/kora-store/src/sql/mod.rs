@@ -23,7 +23,7 @@ pub mod postgres;
 use std::time::Duration;
 
 use kora_core::records::Record;
-use kora_core::{Mutation, Stamp, Value};
+use kora_core::{Mutation, Path, Stamp, Value};
 
 use crate::error::StoreError;
 use crate::store::{Change, Effect, EffectState, Write};
@@ -133,6 +133,18 @@ pub fn stamp_from(bytes: Option<Vec<u8>>) -> Result<Option<Stamp>, StoreError> {
         .transpose()
 }
 
+/// The leaves among rows read in key order.
+pub fn leaves_from(rows: Vec<RecordRow>) -> Result<Vec<(Path, Value)>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (key, record) = record_from(row)?;
+        let leaf = crate::plan::leaf_of(&key, record)
+            .map_err(|e| StoreError::Corrupted(format!("record key {key:?}: {e}")))?;
+        out.extend(leaf);
+    }
+    Ok(out)
+}
+
 pub fn record_from(row: RecordRow) -> Result<(Vec<u8>, Record), StoreError> {
     let (key, leaf_stamp, leaf, tombstone, branch) = row;
     let leaf = match (stamp_from(leaf_stamp)?, leaf) {
@@ -211,6 +223,10 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
                 || code.starts_with("57P0")
                 || code == "40001"
                 || code == "40P01"
+                // Too many connections (PostgreSQL, MySQL): others will close theirs.
+                || code == "53300"
+                || code == "08004"
+                || code == "1040"
                 || code == "1205"
                 || code == "1213"
         }),

@@ -14,18 +14,19 @@
 //! costs a fraction of a millisecond; fixed-shape statements (inserts through `unnest`, the
 //! `kora_meta` row) stay prepared.
 
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use kora_core::records::{Assembler, Records};
 use kora_core::stamp::wall_millis;
-use kora_core::{PathQuery, Stamp, Value};
+use kora_core::{Path, PathQuery, Stamp, Value};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 
 use super::{
     change_from, check_key_lengths, effects_from, found, plan, push_rows, read_set, record_columns,
-    record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow, EFFECT_COLUMNS,
+    leaves_from, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow, EFFECT_COLUMNS,
     KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
@@ -395,6 +396,39 @@ impl Store for PostgresStore {
             }
             tx.rollback().await?;
             Ok(Snapshot { seq, values })
+        })
+        .await
+    }
+
+    async fn leaves(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Value)>, StoreError> {
+        let (lower, end) = crate::plan::leaf_range(under, after);
+        let (lower, inclusive) = match lower {
+            Bound::Included(key) => (key, true),
+            Bound::Excluded(key) => (key, false),
+            Bound::Unbounded => (Vec::new(), true),
+        };
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM kora_records
+             WHERE path_key {} $1 AND path_key < $2 AND leaf IS NOT NULL
+             ORDER BY path_key LIMIT $3",
+            if inclusive { ">=" } else { ">" }
+        );
+        let end = end.unwrap_or_else(|| KEY_CEILING.to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("reading leaves from PostgreSQL", || async {
+            let rows: Vec<RecordRow> = sqlx::query_as(&sql)
+                .persistent(false)
+                .bind(&lower)
+                .bind(&end)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(leaves_from(rows)?)
         })
         .await
     }

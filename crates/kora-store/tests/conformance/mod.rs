@@ -228,6 +228,24 @@ async fn check_case(
     let committed: Vec<(u64, &Mutation)> = commits.iter().map(|c| (c.seq, &c.effect)).collect();
     assert_eq!(logged, committed, "change log");
 
+    // Paging through the leaves (an export) lists the model's, in key order; the first
+    // query's path picks where, and its `limit` the page size.
+    let under = p(&format!("{prefix}/{}", parts[0].path));
+    let page = parts[0].limit.unwrap_or(3).max(1);
+    let mut paged = Vec::new();
+    loop {
+        let next = store
+            .leaves(&under, paged.last().map(|(p, _): &(Path, Value)| p), page)
+            .await
+            .expect("leaves");
+        let done = next.len() < page;
+        paged.extend(next);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(paged, model.leaves(&under, None, usize::MAX), "leaves under {under}");
+
     for part in parts {
         let nested = PathQuery {
             path: p(&format!("{prefix}/{}", part.path)),
