@@ -28,9 +28,10 @@ impl Server {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        Ok(reqwest::Client::builder().default_headers(headers).build()?)
+        Ok(reqwest::Client::builder()
+            .default_headers(headers)
+            .build()?)
     }
-
 
     /// The URL of `/v1/data/{path}`, segments percent-encoded. The path is checked here, so
     /// a typo like `todos//t1` is an error rather than quietly meaning `todos/t1`.

@@ -154,9 +154,13 @@ pub async fn import(args: ImportArgs) -> Result<()> {
     imported += batch.send(&client, &mutate).await?;
     bar.finish_and_clear();
     match end {
-        Some(n) if n != imported => bail!("the dump's end line counts {n} leaves, but it held {imported}"),
+        Some(n) if n != imported => {
+            bail!("the dump's end line counts {n} leaves, but it held {imported}")
+        }
         Some(_) => eprintln!("imported {imported} leaves"),
-        None => eprintln!("imported {imported} leaves (the dump has no end line: it may be incomplete)"),
+        None => {
+            eprintln!("imported {imported} leaves (the dump has no end line: it may be incomplete)")
+        }
     }
     Ok(())
 }

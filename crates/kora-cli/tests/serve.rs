@@ -206,7 +206,12 @@ fn sample_tree(users: usize) -> Value {
     json!({"users": tree, "config": {"title": "dump", "max": 185446744703709540000.0}})
 }
 
-fn kora_with_io(server: &Server, args: &[&str], stdin: Stdio, stdout: Stdio) -> std::process::Output {
+fn kora_with_io(
+    server: &Server,
+    args: &[&str],
+    stdin: Stdio,
+    stdout: Stdio,
+) -> std::process::Output {
     Command::new(KORA)
         .args(args)
         .args(["--url", &server.url("")])
@@ -238,15 +243,30 @@ fn export_then_import_copies_the_tree_exactly() {
         Stdio::null(),
         std::fs::File::create(&dump).unwrap().into(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&dump).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3_003, "every leaf, then the end line");
     assert_eq!(lines.last().unwrap(), &json!({"end": {"leaves": 3_002}}));
-    assert_eq!(lines[0], json!({"path": "config/max", "value": 185446744703709540000.0}));
+    assert_eq!(
+        lines[0],
+        json!({"path": "config/max", "value": 185446744703709540000.0})
+    );
 
     // A subtree exports only its own leaves.
-    let out = kora_with_io(&source, &["export", "users/u00001"], Stdio::null(), Stdio::piped());
+    let out = kora_with_io(
+        &source,
+        &["export", "users/u00001"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
 
@@ -257,7 +277,11 @@ fn export_then_import_copies_the_tree_exactly() {
         std::fs::File::open(&dump).unwrap().into(),
         Stdio::null(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let root = |server: &Server| {
         let output = Command::new("curl")
             .args(["-s", &server.url("/v1/data")])
@@ -266,8 +290,14 @@ fn export_then_import_copies_the_tree_exactly() {
         serde_json::from_slice::<Value>(&output.stdout).expect("a JSON reply")
     };
     // Not assert_eq: a difference would print 3,000 leaves twice.
-    assert!(root(&target) == tree, "the import differs from the tree written");
-    assert!(root(&target) == root(&source), "the copy differs from its source");
+    assert!(
+        root(&target) == tree,
+        "the import differs from the tree written"
+    );
+    assert!(
+        root(&target) == root(&source),
+        "the copy differs from its source"
+    );
 }
 
 #[test]
@@ -278,8 +308,14 @@ fn import_refuses_a_bad_or_inconsistent_dump_with_its_line_number() {
         ("{\"path\": \"a\", \"value\": 1}\nnot json\n", "line 2"),
         ("{\"path\": \"a//b\", \"value\": 1}\n", "invalid path"),
         ("{\"path\": \"a\", \"value\": null}\n", "null"),
-        ("{\"path\": \"a\", \"value\": 1}\n{\"end\": {\"leaves\": 2}}\n", "counts 2"),
-        ("{\"end\": {\"leaves\": 0}}\n{\"path\": \"a\", \"value\": 1}\n", "after the end"),
+        (
+            "{\"path\": \"a\", \"value\": 1}\n{\"end\": {\"leaves\": 2}}\n",
+            "counts 2",
+        ),
+        (
+            "{\"end\": {\"leaves\": 0}}\n{\"path\": \"a\", \"value\": 1}\n",
+            "after the end",
+        ),
     ];
     for (dump, expected) in cases {
         let file = dir.path().join("bad.jsonl");

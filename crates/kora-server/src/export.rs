@@ -42,7 +42,10 @@ pub async fn export(
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(other) = params.keys().find(|k| !matches!(k.as_str(), "after" | "token")) {
+    if let Some(other) = params
+        .keys()
+        .find(|k| !matches!(k.as_str(), "after" | "token"))
+    {
         return Err(Error::bad_request(format!("unknown parameter {other:?}")).into());
     }
     let under = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;

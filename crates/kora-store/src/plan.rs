@@ -6,8 +6,8 @@
 use std::ops::Bound;
 
 use kora_core::records::{ReadSet, Record, Records};
-use kora_core::{Path, Value};
 use kora_core::stamp::wall_millis;
+use kora_core::{Path, Value};
 
 use crate::store::{Commit, Seq, Write};
 
@@ -43,7 +43,10 @@ pub fn leaf_range(under: &Path, after: Option<&Path>) -> (Bound<Vec<u8>>, Option
 }
 
 /// A leaf record's path and value, or `None` for a record without a leaf.
-pub fn leaf_of(key: &[u8], record: Record) -> Result<Option<(Path, Value)>, kora_core::key::KeyError> {
+pub fn leaf_of(
+    key: &[u8],
+    record: Record,
+) -> Result<Option<(Path, Value)>, kora_core::key::KeyError> {
     match record.leaf {
         Some((_, value)) => Ok(Some((kora_core::key::decode(key)?, value))),
         None => Ok(None),

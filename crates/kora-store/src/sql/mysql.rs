@@ -16,9 +16,9 @@ use kora_core::{Path, PathQuery, Stamp, Value};
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 
 use super::{
-    change_from, check_key_lengths, effects_from, found, plan, push_rows, read_set, record_columns,
-    leaves_from, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow, EFFECT_COLUMNS, KEY_CEILING,
-    POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    change_from, check_key_lengths, effects_from, found, leaves_from, plan, push_rows, read_set,
+    record_columns, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow,
+    EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit};

@@ -25,9 +25,9 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 
 use super::{
-    change_from, check_key_lengths, effects_from, found, plan, push_rows, read_set, record_columns,
-    leaves_from, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow, EFFECT_COLUMNS,
-    KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    change_from, check_key_lengths, effects_from, found, leaves_from, plan, push_rows, read_set,
+    record_columns, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow,
+    EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit};

@@ -244,7 +244,11 @@ async fn check_case(
             break;
         }
     }
-    assert_eq!(paged, model.leaves(&under, None, usize::MAX), "leaves under {under}");
+    assert_eq!(
+        paged,
+        model.leaves(&under, None, usize::MAX),
+        "leaves under {under}"
+    );
 
     for part in parts {
         let nested = PathQuery {
