@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Connections that write.
     #[arg(long, default_value_t = 100)]
     writers: usize,
+    /// Where subscribers (and idle connections) connect, when not to `--url`: another node of
+    /// a cluster, to measure write-to-delivery latency across nodes.
+    #[arg(long)]
+    subscriber_url: Option<String>,
     /// Connections that subscribe to the benchmark path (every write reaches each).
     #[arg(long, default_value_t = 0)]
     subscribers: usize,
@@ -116,6 +120,10 @@ async fn ws_url(url: &str) -> Result<(String, SocketAddr)> {
 
 pub async fn run(args: BenchArgs) -> Result<()> {
     let (url, server) = ws_url(&args.url).await?;
+    let (subscriber_url, subscriber_server) = match &args.subscriber_url {
+        Some(other) => ws_url(other).await?,
+        None => (url.clone(), server),
+    };
     let origin = Instant::now();
     let totals = Arc::new(Totals {
         acked: AtomicU64::new(0),
@@ -138,7 +146,12 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let mut sockets = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
         let source = sources[i % sources.len()];
-        let socket = connect(&url, server, source)
+        let (url, server) = if i < args.writers {
+            (&url, server)
+        } else {
+            (&subscriber_url, subscriber_server)
+        };
+        let socket = connect(url, server, source)
             .await
             .with_context(|| format!("connection {i}"))?;
         sockets.push(socket);

@@ -3,7 +3,9 @@
 //!
 //! Environment names are the key in capitals with `KORA_` in front; nested keys join with
 //! a double underscore: `bind` ← `KORA_BIND`, `limits.max_body_bytes` ←
-//! `KORA_LIMITS__MAX_BODY_BYTES`.
+//! `KORA_LIMITS__MAX_BODY_BYTES`. Other `KORA_*` variables (`KORA_URL`, `KORA_TOKEN` of the
+//! client commands, …) are not settings and are ignored, so a misspelt setting in the
+//! environment is ignored too; in `kora.toml` it is an error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -144,6 +146,28 @@ impl Default for ServerConfig {
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
 
+/// The top-level settings, as `KORA_*` variables may name them.
+const SETTINGS: &[&str] = &[
+    "bind",
+    "data",
+    "store",
+    "insecure",
+    "rules",
+    "heartbeat_secs",
+    "conflicts",
+    "retention_days",
+    "origin",
+    "limits",
+    "auth",
+    "cluster",
+];
+
+/// Whether a `KORA_*` variable (without the prefix) names a setting.
+fn is_setting(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SETTINGS.contains(&key.split("__").next().unwrap_or_default())
+}
+
 impl ServerConfig {
     /// Defaults, then `file` (if given), then `KORA_*` variables, then `overrides` (flags,
     /// as a partial config: only the keys given).
@@ -160,13 +184,11 @@ impl ServerConfig {
         }
         figment
             .merge(
-                // KORA_TEST_* (test servers), KORA_URL and KORA_LOG (the command line) are
-                // not server settings.
+                // Only the settings' own names: other KORA_* variables belong to other
+                // tools (KORA_URL and KORA_TOKEN to the client commands, KORA_TEST_* to
+                // tests, KORA_LOG to logging) and must not stop a server from starting.
                 Env::prefixed("KORA_")
-                    .filter(|key| {
-                        let key = key.as_str().to_ascii_lowercase();
-                        !key.starts_with("test_") && key != "url" && key != "log"
-                    })
+                    .filter(|key| is_setting(key.as_str()))
                     .split("__"),
             )
             .merge(Serialized::defaults(overrides))
@@ -216,6 +238,23 @@ mod tests {
         assert_eq!(config.limits.max_subscriptions, 7);
         assert_eq!(config.store_url(), "memory:");
         assert_eq!(config.limits.max_body_bytes, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn only_settings_are_read_from_the_environment() {
+        for key in ["BIND", "LIMITS__MAX_CONNECTIONS", "cluster", "AUTH__JWKS"] {
+            assert!(is_setting(key), "{key}");
+        }
+        for key in [
+            "URL",
+            "TOKEN",
+            "LOG",
+            "TEST_POSTGRES_URL",
+            "FUZZ_TARGET_DIR",
+            "CLUSTER_SOAK_SECS",
+        ] {
+            assert!(!is_setting(key), "{key}");
+        }
     }
 
     #[test]
