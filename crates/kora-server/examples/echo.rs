@@ -18,7 +18,7 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:4700".into());
     let listener = TcpListener::bind(&addr).await?;
-    eprintln!("echo server on {addr}");
+    eprintln!("echo server on {}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
