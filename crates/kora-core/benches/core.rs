@@ -42,6 +42,17 @@ fn apply(c: &mut Criterion) {
             i += 1;
         })
     });
+    // The same writes cycling over 100 keys: tree and mutations stay in cache.
+    let few = todo_mutations(100, 1);
+    let (mut tree, mut next) = populated(&few);
+    let mut i = 0;
+    group.bench_function("1_leaf_overwrite_of_100", |b| {
+        b.iter(|| {
+            tree.apply(Stamp::from_packed(next, 1), &few[i % few.len()]);
+            next += 1;
+            i += 1;
+        })
+    });
     let fresh = todo_mutations(1_000_000, 1);
     let mut tree = Tree::new();
     let mut i = 0;
