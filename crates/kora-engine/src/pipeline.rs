@@ -167,7 +167,7 @@ impl Kora {
             let mut extra = Mutation::new();
             for layer in pending.layers() {
                 for registered in interceptors {
-                    let Some(captures) = registered.pattern.matches(&layer.path) else {
+                    let Some(captures) = registered.pattern.matches(layer.path.segments()) else {
                         continue;
                     };
                     let write = WriteLayer {
@@ -197,7 +197,7 @@ impl Kora {
         }
         for layer in total.layers() {
             for registered in interceptors {
-                let Some(captures) = registered.pattern.matches(&layer.path) else {
+                let Some(captures) = registered.pattern.matches(layer.path.segments()) else {
                     continue;
                 };
                 let write = WriteLayer {
@@ -228,7 +228,7 @@ impl Kora {
         for registered in &self.inner.interceptors {
             let relevant = layers
                 .iter()
-                .any(|l| registered.pattern.matches(&l.path).is_some());
+                .any(|l| registered.pattern.matches(l.path.segments()).is_some());
             if !relevant {
                 continue;
             }
@@ -302,7 +302,11 @@ impl Kora {
                 "{under} is answered by an interceptor, not stored: there is nothing to export"
             )));
         }
-        if !ctx.is_system() && self.filters().any(|r| r.pattern.relation(under).is_some()) {
+        if !ctx.is_system()
+            && self
+                .filters()
+                .any(|r| r.pattern.relation(under.segments()).is_some())
+        {
             return Err(Error::permission_denied(format!(
                 "read rules filter {under}, and an export cannot be filtered page by page; \
                  export from a server on the same store without a rules file"
@@ -319,7 +323,7 @@ impl Kora {
         part: &PathQuery,
     ) -> Result<Option<Option<Value>>, Error> {
         for registered in &self.inner.interceptors {
-            let Some(relation) = registered.pattern.relation(&part.path) else {
+            let Some(relation) = registered.pattern.relation(part.path.segments()) else {
                 continue;
             };
             let read = ReadLayer {
@@ -346,7 +350,7 @@ impl Kora {
     ) -> Result<Option<Value>, Error> {
         let filters: Vec<&crate::interceptor::Registered> = self.filters().collect();
         for registered in filters {
-            let Some(relation) = registered.pattern.relation(&part.path) else {
+            let Some(relation) = registered.pattern.relation(part.path.segments()) else {
                 continue;
             };
             let read = ReadLayer {
@@ -374,7 +378,7 @@ impl Kora {
         // too particular about lifetimes to be sent between threads.
         let filters: Vec<&crate::interceptor::Registered> = self
             .filters()
-            .filter(|r| r.pattern.relation(&query.path).is_some())
+            .filter(|r| r.pattern.relation(query.path.segments()).is_some())
             .collect();
         if filters.is_empty() {
             return Ok(change);

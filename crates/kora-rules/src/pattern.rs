@@ -62,6 +62,18 @@ pub enum PatternError {
     },
 }
 
+/// How a pattern relates to a path, for reads: a query at a path returns the subtree there,
+/// which holds what a pattern on a descendant guards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relation {
+    /// The pattern matches the path itself.
+    Exact(Captures),
+    /// The pattern matches an ancestor of the path (it guards a subtree holding the path).
+    Ancestor(Captures),
+    /// The pattern could match a path beneath this one.
+    Descendant,
+}
+
 /// How specific a pattern is for one path it matches; greater is more specific.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Rank {
@@ -129,6 +141,20 @@ impl Pattern {
             }
         }
         self.parts.len() > prefix.len()
+    }
+
+    /// How this pattern relates to a path (see [`Relation`]); `None` when it cannot touch it.
+    pub fn relation<S: AsRef<str>>(&self, segments: &[S]) -> Option<Relation> {
+        if let Some(captures) = self.matches(segments) {
+            return Some(Relation::Exact(captures));
+        }
+        for end in (0..segments.len()).rev() {
+            if let Some(captures) = self.matches(&segments[..end]) {
+                return Some(Relation::Ancestor(captures));
+            }
+        }
+        self.may_match_beneath(segments)
+            .then_some(Relation::Descendant)
     }
 
     /// Specificity for a path of `depth` segments that this pattern matches.
@@ -308,6 +334,23 @@ mod tests {
         let rest = Pattern::parse("logs/**").unwrap();
         assert!(rest.may_match_beneath(&segs("logs/a/b")));
         assert!(rest.may_match_beneath::<&str>(&[]));
+    }
+
+    #[test]
+    fn relation_to_a_query_path() {
+        let pattern = Pattern::parse("users/$uid/private").unwrap();
+        assert_eq!(pattern.relation(&segs("users")), Some(Relation::Descendant));
+        assert!(matches!(
+            pattern.relation(&segs("users/u1/private/x")),
+            Some(Relation::Ancestor(_))
+        ));
+        assert!(matches!(
+            pattern.relation(&segs("users/u1/private")),
+            Some(Relation::Exact(_))
+        ));
+        assert_eq!(pattern.relation(&segs("todos")), None);
+        assert_eq!(pattern.relation(&segs("users/u1/public")), None);
+        assert_eq!(pattern.relation(&segs("")), Some(Relation::Descendant));
     }
 
     #[test]
