@@ -152,10 +152,17 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                 Vec::new()
             }
         };
+        if out.is_empty() {
+            continue;
+        }
+        // One flush (one write to the socket) for everything this turn produced.
         for text in out {
-            if sink.send(Message::Text(text.into())).await.is_err() {
+            if sink.feed(Message::Text(text.into())).await.is_err() {
                 return;
             }
+        }
+        if sink.flush().await.is_err() {
+            return;
         }
     }
     let _ = sink.close().await;
