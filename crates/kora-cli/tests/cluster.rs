@@ -2,6 +2,8 @@
 //! out over a NATS server the tests start and stop themselves. Needs KORA_TEST_POSTGRES_URL
 //! and a `nats-server` binary (KORA_TEST_NATS_URL says one is installed); skipped otherwise.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -145,22 +147,7 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kora serve starts");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut seen = Vec::new();
-        let addr = loop {
-            let Some(Ok(line)) = lines.next() else {
-                panic!("kora serve exited before listening:\n{}", seen.join("\n"));
-            };
-            seen.push(line.clone());
-            if let Some(rest) = line.split("listening addr=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let addr = common::listening_address(&mut child);
         Node { child, addr }
     }
 

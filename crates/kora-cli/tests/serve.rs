@@ -1,9 +1,10 @@
 //! The real `kora` binary: it serves, keeps data across restarts and `kill -9`, and its
 //! client commands talk to it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -24,22 +25,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kora serve starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = loop {
-            assert!(Instant::now() < deadline, "kora serve did not start");
-            let line = lines.next().expect("a log line").expect("readable");
-            if let Some(rest) = line.split("listening addr=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let addr = common::listening_address(&mut child);
         Server { child, addr }
     }
 

@@ -133,6 +133,30 @@ pub fn stamp_from(bytes: Option<Vec<u8>>) -> Result<Option<Stamp>, StoreError> {
         .transpose()
 }
 
+/// A page of leaves (see `Store::leaves`) as one statement: its SQL, with `marks` as the
+/// placeholders of the lower key, the upper key and the limit, and the values to bind.
+pub fn leaves_statement(
+    under: &Path,
+    after: Option<&Path>,
+    limit: usize,
+    marks: [&str; 3],
+) -> (String, Vec<u8>, Vec<u8>, i64) {
+    let (lower, end) = crate::plan::leaf_range(under, after);
+    let (op, lower) = match lower {
+        std::ops::Bound::Excluded(key) => (">", key),
+        std::ops::Bound::Included(key) => (">=", key),
+        std::ops::Bound::Unbounded => (">=", Vec::new()),
+    };
+    let [low, high, count] = marks;
+    let sql = format!(
+        "SELECT {RECORD_COLUMNS} FROM kora_records
+         WHERE path_key {op} {low} AND path_key < {high} AND leaf IS NOT NULL
+         ORDER BY path_key LIMIT {count}"
+    );
+    let end = end.unwrap_or_else(|| KEY_CEILING.to_vec());
+    (sql, lower, end, i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
 /// The leaves among rows read in key order.
 pub fn leaves_from(rows: Vec<RecordRow>) -> Result<Vec<(Path, Value)>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());

@@ -6,7 +6,6 @@
 //! every migration statement is idempotent), and `START TRANSACTION WITH CONSISTENT
 //! SNAPSHOT` for reads.
 
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -16,9 +15,9 @@ use kora_core::{Path, PathQuery, Stamp, Value};
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 
 use super::{
-    change_from, check_key_lengths, effects_from, found, leaves_from, plan, push_rows, read_set,
-    record_columns, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow,
-    EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    change_from, check_key_lengths, effects_from, found, leaves_from, leaves_statement, plan,
+    push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
+    EffectRow, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit};
@@ -392,20 +391,7 @@ impl Store for MysqlStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
-        let (lower, end) = crate::plan::leaf_range(under, after);
-        let (lower, inclusive) = match lower {
-            Bound::Included(key) => (key, true),
-            Bound::Excluded(key) => (key, false),
-            Bound::Unbounded => (Vec::new(), true),
-        };
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM kora_records
-             WHERE path_key {} ? AND path_key < ? AND leaf IS NOT NULL
-             ORDER BY path_key LIMIT ?",
-            if inclusive { ">=" } else { ">" }
-        );
-        let end = end.unwrap_or_else(|| KEY_CEILING.to_vec());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (sql, lower, end, limit) = leaves_statement(under, after, limit, ["?", "?", "?"]);
         self.run("reading leaves from MySQL", || async {
             let rows: Vec<RecordRow> = sqlx::query_as(&sql)
                 .bind(&lower)

@@ -14,7 +14,6 @@
 //! costs a fraction of a millisecond; fixed-shape statements (inserts through `unnest`, the
 //! `kora_meta` row) stay prepared.
 
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -25,9 +24,9 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 
 use super::{
-    change_from, check_key_lengths, effects_from, found, leaves_from, plan, push_rows, read_set,
-    record_columns, record_from, subtree_ranges, with_retries, AttemptError, EffectRow, RecordRow,
-    EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    change_from, check_key_lengths, effects_from, found, leaves_from, leaves_statement, plan,
+    push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
+    EffectRow, RecordRow, EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit};
@@ -406,20 +405,7 @@ impl Store for PostgresStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
-        let (lower, end) = crate::plan::leaf_range(under, after);
-        let (lower, inclusive) = match lower {
-            Bound::Included(key) => (key, true),
-            Bound::Excluded(key) => (key, false),
-            Bound::Unbounded => (Vec::new(), true),
-        };
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM kora_records
-             WHERE path_key {} $1 AND path_key < $2 AND leaf IS NOT NULL
-             ORDER BY path_key LIMIT $3",
-            if inclusive { ">=" } else { ">" }
-        );
-        let end = end.unwrap_or_else(|| KEY_CEILING.to_vec());
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (sql, lower, end, limit) = leaves_statement(under, after, limit, ["$1", "$2", "$3"]);
         self.run("reading leaves from PostgreSQL", || async {
             let rows: Vec<RecordRow> = sqlx::query_as(&sql)
                 .persistent(false)
