@@ -5,6 +5,8 @@ mod common;
 
 use std::path::PathBuf;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use common::{server_with, url, Client};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use kora_engine::{Context, FnHandler, Kora};
@@ -118,7 +120,7 @@ async fn expired_early_forged_and_unsigned_tokens_are_refused() {
     )
     .unwrap();
     // alg: none — header and claims, no signature.
-    let b64 = |v: Value| base64_encode(v.to_string().as_bytes());
+    let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string().as_bytes());
     let unsigned = format!(
         "{}.{}.",
         b64(json!({"alg": "none", "typ": "JWT"})),
@@ -132,22 +134,6 @@ async fn expired_early_forged_and_unsigned_tokens_are_refused() {
             "{token}: {reply}"
         );
     }
-}
-
-/// Base64url without padding, as JWTs use it.
-fn base64_encode(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 #[tokio::test]
