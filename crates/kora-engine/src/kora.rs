@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// The last sequence the fan-out has delivered to every session queue.
     pub delivered: std::sync::atomic::AtomicU64,
+    /// Wakes those waiting for `delivered` to pass a sequence.
+    pub delivered_changed: Notify,
     pub shutting_down: std::sync::atomic::AtomicBool,
 }
 
@@ -76,10 +78,15 @@ impl Kora {
             .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Waits until the fan-out has delivered `seq` (for tests and orderly shutdown).
+    /// Waits until the fan-out has delivered `seq`: then every session concerned has the
+    /// change in its queue (transports use this to send a write's reply after its pushes).
     pub async fn wait_delivered(&self, seq: kora_store::Seq) {
-        while self.delivered_seq() < seq {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        loop {
+            let changed = self.inner.delivered_changed.notified();
+            if self.delivered_seq() >= seq {
+                return;
+            }
+            changed.await;
         }
     }
 
@@ -232,6 +239,7 @@ impl KoraBuilder {
                 effects_due: Notify::new(),
                 tasks: std::sync::Mutex::new(Vec::new()),
                 delivered: std::sync::atomic::AtomicU64::new(last_seq),
+                delivered_changed: Notify::new(),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         };

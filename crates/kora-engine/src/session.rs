@@ -66,11 +66,14 @@ pub enum Push {
         stamp: Stamp,
         mutation: Arc<Mutation>,
     },
-    /// A fresh value for subscription `id` that replaces what the client holds.
+    /// A fresh value for subscription `id` that replaces what the client holds. `query` is
+    /// set when the server itself started the subscription (a stored subscription), so the
+    /// client learns what it follows.
     Reset {
         id: String,
         seq: Seq,
         value: Option<Value>,
+        query: Option<PathQuery>,
     },
     /// Subscription `id` ended: its subscriber may no longer read its path.
     Ended { id: String, error: Error },
@@ -324,6 +327,22 @@ impl Session {
             .map(|event| Incoming(Inner::Event(event)))
     }
 
+    /// What [`Session::recv`] would return now, without waiting: `None` when nothing is
+    /// queued. A transport drains this before replying to a write, so the write's pushes
+    /// reach the client first.
+    pub fn try_recv(&mut self) -> Option<Incoming> {
+        if !self.pushes.is_empty() {
+            return Some(Incoming(Inner::Queued));
+        }
+        if self.sink.take_overflow() {
+            return Some(Incoming(Inner::Overflow));
+        }
+        self.rx
+            .try_recv()
+            .ok()
+            .map(|event| Incoming(Inner::Event(event)))
+    }
+
     /// Turns what [`Session::recv`] returned into pushes (possibly none). Do not cancel.
     pub async fn process(&mut self, incoming: Incoming) -> Vec<Push> {
         match incoming.0 {
@@ -415,7 +434,13 @@ impl Session {
             if id == STORED_ID {
                 self.follow_value(value.as_ref()).await;
             } else {
-                self.pushes.push_back(Push::Reset { id, seq, value });
+                let query = id.starts_with(STORED_PREFIX).then_some(query);
+                self.pushes.push_back(Push::Reset {
+                    id,
+                    seq,
+                    value,
+                    query,
+                });
             }
         }
     }
@@ -468,12 +493,13 @@ impl Session {
                 continue;
             };
             let full = format!("{STORED_PREFIX}{id}");
-            match self.subscribe(&full, query, None).await {
+            match self.subscribe(&full, query.clone(), None).await {
                 Ok(Initial::Snapshot { seq, value }) | Ok(Initial::Reset { seq, value }) => {
                     self.pushes.push_back(Push::Reset {
                         id: full,
                         seq,
                         value,
+                        query: Some(query),
                     });
                 }
                 Ok(Initial::Replay { .. }) => {}

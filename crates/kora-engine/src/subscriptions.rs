@@ -293,6 +293,7 @@ pub(crate) async fn fan_out(kora: Kora, mut feed: mpsc::UnboundedReceiver<Commit
         kora.inner
             .delivered
             .store(committed.change.seq, Ordering::Release);
+        kora.inner.delivered_changed.notify_waiters();
     }
 }
 

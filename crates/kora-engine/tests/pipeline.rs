@@ -225,5 +225,6 @@ async fn handlers_change_connection_state() {
         id: String::new(),
         seq: 0,
         value: None,
+        query: None,
     };
 }

@@ -323,7 +323,8 @@ async fn stored_subscriptions_are_followed_while_connected() {
         [Push::Reset {
             id: "stored:inbox".into(),
             seq: 2,
-            value: Some(json!({"m1": "hi"}))
+            value: Some(json!({"m1": "hi"})),
+            query: Some(PathQuery::new(Path::parse("inbox/jack").unwrap())),
         }]
     );
     kora.mutate(&writer, m("inbox/jack/m2", json!("there")), None)

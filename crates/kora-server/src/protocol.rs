@@ -141,9 +141,14 @@ pub fn ended(sub: &str, error: &Error) -> String {
         .to_string()
 }
 
-/// A pushed fresh value that replaces what the client holds for `sub`.
-pub fn reset(sub: &str, seq: Seq, value: Option<Value>) -> String {
-    json!({"push": "reset", "sub": sub, "seq": seq, "value": value}).to_string()
+/// A pushed fresh value that replaces what the client holds for `sub`; with the query of a
+/// subscription the server started (a stored subscription).
+pub fn reset(sub: &str, seq: Seq, value: Option<Value>, query: Option<&PathQuery>) -> String {
+    let mut push = json!({"push": "reset", "sub": sub, "seq": seq, "value": value});
+    if let Some(query) = query {
+        push["query"] = json!(query);
+    }
+    push.to_string()
 }
 
 #[cfg(test)]

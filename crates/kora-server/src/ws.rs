@@ -31,6 +31,9 @@ use crate::state::{AppState, ConnectionGuard};
 /// Writes and calls one connection may have running at once.
 pub const MAX_IN_FLIGHT: usize = 64;
 
+/// Longest a write's reply waits for the fan-out to queue the write's pushes.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(5);
+
 /// `GET /v1/ws`: upgrades to the Kora protocol. A token in the handshake (`Authorization`
 /// header or `?token=`) authenticates the connection from the start.
 pub async fn upgrade(
@@ -94,7 +97,8 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
     let (mut sink, mut frames) = socket.split();
     let (replies, mut replied) = mpsc::unbounded_channel::<String>();
     let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
-    let session = state.kora.session(ctx);
+    let mut session = state.kora.session(ctx);
+    follow_stored(&mut session).await;
     let mut conn = Connection {
         rate: RateLimit::new(state.config.limits.max_messages_per_second),
         state,
@@ -140,7 +144,12 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                 Some(incoming) => conn.session.process(incoming).await.iter().map(render).collect(),
                 None => break,
             },
-            Some(reply) = replied.recv() => vec![reply],
+            Some(reply) = replied.recv() => {
+                // Pushes already queued go first: a write's reply follows its changes.
+                let mut out = conn.drain_pushes().await;
+                out.push(reply);
+                out
+            }
             _ = tick.tick() => {
                 if last_heard.elapsed() > heartbeat * 2 {
                     tracing::debug!("dropping a silent WebSocket peer");
@@ -168,6 +177,16 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
     let _ = sink.close().await;
 }
 
+/// Subscribes the connection's user (if any) to the subscriptions stored for them.
+async fn follow_stored(session: &mut Session) {
+    let Some(user) = session.context().user() else {
+        return;
+    };
+    if let Err(error) = session.follow_stored_subscriptions(&user).await {
+        tracing::debug!(%error, "stored subscriptions not followed");
+    }
+}
+
 fn render(push: &Push) -> String {
     match push {
         Push::Change {
@@ -176,12 +195,26 @@ fn render(push: &Push) -> String {
             stamp,
             mutation,
         } => protocol::change(id, *seq, *stamp, mutation),
-        Push::Reset { id, seq, value } => protocol::reset(id, *seq, value.clone()),
+        Push::Reset {
+            id,
+            seq,
+            value,
+            query,
+        } => protocol::reset(id, *seq, value.clone(), query.as_ref()),
         Push::Ended { id, error } => protocol::ended(id, error),
     }
 }
 
 impl Connection {
+    /// Every push the session has queued, rendered, without waiting for more.
+    async fn drain_pushes(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(incoming) = self.session.try_recv() {
+            out.extend(self.session.process(incoming).await.iter().map(render));
+        }
+        out
+    }
+
     /// Handles one text frame; returns the frames to send now (replies and pushes).
     async fn handle(&mut self, text: &str) -> Vec<String> {
         let mut out = self.expire_auth();
@@ -230,6 +263,7 @@ impl Connection {
             Request::Auth { id, token } => {
                 let claims = self.state.authenticate(token.as_deref())?;
                 self.session.context().set_auth(claims.clone());
+                follow_stored(&mut self.session).await;
                 Ok(vec![protocol::result(&id, json!({"auth": claims}))])
             }
             Request::Query { id, paths } => self.query(id, paths).await,
@@ -250,6 +284,10 @@ impl Connection {
                 let ctx = self.session.context().clone();
                 self.spawn(Some(id), async move {
                     let commit = kora.mutate_at(&ctx, mutation, stamp).await?;
+                    // The reply follows the commit's pushes (see `drain_pushes`); bounded, so
+                    // a feed held up by a missing sequence cannot hold the reply for long.
+                    let _ =
+                        tokio::time::timeout(DELIVERY_WAIT, kora.wait_delivered(commit.seq)).await;
                     Ok(protocol::commit(&commit))
                 })
                 .await;
@@ -330,7 +368,9 @@ impl Connection {
                         kora_core::query::place(&mut tree, &segments, value);
                     }
                 }
-                Initial::Reset { seq: at, value } => pushes.push(protocol::reset(&name, at, value)),
+                Initial::Reset { seq: at, value } => {
+                    pushes.push(protocol::reset(&name, at, value, None))
+                }
                 Initial::Replay { changes, .. } => {
                     for c in changes {
                         pushes.push(protocol::change(&name, c.seq, c.stamp, &c.mutation));

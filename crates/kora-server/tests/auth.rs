@@ -218,3 +218,36 @@ async fn a_server_without_keys_refuses_tokens() {
         .await;
     assert_eq!(reply["error"]["code"], json!("permission_denied"));
 }
+
+#[tokio::test]
+async fn a_users_stored_subscriptions_start_when_they_authenticate() {
+    let running = server().await;
+    let mut writer = Client::connect(&running).await;
+    writer
+        .mutate(json!({"merge": {
+            "inbox": {"jack": {"m1": "hello"}},
+            "kora:subscriptions": {"jack": {"inbox": {"path": "inbox/jack"}}}
+        }}))
+        .await;
+    let mut jack = Client::connect(&running).await;
+    let reply = jack
+        .request(json!({"op": "auth", "token": hs256(claims("jack"))}))
+        .await;
+    assert!(reply.get("result").is_some(), "{reply}");
+    // The server subscribes the user and says what it follows, with the current value.
+    let reset = jack.push().await;
+    assert_eq!(
+        reset,
+        json!({"push": "reset", "sub": "stored:inbox", "seq": 1,
+               "value": {"m1": "hello"}, "query": {"path": "inbox/jack"}})
+    );
+    writer
+        .mutate(json!({"merge": {"inbox": {"jack": {"m2": "again"}}}}))
+        .await;
+    let change = jack.push().await;
+    assert_eq!(change["sub"], "stored:inbox");
+    assert_eq!(
+        change["mutation"]["merge"],
+        json!({"inbox": {"jack": {"m2": "again"}}})
+    );
+}

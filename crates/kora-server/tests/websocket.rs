@@ -295,3 +295,20 @@ async fn a_client_sending_too_fast_is_told_to_slow_down() {
         "allowed again after a pause"
     );
 }
+
+#[tokio::test]
+async fn a_writes_reply_follows_its_own_change() {
+    let running = server().await;
+    let mut c = Client::connect(&running).await;
+    c.subscribe("todos").await;
+    for i in 0..50 {
+        let mutation = json!({"merge": {"todos": {format!("t{i}"): i}}});
+        c.send_text(json!({"op": "mutate", "id": i, "mutation": mutation}).to_string())
+            .await;
+        let first = c.frame().await.unwrap();
+        assert_eq!(first["push"], "change", "{first}");
+        let second = c.frame().await.unwrap();
+        assert_eq!(second["id"], json!(i), "{second}");
+        assert_eq!(second["result"]["seq"], first["seq"]);
+    }
+}

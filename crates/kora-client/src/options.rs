@@ -1,0 +1,103 @@
+//! How a client connects, caches and retries.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// First wait before reconnecting after a failure.
+pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// Longest wait between reconnection attempts.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often the client pings an idle server.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+/// Longest a request (a query, a call) waits for its reply.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Writes sent before their replies come back (the server handles 64 per connection).
+pub const DEFAULT_WRITES_IN_FLIGHT: usize = 64;
+
+/// Options for [`crate::Client::connect`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A token (JWT) presented in the WebSocket handshake.
+    pub token: Option<String>,
+    /// Directory of the persistent local cache; `None` keeps the cache in memory (nothing
+    /// survives the process, offline writes included).
+    pub cache_dir: Option<PathBuf>,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A ping goes out after this long without a frame from the server; a connection silent
+    /// for three times as long is considered dead and replaced.
+    pub heartbeat: Duration,
+    pub request_timeout: Duration,
+    pub writes_in_flight: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            token: None,
+            cache_dir: None,
+            backoff_min: DEFAULT_BACKOFF_MIN,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+            heartbeat: DEFAULT_HEARTBEAT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            writes_in_flight: DEFAULT_WRITES_IN_FLIGHT,
+        }
+    }
+}
+
+impl Options {
+    /// Options with a persistent cache in `dir`.
+    pub fn cached(dir: impl Into<PathBuf>) -> Self {
+        Options {
+            cache_dir: Some(dir.into()),
+            ..Options::default()
+        }
+    }
+
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The wait before reconnection attempt `attempt` (0-based): doubling from
+    /// `backoff_min` up to `backoff_max`, with full jitter in its upper half so that many
+    /// clients cut off together do not return together.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .backoff_min
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.backoff_max);
+        let half = base / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Opening a connection.
+    Connecting,
+    /// Connected: subscriptions are live and queued writes are being sent.
+    Online,
+    /// Not connected; waiting before the next attempt. Reads come from the cache and
+    /// writes are queued.
+    Offline,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_ceiling_with_jitter() {
+        let options = Options::default();
+        for attempt in 0..40 {
+            let wait = options.backoff(attempt);
+            let base = DEFAULT_BACKOFF_MIN
+                .saturating_mul(1 << attempt.min(20))
+                .min(DEFAULT_BACKOFF_MAX);
+            assert!(wait >= base / 2 && wait <= base, "{attempt}: {wait:?}");
+        }
+        assert!(options.backoff(30) >= DEFAULT_BACKOFF_MAX / 2);
+    }
+}
