@@ -15,12 +15,14 @@
 //! records between disk and memory. One conformance suite (`tests/conformance`) checks every
 //! backend against the reference tree.
 
+pub mod cassandra;
 pub mod embedded;
 mod error;
 pub mod group;
 pub mod memory;
 pub mod outbox;
 pub mod plan;
+pub mod retry;
 pub mod sql;
 mod store;
 mod url;
@@ -43,5 +45,6 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         StoreUrl::Embedded(dir) => Ok(Arc::new(EmbeddedStore::open(dir).await?)),
         StoreUrl::Postgres(url) => Ok(Arc::new(sql::postgres::PostgresStore::open(&url).await?)),
         StoreUrl::Mysql(url) => Ok(Arc::new(sql::mysql::MysqlStore::open(&url).await?)),
+        StoreUrl::Cassandra(url) => Ok(Arc::new(cassandra::CassandraStore::open(&url).await?)),
     }
 }
