@@ -153,7 +153,7 @@ async fn write_some(
             u64::from(node) + 1,
         );
         let path = Path::parse(&format!("room{}/item{}", n % 5, n % 11)).expect("path");
-        let mutation = if n % 9 == 0 {
+        let mutation = if n.is_multiple_of(9) {
             Mutation::delete(&Path::parse(&format!("room{}", n % 5)).expect("path"))
         } else {
             Mutation::merge(&path, json!({"by": node, "n": n})).expect("merge")

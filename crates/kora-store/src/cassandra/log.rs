@@ -165,7 +165,8 @@ pub async fn append(
         .map(|(i, _)| i)
         .ok_or_else(|| StoreError::Corrupted("a conditional batch without [applied]".into()))?;
     let last = result.column_specs().get_by_name("last").map(|(i, _)| i);
-    for row in result.rows::<Row>()? {
+    // Cassandra answers with one row: `[applied]`, and when not applied the current `last`.
+    if let Some(row) = result.rows::<Row>()?.next() {
         let row = row?;
         if let Some(Some(CqlValue::Boolean(true))) = row.columns.get(applied) {
             return Ok(None);
@@ -193,14 +194,12 @@ pub async fn changes_after(
         .await?
         .into_rows_result()?;
     let mut changes = Vec::new();
-    let mut expected = after + 1;
-    for row in rows.rows::<(i64, Vec<u8>, String)>()? {
+    for (expected, row) in (after + 1..).zip(rows.rows::<(i64, Vec<u8>, String)>()?) {
         let (seq, stamp, mutation) = row?;
         if seq as Seq != expected {
             break;
         }
         changes.push(change_from(seq, stamp, &mutation)?);
-        expected += 1;
     }
     Ok(changes)
 }
@@ -214,16 +213,8 @@ pub async fn apply(
     redo: &[RedoRecord],
     effects: &[(Seq, Vec<RedoEffect>)],
 ) -> Result<(), Attempt> {
-    type Put = (
-        Vec<u8>,
-        Vec<u8>,
-        Option<Vec<u8>>,
-        Option<String>,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        i64,
-    );
-    let (mut puts, mut deletes): (Vec<Put>, Vec<(i64, Vec<u8>, Vec<u8>)>) = (vec![], vec![]);
+    let mut puts: Vec<Put> = Vec::new();
+    let mut deletes: Vec<Delete> = Vec::new();
     for row in redo {
         let (key, record) = record_from(row.clone())?;
         let (part, rest) = split(&key);
@@ -263,6 +254,20 @@ pub async fn apply(
     run_all(session, &st.rec_del, &deletes).await?;
     run_all(session, &st.out_put, &outbox).await
 }
+
+/// The values of a record insert: part, rest, the four columns, timestamp.
+type Put = (
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    i64,
+);
+
+/// The values of a record delete: timestamp, part, rest.
+type Delete = (i64, Vec<u8>, Vec<u8>);
 
 /// Runs one statement for each of `rows`, [`APPLY_CONCURRENCY`] at a time.
 async fn run_all<V: SerializeRow + Sync>(
