@@ -24,6 +24,47 @@ pub struct Reader<'a> {
     pub st: &'a Statements,
 }
 
+/// Sibling subtrees read as one: a mutation writing ten fields of `todos/t1` needs the
+/// subtree of each field (usually empty), ten range queries; the subtree of `todos/t1` is
+/// one, and holds them all. Reading records beyond the read set is harmless (they are the
+/// store's true records). Not done above the second level: the subtree of a top-level key
+/// is a whole partition.
+pub const COALESCE_SIBLINGS: usize = 2;
+
+type Range = (Vec<u8>, Option<Vec<u8>>);
+
+fn coalesce(ranges: Vec<Range>) -> Vec<Range> {
+    let mut out = Vec::new();
+    let mut by_parent: std::collections::BTreeMap<Vec<u8>, Vec<Range>> = Default::default();
+    for range in ranges {
+        match parent(&range.0) {
+            Some(parent) if top_len(&parent).is_some_and(|top| parent.len() > top) => {
+                by_parent.entry(parent).or_default().push(range)
+            }
+            _ => out.push(range),
+        }
+    }
+    for (parent, siblings) in by_parent {
+        if siblings.len() >= COALESCE_SIBLINGS {
+            let end = kora_core::key::subtree_end(&parent);
+            out.push((parent, end));
+        } else {
+            out.extend(siblings);
+        }
+    }
+    out
+}
+
+/// The key of a key's parent (`None` for the root's).
+fn parent(key: &[u8]) -> Option<Vec<u8>> {
+    let body = key.strip_suffix(&[kora_core::key::TERMINATOR])?;
+    let cut = body
+        .iter()
+        .rposition(|b| *b == kora_core::key::TERMINATOR)
+        .map_or(0, |i| i + 1);
+    Some(key[..cut].to_vec())
+}
+
 /// Rows of `rest, leaf_stamp, leaf, tombstone, branch` as records of partition `part`.
 fn records(part: &[u8], rows: Vec<RecordRow>) -> Result<Vec<(Vec<u8>, Record)>, Attempt> {
     rows.into_iter()
@@ -191,20 +232,21 @@ impl Reader<'_> {
                 .into_iter()
                 .map(|(part, rests)| async move { self.points(&part, rests).await }),
         );
-        let subtrees = futures_util::future::try_join_all(subtree_ranges(&set).into_iter().map(
-            |(after, before)| async move {
-                let mut found = Vec::new();
-                // Strictly after `after`: the smallest key above it is `after` + 0x00.
-                let mut lo = after;
-                lo.push(0);
-                self.scan(&lo, before.as_deref(), false, &mut |key, record| {
-                    found.push((key, record));
-                    Ok(true)
-                })
-                .await?;
-                Ok::<_, Attempt>(found)
-            },
-        ));
+        let subtrees =
+            futures_util::future::try_join_all(coalesce(subtree_ranges(&set)).into_iter().map(
+                |(after, before)| async move {
+                    let mut found = Vec::new();
+                    // Strictly after `after`: the smallest key above it is `after` + 0x00.
+                    let mut lo = after;
+                    lo.push(0);
+                    self.scan(&lo, before.as_deref(), false, &mut |key, record| {
+                        found.push((key, record));
+                        Ok(true)
+                    })
+                    .await?;
+                    Ok::<_, Attempt>(found)
+                },
+            ));
         let (points, subtrees) = futures_util::future::try_join(points, subtrees).await?;
         let mut records = Records::new();
         for (key, record) in points.into_iter().chain(subtrees).flatten() {
