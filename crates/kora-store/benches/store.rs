@@ -10,7 +10,9 @@
 //!
 //! Backends: `embedded` (a temporary directory) and `memory` always; `postgres` and `mysql`
 //! when `KORA_TEST_POSTGRES_URL` / `KORA_TEST_MYSQL_URL` are set, each in a database created
-//! for the run and dropped after it.
+//! for the run and dropped after it; `cassandra` (one node, replication 1) and
+//! `cassandra-ring` (three nodes, replication 3, QUORUM) when `KORA_TEST_CASSANDRA_URL` /
+//! `KORA_TEST_CASSANDRA_RING_URL` are set, each in a keyspace of its own, dropped after.
 //!
 //! Measured, each in a fresh store:
 //!
@@ -94,13 +96,17 @@ enum Backend {
     Memory,
     Postgres,
     Mysql,
+    Cassandra,
+    CassandraRing,
 }
 
 impl Backend {
-    const ALL: [Backend; 4] = [
+    const ALL: [Backend; 6] = [
         Backend::Embedded,
         Backend::Postgres,
         Backend::Mysql,
+        Backend::Cassandra,
+        Backend::CassandraRing,
         Backend::Memory,
     ];
 
@@ -110,6 +116,8 @@ impl Backend {
             Backend::Memory => "memory",
             Backend::Postgres => "postgres",
             Backend::Mysql => "mysql",
+            Backend::Cassandra => "cassandra",
+            Backend::CassandraRing => "cassandra-ring",
         }
     }
 
@@ -117,6 +125,8 @@ impl Backend {
         match self {
             Backend::Postgres => std::env::var("KORA_TEST_POSTGRES_URL").ok(),
             Backend::Mysql => std::env::var("KORA_TEST_MYSQL_URL").ok(),
+            Backend::Cassandra => std::env::var("KORA_TEST_CASSANDRA_URL").ok(),
+            Backend::CassandraRing => std::env::var("KORA_TEST_CASSANDRA_RING_URL").ok(),
             _ => Some(String::new()),
         }
     }
@@ -138,7 +148,47 @@ impl Backend {
                 _dir: None,
             }),
             Backend::Postgres | Backend::Mysql => self.open_sql().await,
+            Backend::Cassandra | Backend::CassandraRing => self.open_cassandra().await,
         }
+    }
+
+    /// Opens the store in a keyspace of its own (the ring's replicated 3 times, at QUORUM).
+    async fn open_cassandra(self) -> anyhow::Result<Opened> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = self.admin_url().unwrap_or_default();
+        let name = format!(
+            "kora_bench_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut url = with_database(&base, &name);
+        if self == Backend::CassandraRing {
+            url.push_str("?replication=3&consistency=quorum&serial_consistency=serial");
+        }
+        let store = kora_store::cassandra::CassandraStore::open(&url).await?;
+        let hosts: Vec<String> = base
+            .trim_start_matches("cassandra://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(String::from)
+            .collect();
+        let cleanup = Box::pin(async move {
+            let session = scylla::client::session_builder::SessionBuilder::new()
+                .known_nodes(&hosts)
+                .build()
+                .await;
+            if let Ok(session) = session {
+                let drop = format!("DROP KEYSPACE IF EXISTS {name}");
+                let _ = session.query_unpaged(drop, ()).await;
+            }
+        });
+        Ok(Opened {
+            store: Arc::new(store),
+            cleanup: Some(cleanup),
+            _dir: None,
+        })
     }
 
     /// Creates a database of its own and opens the store in it.

@@ -6,6 +6,7 @@
 //! | `embedded:PATH` (or a bare path) | the embedded engine in directory PATH |
 //! | `postgres://user:pass@host:port/db` (`postgresql://` too) | PostgreSQL |
 //! | `mysql://user:pass@host:port/db` (`mariadb://` too) | MySQL or MariaDB |
+//! | `cassandra://host:port[,host:port…]/keyspace[?options]` | Apache Cassandra (options: `cassandra::config`) |
 
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ pub enum StoreUrl {
     Embedded(PathBuf),
     Postgres(String),
     Mysql(String),
+    Cassandra(String),
 }
 
 impl StoreUrl {
@@ -56,9 +58,13 @@ impl StoreUrl {
         if url.starts_with("mysql://") {
             return Ok(StoreUrl::Mysql(url.to_string()));
         }
+        if url.starts_with("cassandra://") {
+            crate::cassandra::CassandraConfig::parse(url)?;
+            return Ok(StoreUrl::Cassandra(url.to_string()));
+        }
         if let Some((scheme, _)) = url.split_once("://") {
             return Err(invalid(&format!(
-                "unknown scheme {scheme:?}; use memory:, embedded:PATH, postgres:// or mysql://"
+                "unknown scheme {scheme:?}; use memory:, embedded:PATH, postgres://, mysql:// or cassandra://"
             )));
         }
         Ok(StoreUrl::Embedded(PathBuf::from(url)))
@@ -69,7 +75,9 @@ impl StoreUrl {
         match self {
             StoreUrl::Memory => "memory:".into(),
             StoreUrl::Embedded(path) => format!("embedded:{}", path.display()),
-            StoreUrl::Postgres(url) | StoreUrl::Mysql(url) => redact(url),
+            StoreUrl::Postgres(url) | StoreUrl::Mysql(url) | StoreUrl::Cassandra(url) => {
+                redact(url)
+            }
         }
     }
 }
@@ -110,6 +118,11 @@ mod tests {
             StoreUrl::parse("mariadb://u:p@h/db"),
             Ok(StoreUrl::Mysql("mysql://u:p@h/db".into()))
         );
+        assert!(matches!(
+            StoreUrl::parse("cassandra://10.0.0.1:9042,10.0.0.2/kora?consistency=quorum"),
+            Ok(StoreUrl::Cassandra(_))
+        ));
+        assert!(StoreUrl::parse("cassandra://h/ks?consistency=nope").is_err());
     }
 
     #[test]

@@ -20,22 +20,16 @@
 pub mod mysql;
 pub mod postgres;
 
-use std::time::Duration;
-
 use kora_core::records::Record;
 use kora_core::{Mutation, Path, Stamp, Value};
 
 use crate::error::StoreError;
+use crate::retry::Transient;
 use crate::store::{Change, Effect, EffectState, Write};
 
 pub use crate::plan::{plan, read_set, subtree_ranges, LogRow, Plan};
 
-/// How long a store keeps retrying an unreachable database before it reports `unavailable`.
-pub const CONNECT_RETRY_FOR: Duration = Duration::from_secs(30);
-
-/// First pause between retries; it doubles up to [`MAX_RETRY_PAUSE`].
-pub const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(50);
-pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+pub use crate::retry::{CONNECT_RETRY_FOR, FIRST_RETRY_PAUSE, MAX_RETRY_PAUSE};
 
 /// A key greater than every path key, for an unbounded range end: keys are UTF-8 segments
 /// and `0x00` terminators, and UTF-8 never contains the byte `0xFF`. A bound that is always
@@ -234,7 +228,13 @@ pub fn check_key_lengths(write: &Write, limit: usize) -> Result<(), StoreError> 
 }
 
 /// True for errors worth retrying: the connection, not the statement, failed.
-pub fn is_transient(error: &sqlx::Error) -> bool {
+impl Transient for sqlx::Error {
+    fn is_transient(&self) -> bool {
+        is_transient(self)
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -259,51 +259,12 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
 }
 
 /// A failure inside a database attempt: the database's, or one of Kora's own checks.
-#[derive(Debug)]
-pub enum AttemptError {
-    Db(sqlx::Error),
-    Store(StoreError),
-}
+pub type AttemptError = crate::retry::AttemptError<sqlx::Error>;
 
 impl From<sqlx::Error> for AttemptError {
     fn from(error: sqlx::Error) -> Self {
-        AttemptError::Db(error)
+        crate::retry::AttemptError::Db(error)
     }
 }
 
-impl From<StoreError> for AttemptError {
-    fn from(error: StoreError) -> Self {
-        AttemptError::Store(error)
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails for a non-transient reason, or
-/// [`CONNECT_RETRY_FOR`] has passed, pausing with exponential backoff between tries.
-/// Retrying a commit whose outcome is unknown is safe: applying a stamped mutation twice
-/// changes nothing, and effects run at least once anyway.
-pub async fn with_retries<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, AttemptError>>,
-{
-    let deadline = tokio::time::Instant::now() + CONNECT_RETRY_FOR;
-    let mut pause = FIRST_RETRY_PAUSE;
-    loop {
-        let error = match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(AttemptError::Store(error)) => return Err(error),
-            Err(AttemptError::Db(error)) => error,
-        };
-        if !is_transient(&error) {
-            return Err(StoreError::Internal(format!("{what}: {error}")));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(StoreError::Unavailable(format!(
-                "{what}: gave up after {CONNECT_RETRY_FOR:?}: {error}"
-            )));
-        }
-        tracing::warn!(%error, "{what} failed; retrying in {pause:?}");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_RETRY_PAUSE);
-    }
-}
+pub use crate::retry::with_retries;
