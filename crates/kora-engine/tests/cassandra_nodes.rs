@@ -95,7 +95,10 @@ async fn subscribers_on_two_nodes_receive_every_commit_once() {
     let mut sessions = Vec::new();
     for kora in [&a, &b] {
         let mut session = kora.session(Context::new(1));
-        let initial = session.subscribe("items", items.clone(), None).await.unwrap();
+        let initial = session
+            .subscribe("items", items.clone(), None)
+            .await
+            .unwrap();
         assert!(matches!(initial, Initial::Snapshot { value: None, .. }));
         sessions.push(session);
     }
@@ -163,7 +166,11 @@ async fn subscribers_on_two_nodes_receive_every_commit_once() {
     // A subscriber resuming from the middle of the log gets exactly the rest.
     let middle = touching[touching.len() / 2];
     let mut late = b.session(Context::new(2));
-    let Initial::Replay { changes, .. } = late.subscribe("items", items.clone(), Some(middle)).await.unwrap() else {
+    let Initial::Replay { changes, .. } = late
+        .subscribe("items", items.clone(), Some(middle))
+        .await
+        .unwrap()
+    else {
         panic!("expected a replay");
     };
     let replayed: Vec<u64> = changes.iter().map(|c| c.seq).collect();

@@ -20,13 +20,22 @@ pub const SYNC: Duration = Duration::from_secs(60);
 
 /// Starts a server on an embedded store in `dir`; `tweak` adjusts its configuration.
 pub async fn server_in(dir: &FsPath, tweak: impl FnOnce(&mut ServerConfig)) -> Running {
+    server_with(dir, Kora::builder(), tweak).await
+}
+
+/// [`server_in`] with `builder`'s handlers and interceptors.
+pub async fn server_with(
+    dir: &FsPath,
+    builder: kora_engine::KoraBuilder,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> Running {
     let mut config = ServerConfig {
         bind: "127.0.0.1:0".into(),
         data: dir.join("server"),
         ..ServerConfig::default()
     };
     tweak(&mut config);
-    kora_server::start(config, Kora::builder())
+    kora_server::start(config, builder)
         .await
         .expect("server starts")
 }
