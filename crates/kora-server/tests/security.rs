@@ -730,3 +730,31 @@ async fn rules_reload_when_the_file_changes_and_bad_files_are_refused() {
     let reply = client.mutate(json!({"merge": {"open": {"c": 1}}})).await;
     assert_eq!(reply["error"]["code"], json!("permission_denied"));
 }
+
+/// A subscriber that loses the right to read its path (here: it drops its identity) gets an
+/// `ended` push at the next change, and nothing more.
+#[tokio::test]
+async fn a_subscription_ends_when_its_reader_may_no_longer_read() {
+    let running = server().await;
+    let mut jack = Client::connect(&running).await;
+    let token = token(Who::User("jack")).unwrap();
+    jack.request(json!({"op": "auth", "token": token})).await;
+    let reply = jack
+        .request(json!({"op": "query", "paths": [{"path": "todos/jack", "subscribe": true}]}))
+        .await;
+    assert!(reply.get("result").is_some(), "{reply}");
+    let reply = jack.request(json!({"op": "auth", "token": null})).await;
+    assert_eq!(reply["result"], json!({"auth": null}));
+
+    let system = running.kora.system_context();
+    let todo = json!({"text": "more rum"});
+    let m = Mutation::merge(&Path::parse("todos/jack/t1").unwrap(), todo).unwrap();
+    running.kora.mutate(&system, m, None).await.unwrap();
+    let push = jack.push().await;
+    assert_eq!(push["push"], "ended", "{push}");
+    assert_eq!(push["sub"], "todos/jack");
+    assert_eq!(push["error"]["code"], "permission_denied");
+    let m = Mutation::merge(&Path::parse("todos/jack/t2").unwrap(), json!({"text": "x"})).unwrap();
+    running.kora.mutate(&system, m, None).await.unwrap();
+    assert_eq!(jack.maybe_push(Duration::from_millis(300)).await, None);
+}
