@@ -58,6 +58,9 @@ const ID_SPACE: u64 = 100_000;
 const SUBTREE_LEAVES: u64 = 10_000;
 const OTHER_LEAVES: u64 = 90_000;
 const LOG_ENTRIES: u64 = 100_000;
+/// Writers filling the log before a replay: many, so group commit makes large batches and
+/// even the three-node ring fills 100,000 entries in minutes.
+const FILL_WRITERS: usize = 512;
 const LOG_PAGE: usize = 1_000;
 
 /// Mutations written before the simulated crash of the restart measurement: enough to fill
@@ -382,7 +385,13 @@ async fn log_replay(store: Arc<dyn Store>, quick: bool) -> (u64, Duration) {
     let want = if quick { LOG_ENTRIES / 10 } else { LOG_ENTRIES };
     while store.last_seq().await.expect("last seq") < want {
         let missing = want - store.last_seq().await.expect("last seq");
-        write_run(store.clone(), 64, 1, missing.max(64)).await;
+        write_run(
+            store.clone(),
+            FILL_WRITERS,
+            1,
+            missing.max(FILL_WRITERS as u64),
+        )
+        .await;
     }
     let mut times = Vec::new();
     for _ in 0..3 {
