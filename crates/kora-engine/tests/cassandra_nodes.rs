@@ -80,13 +80,11 @@ async fn subscribers_on_two_nodes_receive_every_commit_once() {
         std::process::id(),
         kora_core::stamp::wall_millis() % 100_000_000
     );
-    let hosts = base
-        .trim_start_matches("cassandra://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let url = format!("cassandra://{hosts}/{keyspace}");
+    let hosts = base.trim_start_matches("cassandra://");
+    let url = format!(
+        "cassandra://{}/{keyspace}",
+        hosts.split('/').next().unwrap_or_default()
+    );
     let subject = format!("kora.test.{keyspace}");
     // One node creates the keyspace first: schema changes from two at once can race.
     let a = node(&url, &nats, &subject).await;
@@ -181,18 +179,5 @@ async fn subscribers_on_two_nodes_receive_every_commit_once() {
     assert_eq!(by_stamp.len(), log.len(), "one commit per write");
     a.shutdown().await;
     b.shutdown().await;
-    drop_keyspace(&hosts, &keyspace).await;
-}
-
-async fn drop_keyspace(hosts: &str, keyspace: &str) {
-    let hosts: Vec<String> = hosts.split(',').map(String::from).collect();
-    if let Ok(session) = scylla::client::session_builder::SessionBuilder::new()
-        .known_nodes(&hosts)
-        .build()
-        .await
-    {
-        let _ = session
-            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
-            .await;
-    }
+    let _ = kora_store::cassandra::drop_keyspace(&url).await;
 }

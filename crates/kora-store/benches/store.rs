@@ -169,23 +169,8 @@ impl Backend {
             url.push_str("?replication=3&consistency=quorum&serial_consistency=serial");
         }
         let store = kora_store::cassandra::CassandraStore::open(&url).await?;
-        let hosts: Vec<String> = base
-            .trim_start_matches("cassandra://")
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .split(',')
-            .map(String::from)
-            .collect();
         let cleanup = Box::pin(async move {
-            let session = scylla::client::session_builder::SessionBuilder::new()
-                .known_nodes(&hosts)
-                .build()
-                .await;
-            if let Ok(session) = session {
-                let drop = format!("DROP KEYSPACE IF EXISTS {name}");
-                let _ = session.query_unpaged(drop, ()).await;
-            }
+            let _ = kora_store::cassandra::drop_keyspace(&url).await;
         });
         Ok(Opened {
             store: Arc::new(store),

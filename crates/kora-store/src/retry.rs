@@ -4,6 +4,7 @@
 //! each names which of its driver's errors are transient ([`Transient`]).
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::StoreError;
@@ -62,5 +63,37 @@ where
         tracing::warn!(%error, "{what} failed; retrying in {pause:?}");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_RETRY_PAUSE);
+    }
+}
+
+/// Whether a networked store is still open; its work runs through [`with_retries`] only
+/// while it is (later calls fail with `StoreError::Closed`).
+#[derive(Debug, Default)]
+pub struct Gate {
+    closed: AtomicBool,
+}
+
+impl Gate {
+    pub fn check(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Marks the store closed.
+    pub fn shut(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// [`with_retries`], refused once the store is closed.
+    pub async fn run<T, E, F, Fut>(&self, what: &str, attempt: F) -> Result<T, StoreError>
+    where
+        E: Transient,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError<E>>>,
+    {
+        self.check()?;
+        with_retries(what, attempt).await
     }
 }

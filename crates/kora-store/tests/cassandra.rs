@@ -11,29 +11,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use kora_core::{Mutation, Path, PathQuery, Stamp, Tree};
-use kora_store::cassandra::CassandraStore;
+use kora_store::cassandra::{drop_keyspace, CassandraStore};
 use kora_store::{Change, LogRead, Store, Write};
 use serde_json::{json, Map};
-
-/// Drops a keyspace (the tests' cleanup).
-pub async fn drop_keyspace(base: &str, keyspace: &str) {
-    let hosts: Vec<String> = base
-        .trim_start_matches("cassandra://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(String::from)
-        .collect();
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_nodes(&hosts)
-        .build()
-        .await
-        .expect("connect for cleanup");
-    let _ = session
-        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
-        .await;
-}
 
 fn factory() -> Pin<Box<dyn Future<Output = Option<conformance::Opened>> + Send>> {
     Box::pin(async {
@@ -41,7 +21,9 @@ fn factory() -> Pin<Box<dyn Future<Output = Option<conformance::Opened>> + Send>
         let name = conformance::unique_name("kora_test");
         let url = conformance::with_database(&base, &name);
         let store = CassandraStore::open(&url).await.expect("open");
-        let cleanup = Box::pin(async move { drop_keyspace(&base, &name).await });
+        let cleanup = Box::pin(async move {
+            let _ = drop_keyspace(&url).await;
+        });
         Some(conformance::Opened {
             store: Arc::new(store) as Arc<dyn Store>,
             cleanup: Some(cleanup),
@@ -132,7 +114,7 @@ fn two_nodes_share_one_log_without_gaps() {
         );
         let _ = a.close().await;
         let _ = b.close().await;
-        drop_keyspace(&base, &name).await;
+        let _ = drop_keyspace(&url).await;
     });
 }
 

@@ -166,20 +166,5 @@ fn ring_survives_losing_a_node() {
         );
         let _ = store.close().await;
     });
-    rt.block_on(async {
-        let session = scylla::client::session_builder::SessionBuilder::new()
-            .known_nodes(
-                base.trim_start_matches("cassandra://")
-                    .split('/')
-                    .next()
-                    .unwrap_or_default()
-                    .split(','),
-            )
-            .build()
-            .await
-            .expect("connect for cleanup");
-        let _ = session
-            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ())
-            .await;
-    });
+    let _ = rt.block_on(kora_store::cassandra::drop_keyspace(&url));
 }

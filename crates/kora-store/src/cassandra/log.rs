@@ -221,16 +221,7 @@ pub async fn apply(
         if record.is_empty() {
             deletes.push((timestamp, part, rest));
         } else {
-            let c = record_columns(&record);
-            puts.push((
-                part,
-                rest,
-                c.leaf_stamp,
-                c.leaf,
-                c.tombstone,
-                c.branch,
-                timestamp,
-            ));
+            puts.push(record_row(part, rest, &record, timestamp));
         }
     }
     let mut outbox = Vec::new();
@@ -256,7 +247,21 @@ pub async fn apply(
 }
 
 /// The values of a record insert: part, rest, the four columns, timestamp.
-type Put = (
+/// The values of `rec_put` for a record, written at `timestamp`.
+pub fn record_row(part: Vec<u8>, rest: Vec<u8>, record: &Record, timestamp: i64) -> Put {
+    let c = record_columns(record);
+    (
+        part,
+        rest,
+        c.leaf_stamp,
+        c.leaf,
+        c.tombstone,
+        c.branch,
+        timestamp,
+    )
+}
+
+pub type Put = (
     Vec<u8>,
     Vec<u8>,
     Option<Vec<u8>>,

@@ -26,7 +26,6 @@ mod outbox;
 mod read;
 mod schema;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -41,8 +40,8 @@ pub use outbox::MAX_EFFECTS_PER_WRITE;
 
 use crate::error::StoreError;
 use crate::group::GroupCommit;
-use crate::retry::with_retries;
-use crate::sql::{check_key_lengths, record_columns, record_from};
+use crate::retry::{with_retries, Gate};
+use crate::sql::{check_key_lengths, record_from};
 use crate::store::{Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write};
 use commit::{settle, CassandraBatcher, Shared, WriterState};
 use error::Attempt;
@@ -57,11 +56,28 @@ pub const MAX_KEY_BYTES: usize = 32 * 1024;
 /// How long to wait for a TCP connection to a node.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Drops the keyspace a `cassandra://` URL names, with everything Kora kept in it (tests
+/// and benchmarks clean up with it; it is also how to delete a Kora database on Cassandra).
+pub async fn drop_keyspace(url: &str) -> Result<(), StoreError> {
+    let config = CassandraConfig::parse(url)?;
+    with_retries("dropping a Cassandra keyspace", || async {
+        let session = SessionBuilder::new()
+            .known_nodes(&config.hosts)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .build()
+            .await?;
+        let cql = format!("DROP KEYSPACE IF EXISTS {}", config.keyspace);
+        session.query_unpaged(cql, ()).await?;
+        Ok::<_, Attempt>(())
+    })
+    .await
+}
+
 /// The Cassandra store.
 pub struct CassandraStore {
     shared: Arc<Shared>,
     writer: GroupCommit,
-    closed: AtomicBool,
+    gate: Gate,
 }
 
 impl CassandraStore {
@@ -99,24 +115,8 @@ impl CassandraStore {
         Ok(CassandraStore {
             shared,
             writer,
-            closed: AtomicBool::new(false),
+            gate: Gate::default(),
         })
-    }
-
-    fn check_open(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        Ok(())
-    }
-
-    async fn run<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, Attempt>>,
-    {
-        self.check_open()?;
-        with_retries(what, attempt).await
     }
 
     /// Drops tombstones and branch stamps older than `horizon` from every record, written at
@@ -211,16 +211,7 @@ async fn put(
     rest: &[u8],
     record: &Record,
 ) -> Result<(), Attempt> {
-    let c = record_columns(record);
-    let values = (
-        part,
-        rest,
-        c.leaf_stamp,
-        c.leaf,
-        c.tombstone,
-        c.branch,
-        timestamp,
-    );
+    let values = log::record_row(part.to_vec(), rest.to_vec(), record, timestamp);
     shared
         .session
         .execute_unpaged(&shared.st.rec_put, values)
@@ -231,7 +222,7 @@ async fn put(
 #[async_trait]
 impl Store for CassandraStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
-        self.check_open()?;
+        self.gate.check()?;
         check_key_lengths(&write, MAX_KEY_BYTES)?;
         if write.effects.len() > MAX_EFFECTS_PER_WRITE {
             return Err(StoreError::TooLarge {
@@ -244,17 +235,19 @@ impl Store for CassandraStore {
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {
-        self.run("reading from Cassandra", || async {
-            let shared = &self.shared;
-            // Every commit up to `applied` is in the records read after it (later ones may
-            // be too: replaying a change already seen is harmless, DESIGN.md §5).
-            let seq = log::meta(&shared.session, &shared.st, APPLIED).await?;
-            let reader = shared.reader();
-            let values =
-                futures_util::future::try_join_all(parts.iter().map(|p| reader.query(p))).await?;
-            Ok(Snapshot { seq, values })
-        })
-        .await
+        self.gate
+            .run("reading from Cassandra", || async {
+                let shared = &self.shared;
+                // Every commit up to `applied` is in the records read after it (later ones may
+                // be too: replaying a change already seen is harmless, DESIGN.md §5).
+                let seq = log::meta(&shared.session, &shared.st, APPLIED).await?;
+                let reader = shared.reader();
+                let values =
+                    futures_util::future::try_join_all(parts.iter().map(|p| reader.query(p)))
+                        .await?;
+                Ok(Snapshot { seq, values })
+            })
+            .await
     }
 
     async fn leaves(
@@ -263,33 +256,36 @@ impl Store for CassandraStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
-        self.run("reading leaves from Cassandra", || async {
-            self.shared.reader().leaves(under, after, limit).await
-        })
-        .await
+        self.gate
+            .run("reading leaves from Cassandra", || async {
+                self.shared.reader().leaves(under, after, limit).await
+            })
+            .await
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {
-        self.run("reading the Cassandra change log", || async {
-            let (session, st) = (&self.shared.session, &self.shared.st);
-            let changes = log::changes_after(session, st, after, limit).await?;
-            if changes.is_empty() {
-                // Read after the rows: compaction raises log_start before it trims.
-                let start = log::meta(session, st, LOG_START).await?.max(1);
-                if after + 1 < start {
-                    return Ok(LogRead::Compacted { oldest: start });
+        self.gate
+            .run("reading the Cassandra change log", || async {
+                let (session, st) = (&self.shared.session, &self.shared.st);
+                let changes = log::changes_after(session, st, after, limit).await?;
+                if changes.is_empty() {
+                    // Read after the rows: compaction raises log_start before it trims.
+                    let start = log::meta(session, st, LOG_START).await?.max(1);
+                    if after + 1 < start {
+                        return Ok(LogRead::Compacted { oldest: start });
+                    }
                 }
-            }
-            Ok(LogRead::Changes(changes))
-        })
-        .await
+                Ok(LogRead::Changes(changes))
+            })
+            .await
     }
 
     async fn last_seq(&self) -> Result<Seq, StoreError> {
-        self.run("reading from Cassandra", || {
-            log::head(&self.shared.session, &self.shared.st)
-        })
-        .await
+        self.gate
+            .run("reading from Cassandra", || {
+                log::head(&self.shared.session, &self.shared.st)
+            })
+            .await
     }
 
     async fn claim_effects(
@@ -298,66 +294,74 @@ impl Store for CassandraStore {
         lease_ms: u64,
         limit: usize,
     ) -> Result<Vec<Effect>, StoreError> {
-        self.run("claiming effects in Cassandra", || {
-            outbox::claim(
-                &self.shared.session,
-                &self.shared.st,
-                now_ms,
-                lease_ms,
-                limit,
-            )
-        })
-        .await
+        self.gate
+            .run("claiming effects in Cassandra", || {
+                outbox::claim(
+                    &self.shared.session,
+                    &self.shared.st,
+                    now_ms,
+                    lease_ms,
+                    limit,
+                )
+            })
+            .await
     }
 
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.run("completing an effect in Cassandra", || {
-            outbox::complete(&self.shared.session, &self.shared.st, id)
-        })
-        .await
+        self.gate
+            .run("completing an effect in Cassandra", || {
+                outbox::complete(&self.shared.session, &self.shared.st, id)
+            })
+            .await
     }
 
     async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError> {
-        self.run("rescheduling an effect in Cassandra", || {
-            outbox::fail(
-                &self.shared.session,
-                &self.shared.st,
-                id,
-                Some(next_at_ms),
-                error,
-            )
-        })
-        .await
+        self.gate
+            .run("rescheduling an effect in Cassandra", || {
+                outbox::fail(
+                    &self.shared.session,
+                    &self.shared.st,
+                    id,
+                    Some(next_at_ms),
+                    error,
+                )
+            })
+            .await
     }
 
     async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError> {
-        self.run("burying an effect in Cassandra", || {
-            outbox::fail(&self.shared.session, &self.shared.st, id, None, error)
-        })
-        .await
+        self.gate
+            .run("burying an effect in Cassandra", || {
+                outbox::fail(&self.shared.session, &self.shared.st, id, None, error)
+            })
+            .await
     }
 
     async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError> {
-        self.run("listing dead effects in Cassandra", || {
-            outbox::dead(&self.shared.session, &self.shared.st, limit)
-        })
-        .await
+        self.gate
+            .run("listing dead effects in Cassandra", || {
+                outbox::dead(&self.shared.session, &self.shared.st, limit)
+            })
+            .await
     }
 
     async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.run("reviving an effect in Cassandra", || {
-            outbox::revive(&self.shared.session, &self.shared.st, id)
-        })
-        .await
+        self.gate
+            .run("reviving an effect in Cassandra", || {
+                outbox::revive(&self.shared.session, &self.shared.st, id)
+            })
+            .await
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {
         let (records_removed, records_rewritten) = self
+            .gate
             .run("compacting Cassandra records", || {
                 self.compact_records(horizon)
             })
             .await?;
         let log_entries_removed = self
+            .gate
             .run("compacting the Cassandra log", || {
                 self.compact_log(log_before_ms)
             })
@@ -370,43 +374,44 @@ impl Store for CassandraStore {
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
-        self.run("reading Cassandra statistics", || async {
-            let (session, st) = (&self.shared.session, &self.shared.st);
-            let reader = self.shared.reader();
-            let last_seq = log::head(session, st).await?;
-            let log_start = log::meta(session, st, LOG_START).await?.max(1);
-            let mut log_entries = 0u64;
-            reader
-                .pages(&st.log_times, (0i64,), |rows: Vec<(i64, i64)>| {
-                    log_entries += rows.len() as u64;
-                    Ok(true)
+        self.gate
+            .run("reading Cassandra statistics", || async {
+                let (session, st) = (&self.shared.session, &self.shared.st);
+                let reader = self.shared.reader();
+                let last_seq = log::head(session, st).await?;
+                let log_start = log::meta(session, st, LOG_START).await?.max(1);
+                let mut log_entries = 0u64;
+                reader
+                    .pages(&st.log_times, (0i64,), |rows: Vec<(i64, i64)>| {
+                        log_entries += rows.len() as u64;
+                        Ok(true)
+                    })
+                    .await?;
+                let mut records = 0u64;
+                reader
+                    .pages(&st.rec_keys, (), |rows: Vec<(Vec<u8>, Vec<u8>)>| {
+                        records += rows.len() as u64;
+                        Ok(true)
+                    })
+                    .await?;
+                let (effects_pending, effects_dead) = outbox::counts(session, st).await?;
+                Ok(Stats {
+                    backend: "cassandra".into(),
+                    last_seq,
+                    log_start: log_start.max(1),
+                    log_entries,
+                    records,
+                    effects_pending,
+                    effects_dead,
                 })
-                .await?;
-            let mut records = 0u64;
-            reader
-                .pages(&st.rec_keys, (), |rows: Vec<(Vec<u8>, Vec<u8>)>| {
-                    records += rows.len() as u64;
-                    Ok(true)
-                })
-                .await?;
-            let (effects_pending, effects_dead) = outbox::counts(session, st).await?;
-            Ok(Stats {
-                backend: "cassandra".into(),
-                last_seq,
-                log_start: log_start.max(1),
-                log_entries,
-                records,
-                effects_pending,
-                effects_dead,
             })
-        })
-        .await
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.check_open()?;
+        self.gate.check()?;
         self.writer.close().await;
-        self.closed.store(true, Ordering::Release);
+        self.gate.shut();
         Ok(())
     }
 }

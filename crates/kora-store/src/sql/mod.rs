@@ -267,4 +267,4 @@ impl From<sqlx::Error> for AttemptError {
     }
 }
 
-pub use crate::retry::with_retries;
+pub use crate::retry::{with_retries, Gate};

@@ -6,8 +6,6 @@
 //! every migration statement is idempotent), and `START TRANSACTION WITH CONSISTENT
 //! SNAPSHOT` for reads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use async_trait::async_trait;
 use kora_core::records::{Assembler, Records};
 use kora_core::stamp::wall_millis;
@@ -17,7 +15,7 @@ use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 use super::{
     change_from, check_key_lengths, effects_from, found, leaves_from, leaves_statement, plan,
     push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
-    EffectRow, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    EffectRow, Gate, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit};
@@ -62,7 +60,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
 pub struct MysqlStore {
     pool: MySqlPool,
     writer: GroupCommit,
-    closed: AtomicBool,
+    gate: Gate,
 }
 
 impl MysqlStore {
@@ -82,24 +80,8 @@ impl MysqlStore {
         Ok(MysqlStore {
             pool,
             writer,
-            closed: AtomicBool::new(false),
+            gate: Gate::default(),
         })
-    }
-
-    fn check_open(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        Ok(())
-    }
-
-    async fn run<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AttemptError>>,
-    {
-        self.check_open()?;
-        with_retries(what, attempt).await
     }
 }
 
@@ -366,23 +348,24 @@ async fn select(
 #[async_trait]
 impl Store for MysqlStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
-        self.check_open()?;
+        self.gate.check()?;
         check_key_lengths(&write, MAX_KEY_BYTES)?;
         self.writer.commit(write).await
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {
-        self.run("reading from MySQL", || async {
-            let mut tx = self.pool.begin_with(SNAPSHOT).await?;
-            let seq = meta(&mut tx, "last_seq").await? as Seq;
-            let mut values = Vec::with_capacity(parts.len());
-            for part in parts {
-                values.push(select(&mut tx, part).await?);
-            }
-            tx.rollback().await?;
-            Ok(Snapshot { seq, values })
-        })
-        .await
+        self.gate
+            .run("reading from MySQL", || async {
+                let mut tx = self.pool.begin_with(SNAPSHOT).await?;
+                let seq = meta(&mut tx, "last_seq").await? as Seq;
+                let mut values = Vec::with_capacity(parts.len());
+                for part in parts {
+                    values.push(select(&mut tx, part).await?);
+                }
+                tx.rollback().await?;
+                Ok(Snapshot { seq, values })
+            })
+            .await
     }
 
     async fn leaves(
@@ -392,48 +375,51 @@ impl Store for MysqlStore {
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
         let (sql, lower, end, limit) = leaves_statement(under, after, limit, ["?", "?", "?"]);
-        self.run("reading leaves from MySQL", || async {
-            let rows: Vec<RecordRow> = sqlx::query_as(&sql)
-                .bind(&lower)
-                .bind(&end)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(leaves_from(rows)?)
-        })
-        .await
+        self.gate
+            .run("reading leaves from MySQL", || async {
+                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
+                    .bind(&lower)
+                    .bind(&end)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(leaves_from(rows)?)
+            })
+            .await
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {
-        self.run("reading the MySQL change log", || async {
-            let mut tx = self.pool.begin_with(SNAPSHOT).await?;
-            let log_start = meta(&mut tx, "log_start").await? as Seq;
-            if after + 1 < log_start {
-                return Ok(LogRead::Compacted { oldest: log_start });
-            }
-            let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
-                "SELECT seq, stamp, mutation FROM kora_log WHERE seq > ? ORDER BY seq LIMIT ?",
-            )
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            let changes = rows
-                .into_iter()
-                .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(LogRead::Changes(changes))
-        })
-        .await
+        self.gate
+            .run("reading the MySQL change log", || async {
+                let mut tx = self.pool.begin_with(SNAPSHOT).await?;
+                let log_start = meta(&mut tx, "log_start").await? as Seq;
+                if after + 1 < log_start {
+                    return Ok(LogRead::Compacted { oldest: log_start });
+                }
+                let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
+                    "SELECT seq, stamp, mutation FROM kora_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                )
+                .bind(after as i64)
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                let changes = rows
+                    .into_iter()
+                    .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(LogRead::Changes(changes))
+            })
+            .await
     }
 
     async fn last_seq(&self) -> Result<Seq, StoreError> {
-        self.run("reading from MySQL", || async {
-            let mut conn = self.pool.acquire().await?;
-            Ok(meta(&mut conn, "last_seq").await? as Seq)
-        })
-        .await
+        self.gate
+            .run("reading from MySQL", || async {
+                let mut conn = self.pool.acquire().await?;
+                Ok(meta(&mut conn, "last_seq").await? as Seq)
+            })
+            .await
     }
 
     async fn claim_effects(
@@ -442,196 +428,207 @@ impl Store for MysqlStore {
         lease_ms: u64,
         limit: usize,
     ) -> Result<Vec<Effect>, StoreError> {
-        self.run("claiming effects in MySQL", || async {
-            let mut tx = self.pool.begin().await?;
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM kora_outbox
+        self.gate
+            .run("claiming effects in MySQL", || async {
+                let mut tx = self.pool.begin().await?;
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM kora_outbox
                  WHERE NOT dead AND next_at_ms <= ? AND lease_until_ms <= ?
                  ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
-            )
-            .bind(now_ms as i64)
-            .bind(now_ms as i64)
-            .bind(limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            if ids.is_empty() {
-                tx.rollback().await?;
-                return Ok(Vec::new());
-            }
-            let list = vec!["?"; ids.len()].join(", ");
-            let sql = format!("UPDATE kora_outbox SET lease_until_ms = ? WHERE id IN ({list})");
-            let mut update = sqlx::query(&sql).bind(now_ms.saturating_add(lease_ms).max(1) as i64);
-            for id in &ids {
-                update = update.bind(id);
-            }
-            update.execute(&mut *tx).await?;
-            let sql = format!("SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE id IN ({list})");
-            let mut select = sqlx::query_as::<_, EffectRow>(&sql);
-            for id in &ids {
-                select = select.bind(id);
-            }
-            let rows = select.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            effects_from(rows)
-        })
-        .await
+                )
+                .bind(now_ms as i64)
+                .bind(now_ms as i64)
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+                if ids.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(Vec::new());
+                }
+                let list = vec!["?"; ids.len()].join(", ");
+                let sql = format!("UPDATE kora_outbox SET lease_until_ms = ? WHERE id IN ({list})");
+                let mut update =
+                    sqlx::query(&sql).bind(now_ms.saturating_add(lease_ms).max(1) as i64);
+                for id in &ids {
+                    update = update.bind(id);
+                }
+                update.execute(&mut *tx).await?;
+                let sql = format!("SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE id IN ({list})");
+                let mut select = sqlx::query_as::<_, EffectRow>(&sql);
+                for id in &ids {
+                    select = select.bind(id);
+                }
+                let rows = select.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                effects_from(rows)
+            })
+            .await
     }
 
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.run("completing an effect in MySQL", || async {
-            let done = sqlx::query("DELETE FROM kora_outbox WHERE id = ?")
-                .bind(id as i64)
-                .execute(&self.pool)
-                .await?;
-            found(id, done.rows_affected())
-        })
-        .await
+        self.gate
+            .run("completing an effect in MySQL", || async {
+                let done = sqlx::query("DELETE FROM kora_outbox WHERE id = ?")
+                    .bind(id as i64)
+                    .execute(&self.pool)
+                    .await?;
+                found(id, done.rows_affected())
+            })
+            .await
     }
 
     async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError> {
-        self.run("rescheduling an effect in MySQL", || async {
-            let done = sqlx::query(
-                "UPDATE kora_outbox SET attempts = attempts + 1, next_at_ms = ?,
+        self.gate
+            .run("rescheduling an effect in MySQL", || async {
+                let done = sqlx::query(
+                    "UPDATE kora_outbox SET attempts = attempts + 1, next_at_ms = ?,
                  last_error = ?, lease_until_ms = 0 WHERE id = ?",
-            )
-            .bind(next_at_ms as i64)
-            .bind(error)
-            .bind(id as i64)
-            .execute(&self.pool)
-            .await?;
-            found(id, done.rows_affected())
-        })
-        .await
+                )
+                .bind(next_at_ms as i64)
+                .bind(error)
+                .bind(id as i64)
+                .execute(&self.pool)
+                .await?;
+                found(id, done.rows_affected())
+            })
+            .await
     }
 
     async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError> {
-        self.run("burying an effect in MySQL", || async {
-            let done = sqlx::query(
-                "UPDATE kora_outbox SET attempts = attempts + 1, last_error = ?,
+        self.gate
+            .run("burying an effect in MySQL", || async {
+                let done = sqlx::query(
+                    "UPDATE kora_outbox SET attempts = attempts + 1, last_error = ?,
                  dead = TRUE, lease_until_ms = 0 WHERE id = ?",
-            )
-            .bind(error)
-            .bind(id as i64)
-            .execute(&self.pool)
-            .await?;
-            found(id, done.rows_affected())
-        })
-        .await
+                )
+                .bind(error)
+                .bind(id as i64)
+                .execute(&self.pool)
+                .await?;
+                found(id, done.rows_affected())
+            })
+            .await
     }
 
     async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError> {
-        self.run("listing dead effects in MySQL", || async {
-            let rows: Vec<EffectRow> = sqlx::query_as(&format!(
-                "SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE dead ORDER BY id LIMIT ?"
-            ))
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            effects_from(rows)
-        })
-        .await
+        self.gate
+            .run("listing dead effects in MySQL", || async {
+                let rows: Vec<EffectRow> = sqlx::query_as(&format!(
+                    "SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE dead ORDER BY id LIMIT ?"
+                ))
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                effects_from(rows)
+            })
+            .await
     }
 
     async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.run("reviving an effect in MySQL", || async {
-            let done = sqlx::query(
-                "UPDATE kora_outbox SET dead = FALSE, attempts = 0, next_at_ms = 0
+        self.gate
+            .run("reviving an effect in MySQL", || async {
+                let done = sqlx::query(
+                    "UPDATE kora_outbox SET dead = FALSE, attempts = 0, next_at_ms = 0
                  WHERE id = ? AND dead",
-            )
-            .bind(id as i64)
-            .execute(&self.pool)
-            .await?;
-            found(id, done.rows_affected())
-        })
-        .await
+                )
+                .bind(id as i64)
+                .execute(&self.pool)
+                .await?;
+                found(id, done.rows_affected())
+            })
+            .await
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {
         let horizon = horizon.to_bytes().to_vec();
-        self.run("compacting MySQL", || async {
-            let mut tx = self.pool.begin().await?;
-            let last: i64 = sqlx::query_scalar(
-                "SELECT value FROM kora_meta WHERE name = 'last_seq' FOR UPDATE",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            let mut rewritten = 0;
-            for column in ["tombstone", "branch"] {
-                let sql = format!("UPDATE kora_records SET {column} = NULL WHERE {column} < ?");
-                rewritten += sqlx::query(&sql)
-                    .bind(&horizon)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            let removed = sqlx::query(
-                "DELETE FROM kora_records
+        self.gate
+            .run("compacting MySQL", || async {
+                let mut tx = self.pool.begin().await?;
+                let last: i64 = sqlx::query_scalar(
+                    "SELECT value FROM kora_meta WHERE name = 'last_seq' FOR UPDATE",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut rewritten = 0;
+                for column in ["tombstone", "branch"] {
+                    let sql = format!("UPDATE kora_records SET {column} = NULL WHERE {column} < ?");
+                    rewritten += sqlx::query(&sql)
+                        .bind(&horizon)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                let removed = sqlx::query(
+                    "DELETE FROM kora_records
                  WHERE leaf_stamp IS NULL AND tombstone IS NULL AND branch IS NULL",
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let keep_from: Option<i64> =
-                sqlx::query_scalar("SELECT min(seq) FROM kora_log WHERE committed_ms >= ?")
-                    .bind(log_before_ms as i64)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let keep_from = keep_from.unwrap_or(last + 1);
-            let log_removed = sqlx::query("DELETE FROM kora_log WHERE seq < ?")
-                .bind(keep_from)
+                )
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query("UPDATE kora_meta SET value = GREATEST(value, ?) WHERE name = 'log_start'")
+                let keep_from: Option<i64> =
+                    sqlx::query_scalar("SELECT min(seq) FROM kora_log WHERE committed_ms >= ?")
+                        .bind(log_before_ms as i64)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let keep_from = keep_from.unwrap_or(last + 1);
+                let log_removed = sqlx::query("DELETE FROM kora_log WHERE seq < ?")
+                    .bind(keep_from)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(
+                    "UPDATE kora_meta SET value = GREATEST(value, ?) WHERE name = 'log_start'",
+                )
                 .bind(keep_from)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
-            Ok(Compacted {
-                records_removed: removed,
-                records_rewritten: rewritten.saturating_sub(removed),
-                log_entries_removed: log_removed,
+                tx.commit().await?;
+                Ok(Compacted {
+                    records_removed: removed,
+                    records_rewritten: rewritten.saturating_sub(removed),
+                    log_entries_removed: log_removed,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
-        self.run("reading MySQL statistics", || async {
-            let mut tx = self.pool.begin_with(SNAPSHOT).await?;
-            let last_seq = meta(&mut tx, "last_seq").await? as Seq;
-            let log_start = meta(&mut tx, "log_start").await? as Seq;
-            let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-            let log_entries = count("SELECT count(*) FROM kora_log")
-                .fetch_one(&mut *tx)
-                .await?;
-            let records = count("SELECT count(*) FROM kora_records")
-                .fetch_one(&mut *tx)
-                .await?;
-            let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
-                .fetch_one(&mut *tx)
-                .await?;
-            let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.rollback().await?;
-            Ok(Stats {
-                backend: "mysql".into(),
-                last_seq,
-                log_start: log_start.max(1),
-                log_entries: log_entries as u64,
-                records: records as u64,
-                effects_pending: pending as u64,
-                effects_dead: dead as u64,
+        self.gate
+            .run("reading MySQL statistics", || async {
+                let mut tx = self.pool.begin_with(SNAPSHOT).await?;
+                let last_seq = meta(&mut tx, "last_seq").await? as Seq;
+                let log_start = meta(&mut tx, "log_start").await? as Seq;
+                let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+                let log_entries = count("SELECT count(*) FROM kora_log")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let records = count("SELECT count(*) FROM kora_records")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                Ok(Stats {
+                    backend: "mysql".into(),
+                    last_seq,
+                    log_start: log_start.max(1),
+                    log_entries: log_entries as u64,
+                    records: records as u64,
+                    effects_pending: pending as u64,
+                    effects_dead: dead as u64,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.check_open()?;
+        self.gate.check()?;
         self.writer.close().await;
-        self.closed.store(true, Ordering::Release);
+        self.gate.shut();
         self.pool.close().await;
         Ok(())
     }

@@ -14,8 +14,6 @@
 //! costs a fraction of a millisecond; fixed-shape statements (inserts through `unnest`, the
 //! `kora_meta` row) stay prepared.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use async_trait::async_trait;
 use kora_core::records::{Assembler, Records};
 use kora_core::stamp::wall_millis;
@@ -26,7 +24,7 @@ use sqlx::Connection;
 use super::{
     change_from, check_key_lengths, effects_from, found, leaves_from, leaves_statement, plan,
     push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
-    EffectRow, RecordRow, EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    EffectRow, Gate, RecordRow, EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit};
@@ -71,7 +69,7 @@ const MIGRATIONS: &[&[&str]] = &[&[
 pub struct PostgresStore {
     pool: PgPool,
     writer: GroupCommit,
-    closed: AtomicBool,
+    gate: Gate,
 }
 
 impl PostgresStore {
@@ -91,24 +89,8 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             writer,
-            closed: AtomicBool::new(false),
+            gate: Gate::default(),
         })
-    }
-
-    fn check_open(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        Ok(())
-    }
-
-    async fn run<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AttemptError>>,
-    {
-        self.check_open()?;
-        with_retries(what, attempt).await
     }
 }
 
@@ -380,23 +362,24 @@ async fn select(conn: &mut PgConnection, part: &PathQuery) -> Result<Option<Valu
 #[async_trait]
 impl Store for PostgresStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
-        self.check_open()?;
+        self.gate.check()?;
         check_key_lengths(&write, MAX_KEY_BYTES)?;
         self.writer.commit(write).await
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {
-        self.run("reading from PostgreSQL", || async {
-            let mut tx = begin_snapshot(&self.pool).await?;
-            let seq = meta(&mut tx, "last_seq").await? as Seq;
-            let mut values = Vec::with_capacity(parts.len());
-            for part in parts {
-                values.push(select(&mut tx, part).await?);
-            }
-            tx.rollback().await?;
-            Ok(Snapshot { seq, values })
-        })
-        .await
+        self.gate
+            .run("reading from PostgreSQL", || async {
+                let mut tx = begin_snapshot(&self.pool).await?;
+                let seq = meta(&mut tx, "last_seq").await? as Seq;
+                let mut values = Vec::with_capacity(parts.len());
+                for part in parts {
+                    values.push(select(&mut tx, part).await?);
+                }
+                tx.rollback().await?;
+                Ok(Snapshot { seq, values })
+            })
+            .await
     }
 
     async fn leaves(
@@ -406,27 +389,29 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
         let (sql, lower, end, limit) = leaves_statement(under, after, limit, ["$1", "$2", "$3"]);
-        self.run("reading leaves from PostgreSQL", || async {
-            let rows: Vec<RecordRow> = sqlx::query_as(&sql)
-                .persistent(false)
-                .bind(&lower)
-                .bind(&end)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-            Ok(leaves_from(rows)?)
-        })
-        .await
+        self.gate
+            .run("reading leaves from PostgreSQL", || async {
+                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
+                    .persistent(false)
+                    .bind(&lower)
+                    .bind(&end)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(leaves_from(rows)?)
+            })
+            .await
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {
-        self.run("reading the PostgreSQL change log", || async {
-            let mut tx = begin_snapshot(&self.pool).await?;
-            let log_start = meta(&mut tx, "log_start").await? as Seq;
-            if after + 1 < log_start {
-                return Ok(LogRead::Compacted { oldest: log_start });
-            }
-            let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
+        self.gate
+            .run("reading the PostgreSQL change log", || async {
+                let mut tx = begin_snapshot(&self.pool).await?;
+                let log_start = meta(&mut tx, "log_start").await? as Seq;
+                if after + 1 < log_start {
+                    return Ok(LogRead::Compacted { oldest: log_start });
+                }
+                let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
                 "SELECT seq, stamp, mutation FROM kora_log WHERE seq > $1 ORDER BY seq LIMIT $2",
             )
             .persistent(false)
@@ -434,22 +419,23 @@ impl Store for PostgresStore {
             .bind(limit as i64)
             .fetch_all(&mut *tx)
             .await?;
-            tx.rollback().await?;
-            let changes = rows
-                .into_iter()
-                .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(LogRead::Changes(changes))
-        })
-        .await
+                tx.rollback().await?;
+                let changes = rows
+                    .into_iter()
+                    .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(LogRead::Changes(changes))
+            })
+            .await
     }
 
     async fn last_seq(&self) -> Result<Seq, StoreError> {
-        self.run("reading from PostgreSQL", || async {
-            let mut conn = self.pool.acquire().await?;
-            Ok(meta(&mut conn, "last_seq").await? as Seq)
-        })
-        .await
+        self.gate
+            .run("reading from PostgreSQL", || async {
+                let mut conn = self.pool.acquire().await?;
+                Ok(meta(&mut conn, "last_seq").await? as Seq)
+            })
+            .await
     }
 
     async fn claim_effects(
@@ -458,190 +444,199 @@ impl Store for PostgresStore {
         lease_ms: u64,
         limit: usize,
     ) -> Result<Vec<Effect>, StoreError> {
-        self.run("claiming effects in PostgreSQL", || async {
-            let rows: Vec<EffectRow> = sqlx::query_as(&format!(
-                "UPDATE kora_outbox SET lease_until_ms = $2 WHERE id IN (
+        self.gate
+            .run("claiming effects in PostgreSQL", || async {
+                let rows: Vec<EffectRow> = sqlx::query_as(&format!(
+                    "UPDATE kora_outbox SET lease_until_ms = $2 WHERE id IN (
                     SELECT id FROM kora_outbox
                     WHERE NOT dead AND next_at_ms <= $1 AND lease_until_ms <= $1
                     ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                  RETURNING {EFFECT_COLUMNS}"
-            ))
-            .persistent(false)
-            .bind(now_ms as i64)
-            .bind(now_ms.saturating_add(lease_ms).max(1) as i64)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            effects_from(rows)
-        })
-        .await
+                ))
+                .persistent(false)
+                .bind(now_ms as i64)
+                .bind(now_ms.saturating_add(lease_ms).max(1) as i64)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                effects_from(rows)
+            })
+            .await
     }
 
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.run("completing an effect in PostgreSQL", || async {
-            let done = sqlx::query("DELETE FROM kora_outbox WHERE id = $1")
+        self.gate
+            .run("completing an effect in PostgreSQL", || async {
+                let done = sqlx::query("DELETE FROM kora_outbox WHERE id = $1")
+                    .persistent(false)
+                    .bind(id as i64)
+                    .execute(&self.pool)
+                    .await?;
+                found(id, done.rows_affected())
+            })
+            .await
+    }
+
+    async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError> {
+        self.gate
+            .run("rescheduling an effect in PostgreSQL", || async {
+                let done = sqlx::query(
+                    "UPDATE kora_outbox SET attempts = attempts + 1, next_at_ms = $2,
+                 last_error = $3, lease_until_ms = 0 WHERE id = $1",
+                )
+                .persistent(false)
+                .bind(id as i64)
+                .bind(next_at_ms as i64)
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+                found(id, done.rows_affected())
+            })
+            .await
+    }
+
+    async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError> {
+        self.gate
+            .run("burying an effect in PostgreSQL", || async {
+                let done = sqlx::query(
+                    "UPDATE kora_outbox SET attempts = attempts + 1, last_error = $2,
+                 dead = TRUE, lease_until_ms = 0 WHERE id = $1",
+                )
+                .persistent(false)
+                .bind(id as i64)
+                .bind(error)
+                .execute(&self.pool)
+                .await?;
+                found(id, done.rows_affected())
+            })
+            .await
+    }
+
+    async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError> {
+        self.gate
+            .run("listing dead effects in PostgreSQL", || async {
+                let rows: Vec<EffectRow> = sqlx::query_as(&format!(
+                    "SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE dead ORDER BY id LIMIT $1"
+                ))
+                .persistent(false)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                effects_from(rows)
+            })
+            .await
+    }
+
+    async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.gate
+            .run("reviving an effect in PostgreSQL", || async {
+                let done = sqlx::query(
+                    "UPDATE kora_outbox SET dead = FALSE, attempts = 0, next_at_ms = 0
+                 WHERE id = $1 AND dead",
+                )
                 .persistent(false)
                 .bind(id as i64)
                 .execute(&self.pool)
                 .await?;
-            found(id, done.rows_affected())
-        })
-        .await
-    }
-
-    async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError> {
-        self.run("rescheduling an effect in PostgreSQL", || async {
-            let done = sqlx::query(
-                "UPDATE kora_outbox SET attempts = attempts + 1, next_at_ms = $2,
-                 last_error = $3, lease_until_ms = 0 WHERE id = $1",
-            )
-            .persistent(false)
-            .bind(id as i64)
-            .bind(next_at_ms as i64)
-            .bind(error)
-            .execute(&self.pool)
-            .await?;
-            found(id, done.rows_affected())
-        })
-        .await
-    }
-
-    async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError> {
-        self.run("burying an effect in PostgreSQL", || async {
-            let done = sqlx::query(
-                "UPDATE kora_outbox SET attempts = attempts + 1, last_error = $2,
-                 dead = TRUE, lease_until_ms = 0 WHERE id = $1",
-            )
-            .persistent(false)
-            .bind(id as i64)
-            .bind(error)
-            .execute(&self.pool)
-            .await?;
-            found(id, done.rows_affected())
-        })
-        .await
-    }
-
-    async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError> {
-        self.run("listing dead effects in PostgreSQL", || async {
-            let rows: Vec<EffectRow> = sqlx::query_as(&format!(
-                "SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE dead ORDER BY id LIMIT $1"
-            ))
-            .persistent(false)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-            effects_from(rows)
-        })
-        .await
-    }
-
-    async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.run("reviving an effect in PostgreSQL", || async {
-            let done = sqlx::query(
-                "UPDATE kora_outbox SET dead = FALSE, attempts = 0, next_at_ms = 0
-                 WHERE id = $1 AND dead",
-            )
-            .persistent(false)
-            .bind(id as i64)
-            .execute(&self.pool)
-            .await?;
-            found(id, done.rows_affected())
-        })
-        .await
+                found(id, done.rows_affected())
+            })
+            .await
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {
         let horizon = horizon.to_bytes().to_vec();
-        self.run("compacting PostgreSQL", || async {
-            let mut tx = self.pool.begin().await?;
-            let last: i64 = sqlx::query_scalar(
-                "SELECT value FROM kora_meta WHERE name = 'last_seq' FOR UPDATE",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            let tombs =
-                sqlx::query("UPDATE kora_records SET tombstone = NULL WHERE tombstone < $1")
-                    .bind(&horizon)
+        self.gate
+            .run("compacting PostgreSQL", || async {
+                let mut tx = self.pool.begin().await?;
+                let last: i64 = sqlx::query_scalar(
+                    "SELECT value FROM kora_meta WHERE name = 'last_seq' FOR UPDATE",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                let tombs =
+                    sqlx::query("UPDATE kora_records SET tombstone = NULL WHERE tombstone < $1")
+                        .bind(&horizon)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                let branches =
+                    sqlx::query("UPDATE kora_records SET branch = NULL WHERE branch < $1")
+                        .bind(&horizon)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                let removed = sqlx::query(
+                    "DELETE FROM kora_records
+                 WHERE leaf_stamp IS NULL AND tombstone IS NULL AND branch IS NULL",
+                )
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Remove a prefix of the log: everything before the first entry that is recent.
+                let keep_from: Option<i64> =
+                    sqlx::query_scalar("SELECT min(seq) FROM kora_log WHERE committed_ms >= $1")
+                        .bind(log_before_ms as i64)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let keep_from = keep_from.unwrap_or(last + 1);
+                let log_removed = sqlx::query("DELETE FROM kora_log WHERE seq < $1")
+                    .bind(keep_from)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            let branches = sqlx::query("UPDATE kora_records SET branch = NULL WHERE branch < $1")
-                .bind(&horizon)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let removed = sqlx::query(
-                "DELETE FROM kora_records
-                 WHERE leaf_stamp IS NULL AND tombstone IS NULL AND branch IS NULL",
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            // Remove a prefix of the log: everything before the first entry that is recent.
-            let keep_from: Option<i64> =
-                sqlx::query_scalar("SELECT min(seq) FROM kora_log WHERE committed_ms >= $1")
-                    .bind(log_before_ms as i64)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let keep_from = keep_from.unwrap_or(last + 1);
-            let log_removed = sqlx::query("DELETE FROM kora_log WHERE seq < $1")
+                sqlx::query(
+                    "UPDATE kora_meta SET value = GREATEST(value, $1) WHERE name = 'log_start'",
+                )
                 .bind(keep_from)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            sqlx::query(
-                "UPDATE kora_meta SET value = GREATEST(value, $1) WHERE name = 'log_start'",
-            )
-            .bind(keep_from)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(Compacted {
-                records_removed: removed,
-                records_rewritten: (tombs + branches).saturating_sub(removed),
-                log_entries_removed: log_removed,
+                .await?;
+                tx.commit().await?;
+                Ok(Compacted {
+                    records_removed: removed,
+                    records_rewritten: (tombs + branches).saturating_sub(removed),
+                    log_entries_removed: log_removed,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
-        self.run("reading PostgreSQL statistics", || async {
-            let mut tx = begin_snapshot(&self.pool).await?;
-            let last_seq = meta(&mut tx, "last_seq").await? as Seq;
-            let log_start = meta(&mut tx, "log_start").await? as Seq;
-            let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-            let log_entries = count("SELECT count(*) FROM kora_log")
-                .fetch_one(&mut *tx)
-                .await?;
-            let records = count("SELECT count(*) FROM kora_records")
-                .fetch_one(&mut *tx)
-                .await?;
-            let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
-                .fetch_one(&mut *tx)
-                .await?;
-            let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.rollback().await?;
-            Ok(Stats {
-                backend: "postgres".into(),
-                last_seq,
-                log_start: log_start.max(1),
-                log_entries: log_entries as u64,
-                records: records as u64,
-                effects_pending: pending as u64,
-                effects_dead: dead as u64,
+        self.gate
+            .run("reading PostgreSQL statistics", || async {
+                let mut tx = begin_snapshot(&self.pool).await?;
+                let last_seq = meta(&mut tx, "last_seq").await? as Seq;
+                let log_start = meta(&mut tx, "log_start").await? as Seq;
+                let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+                let log_entries = count("SELECT count(*) FROM kora_log")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let records = count("SELECT count(*) FROM kora_records")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                Ok(Stats {
+                    backend: "postgres".into(),
+                    last_seq,
+                    log_start: log_start.max(1),
+                    log_entries: log_entries as u64,
+                    records: records as u64,
+                    effects_pending: pending as u64,
+                    effects_dead: dead as u64,
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.check_open()?;
+        self.gate.check()?;
         self.writer.close().await;
-        self.closed.store(true, Ordering::Release);
+        self.gate.shut();
         self.pool.close().await;
         Ok(())
     }
