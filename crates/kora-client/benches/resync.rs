@@ -11,9 +11,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{server_in, Proxy, SYNC};
-use kora_client::{Client, Mutation, Path, PathQuery, Status};
-use kora_core::Stamp;
+use common::{cut_off, forget_log, server_in, Proxy, SYNC};
+use kora_client::{Client, Mutation, Path, PathQuery};
 use kora_server::Running;
 use serde_json::json;
 
@@ -51,17 +50,10 @@ async fn run() {
     println!("|---:|---:|---|---:|---:|");
     for missed in [1_000, 10_000, 100_000].into_iter().filter(|n| *n <= max) {
         for compacted in [false, true] {
-            proxy.cut();
-            offline(&c).await;
+            cut_off(&proxy, &c).await;
             write_missed(&running, missed).await;
             if compacted {
-                let now = kora_core::stamp::wall_millis();
-                running
-                    .kora
-                    .store()
-                    .compact(Stamp::new(0, 0, 0), now + 1)
-                    .await
-                    .expect("compact");
+                forget_log(&running).await;
             }
             let before = c.stats();
             let started = Instant::now();
@@ -85,11 +77,6 @@ async fn run() {
     reads(&c).await;
     writes(&c).await;
     c.close().await;
-}
-
-async fn offline(c: &Client) {
-    let mut rx = c.watch_status();
-    let _ = tokio::time::timeout(SYNC, rx.wait_for(|s| *s == Status::Offline)).await;
 }
 
 async fn fill(running: &Running, top: &str, leaves: usize) {

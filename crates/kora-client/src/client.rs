@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::cache::Cache;
 use crate::error::ClientError;
 use crate::options::{Options, Status};
-use crate::shared::{Ack, Command, Counters, Shared, Stats, Update};
+use crate::shared::{Ack, Command, Counters, Listener, Shared, Stats, Update};
 use crate::subscription::Subscription;
 
 /// A connection to a Kora server with a local cache. Cheap to clone; every clone shares the
@@ -143,32 +143,27 @@ impl Client {
         query: PathQuery,
     ) -> Result<Subscription, ClientError> {
         let followed = self.shared.cache.follow(name, query).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        if let Ok(mut listeners) = self.shared.listeners.lock() {
-            listeners.entry(name.to_string()).or_default().push(tx);
-        }
+        let subscription = self.listen(name, followed.query);
         self.command(Command::Follow(name.to_string()))?;
-        Ok(Subscription::new(
-            self.shared.clone(),
-            name.to_string(),
-            followed.query,
-            rx,
-        ))
+        Ok(subscription)
     }
 
     /// A subscription the cache already follows (one of an earlier run, or a stored one).
     pub async fn subscription(&self, name: &str) -> Option<Subscription> {
         let followed = self.shared.cache.subscription(name).await?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        Some(self.listen(name, followed.query))
+    }
+
+    /// A new handle on subscription `name`, with a queue of its own.
+    fn listen(&self, name: &str, query: PathQuery) -> Subscription {
+        let (tx, rx) = mpsc::channel(self.shared.options.update_queue.max(1));
         if let Ok(mut listeners) = self.shared.listeners.lock() {
-            listeners.entry(name.to_string()).or_default().push(tx);
+            listeners
+                .entry(name.to_string())
+                .or_default()
+                .push(Listener::new(tx));
         }
-        Some(Subscription::new(
-            self.shared.clone(),
-            name.to_string(),
-            followed.query,
-            rx,
-        ))
+        Subscription::new(self.shared.clone(), name.to_string(), query, rx)
     }
 
     /// Stops following `name` and drops its data from the cache.

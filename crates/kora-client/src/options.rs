@@ -13,6 +13,9 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Writes sent before their replies come back (the server handles 64 per connection).
 pub const DEFAULT_WRITES_IN_FLIGHT: usize = 64;
+/// Updates queued for one subscription handle that is not being read; beyond it they are
+/// dropped and the handle gets `Update::Lagged`.
+pub const DEFAULT_UPDATE_QUEUE: usize = 1_024;
 
 /// Options for [`crate::Client::connect`].
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub struct Options {
     pub heartbeat: Duration,
     pub request_timeout: Duration,
     pub writes_in_flight: usize,
+    /// Updates queued per subscription handle (see [`DEFAULT_UPDATE_QUEUE`]).
+    pub update_queue: usize,
 }
 
 impl Default for Options {
@@ -41,6 +46,7 @@ impl Default for Options {
             heartbeat: DEFAULT_HEARTBEAT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             writes_in_flight: DEFAULT_WRITES_IN_FLIGHT,
+            update_queue: DEFAULT_UPDATE_QUEUE,
         }
     }
 }

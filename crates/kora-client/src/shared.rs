@@ -43,6 +43,42 @@ pub enum Update {
     },
     /// The server ended the subscription (e.g. its reader lost the right to read it).
     Ended { error: ClientError },
+    /// Updates were dropped because this handle's queue (`Options::update_queue`) was full:
+    /// it was not read fast enough. Read [`crate::Subscription::value`] for the current data.
+    Lagged,
+}
+
+/// One subscription handle's queue of updates.
+pub(crate) struct Listener {
+    tx: mpsc::Sender<Update>,
+    /// Updates were dropped; `Lagged` goes first once there is room.
+    lagged: bool,
+}
+
+impl Listener {
+    pub fn new(tx: mpsc::Sender<Update>) -> Self {
+        Listener { tx, lagged: false }
+    }
+
+    /// Queues `update` without waiting; false once the handle is gone.
+    fn offer(&mut self, update: &Update) -> bool {
+        use mpsc::error::TrySendError;
+        if self.lagged {
+            match self.tx.try_send(Update::Lagged) {
+                Ok(()) => self.lagged = false,
+                Err(TrySendError::Full(_)) => return true,
+                Err(TrySendError::Closed(_)) => return false,
+            }
+        }
+        match self.tx.try_send(update.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.lagged = true;
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
 }
 
 /// Counters that describe what the client did.
@@ -121,7 +157,7 @@ pub(crate) struct Shared {
     /// Commands sent and not yet taken by the connection task: while any is, the client
     /// is not in sync.
     pub commands_queued: AtomicU64,
-    pub listeners: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<Update>>>>,
+    pub listeners: Mutex<HashMap<String, Vec<Listener>>>,
     /// Callers waiting for a queued write's answer, by queue number.
     pub waiters: Mutex<HashMap<u64, oneshot::Sender<Result<Ack, ClientError>>>>,
     pub counters: Counters,
@@ -132,7 +168,7 @@ impl Shared {
     pub fn notify(&self, name: &str, update: Update) {
         if let Ok(mut listeners) = self.listeners.lock() {
             if let Some(list) = listeners.get_mut(name) {
-                list.retain(|tx| tx.send(update.clone()).is_ok());
+                list.retain_mut(|listener| listener.offer(&update));
             }
         }
     }
@@ -164,5 +200,32 @@ impl Shared {
     /// What a reader of `query` sees now, from the cache.
     pub async fn view(&self, query: &PathQuery) -> Option<Value> {
         self.cache.read(query).await.ok().flatten().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_updates_then_says_it_lagged() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut listener = Listener::new(tx);
+        let reset = |n: i64| Update::Reset {
+            value: Some(serde_json::json!(n)),
+        };
+        for n in 0..5 {
+            assert!(listener.offer(&reset(n)));
+        }
+        assert_eq!(rx.try_recv().unwrap(), reset(0));
+        assert_eq!(rx.try_recv().unwrap(), reset(1));
+        assert!(rx.try_recv().is_err(), "2, 3 and 4 were dropped");
+        assert!(listener.offer(&reset(5)));
+        assert_eq!(rx.try_recv().unwrap(), Update::Lagged);
+        assert!(listener.offer(&reset(6)));
+        assert_eq!(rx.try_recv().unwrap(), reset(5));
+        assert_eq!(rx.try_recv().unwrap(), reset(6));
+        drop(rx);
+        assert!(!listener.offer(&reset(7)), "a dropped handle is forgotten");
     }
 }

@@ -18,7 +18,7 @@ pub struct Subscription {
     shared: Arc<Shared>,
     name: String,
     query: PathQuery,
-    updates: mpsc::UnboundedReceiver<Update>,
+    updates: mpsc::Receiver<Update>,
 }
 
 impl Subscription {
@@ -26,7 +26,7 @@ impl Subscription {
         shared: Arc<Shared>,
         name: String,
         query: PathQuery,
-        updates: mpsc::UnboundedReceiver<Update>,
+        updates: mpsc::Receiver<Update>,
     ) -> Self {
         Subscription {
             shared,

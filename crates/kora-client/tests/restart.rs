@@ -70,6 +70,9 @@ async fn offline_writes_survive_a_killed_process() {
     let c = Client::connect(&proxy.url(), common::options(&cache))
         .await
         .unwrap();
+    // The origin id lives in the cache: the restarted client is the same origin.
+    let origins: BTreeSet<u64> = stamps.iter().map(Stamp::origin).collect();
+    assert_eq!(origins, BTreeSet::from([c.origin()]));
     c.synced(SYNC).await.unwrap();
     assert_eq!(c.queued_writes().await, 0);
     let notes = server_value(&running, "notes").await.unwrap();

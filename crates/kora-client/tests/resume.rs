@@ -3,22 +3,14 @@
 
 mod common;
 
-use common::{client, server_in, server_value, text, Proxy, SYNC};
-use kora_client::{PathQuery, Status};
-use kora_core::{Mutation, Path, Stamp};
+use common::{client, cut_off, forget_log, server_in, server_value, text, Proxy, SYNC};
+use kora_client::PathQuery;
+use kora_core::{Mutation, Path};
 use serde_json::json;
 
 const CHANGES: usize = 10_000;
 /// One change in this many is under the client's subscription.
 const MINE_EVERY: usize = 100;
-
-async fn offline(c: &kora_client::Client) {
-    let mut rx = c.watch_status();
-    tokio::time::timeout(SYNC, rx.wait_for(|s| *s == Status::Offline))
-        .await
-        .unwrap()
-        .unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumes_by_replay_with_only_its_changes_then_by_reset_after_compaction() {
@@ -31,8 +23,7 @@ async fn resumes_by_replay_with_only_its_changes_then_by_reset_after_compaction(
         .unwrap();
     c.synced(SYNC).await.unwrap();
 
-    proxy.cut();
-    offline(&c).await;
+    cut_off(&proxy, &c).await;
     let ctx = running.kora.system_context();
     for i in 0..CHANGES {
         let top = if i % MINE_EVERY == 0 {
@@ -65,20 +56,13 @@ async fn resumes_by_replay_with_only_its_changes_then_by_reset_after_compaction(
     );
 
     // Offline again; the server forgets its change log: the client is sent a fresh value.
-    proxy.cut();
-    offline(&c).await;
+    cut_off(&proxy, &c).await;
     for i in 0..mine {
         let path = Path::parse(&format!("mine/k{:03}", i)).unwrap();
         let m = Mutation::merge(&path, json!({"i": -1})).unwrap();
         running.kora.mutate(&ctx, m, None).await.unwrap();
     }
-    let now = kora_core::stamp::wall_millis();
-    running
-        .kora
-        .store()
-        .compact(Stamp::new(0, 0, 0), now + 1)
-        .await
-        .unwrap();
+    forget_log(&running).await;
     let before = c.stats();
     proxy.restore();
     c.synced(SYNC).await.unwrap();

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, server_in, server_value, text, Proxy, SYNC};
-use kora_client::{Client, ClientError, PathQuery, Status, Update};
+use common::{client, cut_off, server_in, server_value, text, Proxy, SYNC};
+use kora_client::{Client, ClientError, PathQuery, Update};
 use serde_json::json;
 
 fn todos() -> PathQuery {
@@ -29,12 +29,15 @@ async fn pair(
     ((pa, a), (pb, b))
 }
 
-async fn wait_status(client: &Client, status: Status) {
-    let mut rx = client.watch_status();
-    tokio::time::timeout(SYNC, rx.wait_for(|s| *s == status))
+/// `a` sets `path` to `value`; returns once the server took it and `b` is in sync.
+async fn seed(a: &Client, b: &Client, path: &str, value: serde_json::Value) {
+    a.set(path, value)
         .await
-        .expect("status reached")
+        .unwrap()
+        .acknowledged()
+        .await
         .unwrap();
+    b.synced(SYNC).await.unwrap();
 }
 
 /// Restores both links, waits for both clients to settle, and checks that both caches and
@@ -68,18 +71,16 @@ async fn offline_edits_to_different_fields_both_survive() {
     let dir = tempfile::tempdir().unwrap();
     let running = server_in(dir.path(), |_| {}).await;
     let (a, b) = pair(dir.path(), &running).await;
-    a.1.set("todos/t1", json!({"text": "milk", "done": false}))
-        .await
-        .unwrap()
-        .acknowledged()
-        .await
-        .unwrap();
-    b.1.synced(SYNC).await.unwrap();
+    seed(
+        &a.1,
+        &b.1,
+        "todos/t1",
+        json!({"text": "milk", "done": false}),
+    )
+    .await;
 
-    a.0.cut();
-    b.0.cut();
-    wait_status(&a.1, Status::Offline).await;
-    wait_status(&b.1, Status::Offline).await;
+    cut_off(&a.0, &a.1).await;
+    cut_off(&b.0, &b.1).await;
     a.1.merge("todos/t1", json!({"text": "oat milk"}))
         .await
         .unwrap();
@@ -100,10 +101,8 @@ async fn offline_edits_to_one_field_agree_on_the_later_stamp() {
     let dir = tempfile::tempdir().unwrap();
     let running = server_in(dir.path(), |_| {}).await;
     let (a, b) = pair(dir.path(), &running).await;
-    a.0.cut();
-    b.0.cut();
-    wait_status(&a.1, Status::Offline).await;
-    wait_status(&b.1, Status::Offline).await;
+    cut_off(&a.0, &a.1).await;
+    cut_off(&b.0, &b.1).await;
     let first = a.1.set("todos/t1/text", json!("from a")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     let later = b.1.set("todos/t1/text", json!("from b")).await.unwrap();
@@ -123,17 +122,10 @@ async fn a_delete_beats_an_older_offline_edit_and_loses_to_a_newer_one() {
     let running = server_in(dir.path(), |_| {}).await;
     let (a, b) = pair(dir.path(), &running).await;
     let both = json!({"t1": {"text": "one", "done": false}, "t2": {"text": "two", "done": false}});
-    a.1.set("todos", both)
-        .await
-        .unwrap()
-        .acknowledged()
-        .await
-        .unwrap();
-    b.1.synced(SYNC).await.unwrap();
+    seed(&a.1, &b.1, "todos", both).await;
 
     // b edits inside t1 offline; a deletes t1 later (newer stamp): the delete wins.
-    b.0.cut();
-    wait_status(&b.1, Status::Offline).await;
+    cut_off(&b.0, &b.1).await;
     b.1.merge("todos/t1", json!({"text": "edited offline"}))
         .await
         .unwrap();
@@ -233,8 +225,7 @@ async fn subscribed_data_is_readable_offline_with_query_options() {
         c.set_as(&format!("todos/t{i}"), &todo).await.unwrap();
     }
     c.synced(SYNC).await.unwrap();
-    proxy.cut();
-    wait_status(&c, Status::Offline).await;
+    cut_off(&proxy, &c).await;
     let last_two = PathQuery {
         limit: Some(2),
         reverse: true,
@@ -302,8 +293,7 @@ async fn stored_subscriptions_fill_a_new_cache() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c.synced(SYNC).await.unwrap();
-    proxy.cut();
-    wait_status(&c, Status::Offline).await;
+    cut_off(&proxy, &c).await;
     assert_eq!(
         c.get("inbox/jack").await.unwrap(),
         Some(json!({"m1": "hello"}))

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path as FsPath;
 use std::time::Duration;
 
-use kora_client::{Client, Options, PathQuery, Value};
+use kora_client::{Client, Options, PathQuery, Stamp, Status, Value};
 use kora_engine::Kora;
 use kora_server::{Running, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,6 +61,33 @@ pub async fn client(proxy: &Proxy, dir: &FsPath) -> Client {
     Client::connect(&proxy.url(), options(dir))
         .await
         .expect("client opens its cache")
+}
+
+/// Waits until `client` reports `status`.
+pub async fn wait_status(client: &Client, status: Status) {
+    let mut rx = client.watch_status();
+    tokio::time::timeout(SYNC, rx.wait_for(|s| *s == status))
+        .await
+        .expect("status reached")
+        .expect("client running");
+}
+
+/// Cuts `proxy` and waits until `client`, behind it, knows it is offline.
+pub async fn cut_off(proxy: &Proxy, client: &Client) {
+    proxy.cut();
+    wait_status(client, Status::Offline).await;
+}
+
+/// Makes the server forget its whole change log: a client that missed changes must now
+/// take a fresh value (`reset`) instead of a replay.
+pub async fn forget_log(running: &Running) {
+    let now = kora_core::stamp::wall_millis();
+    running
+        .kora
+        .store()
+        .compact(Stamp::new(0, 0, 0), now + 1)
+        .await
+        .expect("compact the change log");
 }
 
 /// The JSON text of a value, for byte-for-byte comparisons.
