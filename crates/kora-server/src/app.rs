@@ -4,7 +4,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
-use crate::{console, export, http, metrics, ws};
+use crate::{console, export, firebase, http, metrics, ws};
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
@@ -30,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/export/{*path}", get(export::export))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::metrics))
-        .fallback(http::not_found)
+        // Firebase: its WebSocket protocol, and REST at `/{path}.json` (the fallback).
+        .route("/.ws", get(firebase::ws::upgrade))
+        .fallback(firebase::rest::fallback)
         .with_state(state)
 }

@@ -91,6 +91,8 @@ pub struct ServerConfig {
     /// The cluster bus: `cluster = "nats://host:4222"` (or `KORA_CLUSTER`, `--cluster`), or a
     /// table `[cluster] nats = "…"`, `subject = "…"`.
     pub cluster: Option<Cluster>,
+    /// Firebase compatibility (`[firebase]`, docs/firebase.md).
+    pub firebase: crate::firebase::FirebaseConfig,
 }
 
 /// The `cluster` setting: a NATS URL, or a table.
@@ -137,6 +139,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             auth: crate::auth::AuthConfig::default(),
             cluster: None,
+            firebase: crate::firebase::FirebaseConfig::default(),
         }
     }
 }
@@ -160,6 +163,7 @@ const SETTINGS: &[&str] = &[
     "limits",
     "auth",
     "cluster",
+    "firebase",
 ];
 
 /// Whether a `KORA_*` variable (without the prefix) names a setting.

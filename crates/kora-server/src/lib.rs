@@ -5,6 +5,7 @@
 //! - [`ws`]: the WebSocket protocol at `/v1/ws` (docs/protocol.md);
 //! - [`http`]: REST at `/v1/data/{path}` and `/v1/mutate`, and [`sse`]: change streams;
 //! - [`export`]: `/v1/export/{path}`, the stored leaves as JSON lines;
+//! - [`firebase`]: Firebase's WebSocket protocol at `/.ws` and REST at `/{path}.json`;
 //! - [`metrics`]: Prometheus at `/metrics`; `/healthz`; [`console`]: the admin page at `/`.
 //!
 //! Errors map to HTTP statuses in one place ([`error`]); limits are in [`config::Limits`].
@@ -16,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod error;
 pub mod export;
+pub mod firebase;
 pub mod http;
 pub mod metrics;
 pub mod protocol;

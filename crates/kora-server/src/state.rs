@@ -20,6 +20,8 @@ pub struct AppState {
     connections: Arc<AtomicUsize>,
     per_ip: PerIp,
     verifier: Option<Arc<Verifier>>,
+    /// What the Firebase transports share.
+    pub firebase: Arc<crate::firebase::write::Shared>,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
             connections: Arc::new(AtomicUsize::new(0)),
             per_ip: Arc::new(Mutex::new(HashMap::new())),
             verifier: verifier.map(Arc::new),
+            firebase: Arc::default(),
         }
     }
 

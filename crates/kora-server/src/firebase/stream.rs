@@ -1,0 +1,155 @@
+//! Firebase's REST streaming: `GET /{path}.json` with `Accept: text/event-stream`.
+//!
+//! ```text
+//! event: put
+//! data: {"path":"/","data":{"a":1}}
+//!
+//! event: patch
+//! data: {"path":"/","data":{"b":2,"c/d":null}}
+//!
+//! event: keep-alive
+//! data: null
+//! ```
+//!
+//! `put` replaces the value at a path relative to the stream's; `patch` replaces each
+//! relative path under it. `cancel` ends a stream whose reader lost read permission;
+//! `auth_revoked` one whose token expired.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream, StreamExt};
+use kora_core::{Path, PathQuery};
+use kora_engine::{Context, Error, Initial, Push, Session};
+use serde_json::{json, Value};
+
+use super::changes::{overwrites, update_under, Update};
+use super::Namespace;
+use crate::state::{AppState, ConnectionGuard};
+
+/// How often an idle stream sends `keep-alive`.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+fn event(name: &str, data: Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+fn relative(path: &[String]) -> String {
+    format!("/{}", path.join("/"))
+}
+
+fn update_event(update: Update) -> Event {
+    match update {
+        Update::Put { path, value } => event(
+            "put",
+            json!({"path": relative(&path), "data": super::rest::without_priorities(value)}),
+        ),
+        Update::Patch { path, children } => {
+            let children: serde_json::Map<String, Value> = children
+                .into_iter()
+                .map(|(k, v)| (k, super::rest::without_priorities(v)))
+                .collect();
+            event("patch", json!({"path": relative(&path), "data": children}))
+        }
+    }
+}
+
+struct Live {
+    session: Session,
+    path: Path,
+    ended: bool,
+    _guard: ConnectionGuard,
+}
+
+impl Live {
+    /// The next events: a change, a keep-alive after `KEEP_ALIVE` of silence, or the end.
+    async fn next(&mut self) -> Option<Vec<Event>> {
+        if self.ended {
+            return None;
+        }
+        let push = match tokio::time::timeout(KEEP_ALIVE, self.session.next()).await {
+            Err(_) => return Some(self.keep_alive()),
+            Ok(None) => return None,
+            Ok(Some(push)) => push,
+        };
+        Some(match push {
+            Push::Change { mutation, .. } => {
+                update_under(&overwrites(&mutation), self.path.segments())
+                    .map(update_event)
+                    .into_iter()
+                    .collect()
+            }
+            Push::Reset { value, .. } => {
+                vec![update_event(Update::Put {
+                    path: Vec::new(),
+                    value: value.unwrap_or(Value::Null),
+                })]
+            }
+            Push::Ended { .. } => {
+                self.ended = true;
+                vec![event("cancel", Value::Null)]
+            }
+        })
+    }
+
+    fn keep_alive(&mut self) -> Vec<Event> {
+        let expired = self
+            .session
+            .context()
+            .auth()
+            .as_ref()
+            .and_then(super::auth::expires)
+            .is_some_and(|exp| exp.saturating_mul(1000) < super::now_millis());
+        if expired {
+            self.ended = true;
+            return vec![event(
+                "auth_revoked",
+                json!("credential is no longer valid"),
+            )];
+        }
+        vec![event("keep-alive", Value::Null)]
+    }
+}
+
+/// Opens a stream of the value at `path`.
+pub async fn open(
+    state: AppState,
+    ctx: Context,
+    peer: SocketAddr,
+    path: Path,
+    _namespace: Namespace,
+) -> Result<Response, Error> {
+    let guard = state.admit(peer.ip())?;
+    let mut session = state.kora.session(ctx);
+    let value = match session
+        .subscribe("stream", PathQuery::new(path.clone()), None)
+        .await?
+    {
+        Initial::Snapshot { value, .. } | Initial::Reset { value, .. } => value,
+        Initial::Replay { .. } => None,
+    };
+    let first = update_event(Update::Put {
+        path: Vec::new(),
+        value: value.unwrap_or(Value::Null),
+    });
+    let live = Live {
+        session,
+        path,
+        ended: false,
+        _guard: guard,
+    };
+    let rest = stream::unfold(live, |mut live| async move {
+        let events = live.next().await?;
+        Some((
+            stream::iter(events.into_iter().map(Ok::<_, Infallible>)),
+            live,
+        ))
+    })
+    .flatten();
+    let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
+        Box::pin(stream::once(async { Ok(first) }).chain(rest));
+    Ok(Sse::new(events).into_response())
+}

@@ -1,0 +1,225 @@
+//! Firebase writes as Kora mutations, shared by the WebSocket and REST transports.
+//!
+//! A put (`set`) at P is "delete P, then merge the value at P" — one mutation; an update
+//! (`m`, PATCH) is one put per child, combined into one mutation so it stays atomic. Server
+//! values (`.sv`) are resolved here, at arrival, and the write is stamped on arrival, as
+//! Firebase does. A put to `P/.priority` changes P's priority (turning a leaf into
+//! `{".value", ".priority"}`), as Firebase's `setPriority` does.
+//!
+//! Compare-and-set (a transaction's `h`, REST's `if-match`) and increments read the current
+//! value before they write, under one lock per server, so two of them never interleave.
+
+use kora_core::{Mutation, Path};
+use kora_engine::{Context, Error};
+use kora_store::Seq;
+use serde_json::{Map, Value};
+
+use super::node;
+use crate::http::check_size;
+use crate::state::AppState;
+
+/// State the Firebase transports share across connections.
+#[derive(Default)]
+pub struct Shared {
+    /// Held by writes that read before they write (compare-and-set, increments).
+    pub conditional: tokio::sync::Mutex<()>,
+    /// The last push id handed out, so REST `POST`s get increasing ids.
+    pub push_ids: std::sync::Mutex<node::PushIdState>,
+}
+
+/// What a write must find before it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    Anything,
+    /// The node's hash (a transaction's `h`; REST's ETag, `null_etag` for nothing).
+    Hash(String),
+}
+
+/// A write that did not happen.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The node was not what the write expected; here is what it is.
+    Stale {
+        current: Option<Value>,
+    },
+    Error(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Refusal::Error(error)
+    }
+}
+
+/// A write that happened: its commit (none when it changed nothing, e.g. a priority on an
+/// empty node) and the value it stored at its path.
+#[derive(Debug)]
+pub struct Written {
+    pub seq: Option<Seq>,
+    pub value: Option<Value>,
+}
+
+/// The ETag/hash of a node, as REST's ETags and transactions compare them.
+pub fn etag(value: Option<&Value>) -> String {
+    match value {
+        None => "null_etag".to_string(),
+        Some(_) => node::hash(value),
+    }
+}
+
+fn matches(expect: &Expect, current: Option<&Value>) -> bool {
+    match expect {
+        Expect::Anything => true,
+        Expect::Hash(hash) if hash == "null_etag" => current.is_none(),
+        Expect::Hash(hash) => *hash == node::hash(current),
+    }
+}
+
+fn needs_current(expect: &Expect, data: &Value) -> bool {
+    *expect != Expect::Anything || data.to_string().contains("increment")
+}
+
+/// Sets the node at `path` to `data` (Firebase export format; `null` deletes).
+pub async fn put(
+    state: &AppState,
+    ctx: &Context,
+    path: &Path,
+    data: Value,
+    expect: Expect,
+) -> Result<Written, Refusal> {
+    if path.last() == Some(".priority") {
+        return set_priority(state, ctx, path, data).await;
+    }
+    let _lock = match needs_current(&expect, &data) {
+        true => Some(state.firebase.conditional.lock().await),
+        false => None,
+    };
+    let current = match needs_current(&expect, &data) {
+        true => state.kora.read_value(path).await?,
+        false => None,
+    };
+    if !matches(&expect, current.as_ref()) {
+        return Err(Refusal::Stale { current });
+    }
+    let value = resolve(data, current.as_ref())?;
+    let mutation = match &value {
+        Some(value) => Mutation::set(path, value.clone()).map_err(Error::from)?,
+        None => Mutation::delete(path),
+    };
+    let seq = commit(state, ctx, mutation).await?;
+    Ok(Written {
+        seq: Some(seq),
+        value,
+    })
+}
+
+/// Sets each relative path (`a/b`) of `children` under `path`, atomically.
+pub async fn update(
+    state: &AppState,
+    ctx: &Context,
+    path: &Path,
+    children: Map<String, Value>,
+) -> Result<Seq, Error> {
+    let limits = state.config.path_limits();
+    let increments = Value::Object(children.clone())
+        .to_string()
+        .contains("increment");
+    let _lock = match increments {
+        true => Some(state.firebase.conditional.lock().await),
+        false => None,
+    };
+    let mut mutation = Mutation::new();
+    for (relative, data) in children {
+        let mut child = path.clone();
+        for key in relative.split('/').filter(|k| !k.is_empty()) {
+            child = child.child(key).map_err(Error::from)?;
+        }
+        if child.depth() > limits.max_depth {
+            return Err(Error::from(kora_core::path::PathError::TooDeep {
+                depth: child.depth(),
+                limit: limits.max_depth,
+            }));
+        }
+        let current = match increments {
+            true => state.kora.read_value(&child).await?,
+            false => None,
+        };
+        mutation = match resolve(data, current.as_ref())? {
+            Some(value) => mutation.combine(Mutation::set(&child, value).map_err(Error::from)?),
+            None => mutation.and_delete(&child),
+        };
+    }
+    commit(state, ctx, mutation).await
+}
+
+/// Resolves server values against the current node, and puts the value in canonical form.
+fn resolve(data: Value, current: Option<&Value>) -> Result<Option<Value>, Error> {
+    if node::has_unknown_server_value(&data) {
+        return Err(Error::bad_request("unknown server value (.sv)"));
+    }
+    let existing = |relative: &[String]| {
+        let mut node = current;
+        for key in relative {
+            node = node.and_then(|n| n.get(key));
+        }
+        node.cloned()
+    };
+    let resolved = node::resolve_server_values(data, &existing, super::now_millis());
+    Ok(node::normalize(resolved))
+}
+
+/// `setPriority`: a priority on a leaf wraps it, on a branch is a member, on nothing is
+/// ignored; `null` removes it.
+async fn set_priority(
+    state: &AppState,
+    ctx: &Context,
+    path: &Path,
+    priority: Value,
+) -> Result<Written, Refusal> {
+    let Some(parent) = path.parent() else {
+        return Err(Error::bad_request("the root has no priority").into());
+    };
+    let _lock = state.firebase.conditional.lock().await;
+    let current = state.kora.read_value(&parent).await?;
+    let priority = resolve(priority, None)?;
+    let next = match (current, priority.clone()) {
+        (None, _) => {
+            return Ok(Written {
+                seq: None,
+                value: None,
+            })
+        }
+        (Some(Value::Object(mut map)), priority) => {
+            match priority {
+                Some(p) => map.insert(".priority".into(), p),
+                None => map.remove(".priority"),
+            };
+            node::normalize(Value::Object(map))
+        }
+        (Some(leaf), Some(p)) => Some(serde_json::json!({".value": leaf, ".priority": p})),
+        (Some(leaf), None) => Some(leaf),
+    };
+    let mutation = match &next {
+        Some(value) => Mutation::set(&parent, value.clone()).map_err(Error::from)?,
+        None => Mutation::delete(&parent),
+    };
+    let seq = commit(state, ctx, mutation).await?;
+    Ok(Written {
+        seq: Some(seq),
+        value: priority,
+    })
+}
+
+async fn commit(state: &AppState, ctx: &Context, mutation: Mutation) -> Result<Seq, Error> {
+    check_size(state, &mutation)?;
+    Ok(state.kora.mutate(ctx, mutation, None).await?.seq)
+}
+
+/// A fresh push id for REST `POST`.
+pub fn push_id(state: &AppState) -> String {
+    let mut last = match state.firebase.push_ids.lock() {
+        Ok(last) => last,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    node::push_id(super::now_millis(), &mut last)
+}

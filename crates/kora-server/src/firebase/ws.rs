@@ -1,0 +1,431 @@
+//! Firebase's WebSocket protocol v5 at `/.ws?v=5&ns=…`: one task per connection handles the
+//! client's requests strictly in order (notes §7: per-connection FIFO), and passes the
+//! engine's pushes on as Firebase pushes.
+//!
+//! The two ordering rules the SDKs depend on hold by construction: a listen's data is sent
+//! before its `ok`, and a write's own pushes (to this connection's listens) before its `ok` —
+//! the write waits until the engine has fanned its commit out, then the queued pushes are
+//! sent, then the reply.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query as UrlQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use kora_core::PathQuery;
+use kora_engine::{Context, Error, Initial, Push, Session};
+use serde_json::{json, Value};
+
+use super::auth::{identify, Identity};
+use super::disconnect::Pending;
+use super::listen::{subscription_id, Listen, Tagged};
+use super::query::FbQuery;
+use super::write::{self, Expect, Refusal};
+use super::{wire, Namespace};
+use crate::error::ApiError;
+use crate::state::{AppState, ConnectionGuard};
+use crate::ws::DELIVERY_WAIT;
+
+/// `GET /.ws`: upgrades to Firebase's protocol.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if !state.config.firebase.enabled {
+        return Err(Error::new(kora_engine::Code::NotFound, "Firebase protocol is off").into());
+    }
+    let namespace = Namespace::new(&state.config.firebase, params.get("ns").map(String::as_str))?;
+    // Clients reconnect to the host the hello names: it must be the one they used.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(String::from)
+        .unwrap_or_else(|| state.config.bind.clone());
+    let guard = state.admit(peer.ip())?;
+    let limits = &state.config.limits;
+    Ok(ws
+        .read_buffer_size(limits.ws_read_buffer_bytes)
+        .write_buffer_size(limits.ws_read_buffer_bytes)
+        .max_message_size(limits.max_body_bytes.saturating_mul(2))
+        .max_frame_size(limits.max_body_bytes.saturating_mul(2))
+        .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
+        .into_response())
+}
+
+struct Connection {
+    state: AppState,
+    namespace: Namespace,
+    session: Session,
+    listens: HashMap<String, Listen>,
+    on_disconnect: Pending,
+    /// When the client's token expires (seconds since the epoch).
+    expires: Option<u64>,
+}
+
+async fn run(
+    socket: WebSocket,
+    state: AppState,
+    namespace: Namespace,
+    host: String,
+    _guard: ConnectionGuard,
+) {
+    let (mut sink, mut frames) = socket.split();
+    let session_id =
+        super::node::push_id(super::now_millis(), &mut Default::default()).replace(['-', '_'], "x");
+    let hello = wire::hello(super::now_millis(), &host, &session_id);
+    if sink.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    let mut conn = Connection {
+        session: state.kora.session(state.context()),
+        state,
+        namespace,
+        listens: HashMap::new(),
+        on_disconnect: Pending::default(),
+        expires: None,
+    };
+    let heartbeat = Duration::from_secs(conn.state.config.heartbeat_secs.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut last_heard = Instant::now();
+    let mut whole = wire::Reassembly::default();
+    loop {
+        let out: Vec<String> = tokio::select! {
+            frame = frames.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => match whole.feed(text.as_str()) {
+                        Ok(Some(message)) => conn.handle(&message).await,
+                        Ok(None) => Vec::new(),
+                        Err(error) => {
+                            tracing::debug!(%error, "bad Firebase frame");
+                            break;
+                        }
+                    },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => Vec::new(),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                }
+            }
+            incoming = conn.session.recv() => match incoming {
+                Some(incoming) => {
+                    let pushes = conn.session.process(incoming).await;
+                    conn.render(pushes)
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if last_heard.elapsed() > heartbeat * 2 {
+                    break;
+                }
+                // WebSocket pings, never a `0` frame: the JS SDK reads a bare number as a
+                // fragment count (notes §1.6).
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+                conn.check_expiry()
+            }
+        };
+        if !send_all(&mut sink, out).await {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+    let Connection {
+        state,
+        session,
+        on_disconnect,
+        ..
+    } = conn;
+    if !on_disconnect.is_empty() {
+        let ctx = session.context().clone();
+        tokio::spawn(async move { on_disconnect.run(&state, &ctx).await });
+    }
+}
+
+async fn send_all(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    out: Vec<String>,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    for message in out {
+        for frame in wire::frames(message) {
+            if sink.feed(Message::Text(frame.into())).await.is_err() {
+                return false;
+            }
+        }
+    }
+    sink.flush().await.is_ok()
+}
+
+/// The `p` member of a request body.
+fn path_of(body: &Value) -> &str {
+    body.get("p").and_then(Value::as_str).unwrap_or("")
+}
+
+impl Connection {
+    async fn handle(&mut self, text: &str) -> Vec<String> {
+        let (r, action, body) = match wire::parse(text) {
+            Ok(wire::Incoming::Request { r, action, body }) => (r, action, body),
+            Ok(wire::Incoming::Ping) => return vec![wire::pong()],
+            Ok(wire::Incoming::Ignored) => return Vec::new(),
+            Err(error) => {
+                tracing::debug!(%error, "unreadable Firebase message");
+                return Vec::new();
+            }
+        };
+        let mut out = self.check_expiry();
+        let result = match action.as_str() {
+            "s" | "appcheck" | "unappeck" | "unappcheck" => Ok(vec![wire::ok(&r, json!(""))]),
+            "q" | "l" => self.listen(&r, &body).await,
+            "n" => Ok(self.unlisten(&r, &body)),
+            "p" => self.put(&r, body).await,
+            "m" => self.merge(&r, body).await,
+            "o" | "om" | "oc" => self.on_disconnect(&r, &action, body),
+            "g" => self.get(&r, &body).await,
+            "auth" | "gauth" => Ok(self.auth(&r, &body).await),
+            "unauth" => {
+                self.set_identity(None).await;
+                Ok(vec![wire::ok(&r, json!("unauthenticated"))])
+            }
+            other => Err(Error::bad_request(format!("unknown action {other:?}"))),
+        };
+        match result {
+            Ok(frames) => out.extend(frames),
+            Err(error) => out.push(wire::refused(&r, &error)),
+        }
+        out
+    }
+
+    fn path(&self, text: &str) -> Result<kora_core::Path, Error> {
+        self.namespace.path(text, &self.state.config.path_limits())
+    }
+
+    async fn listen(&mut self, r: &Value, body: &Value) -> Result<Vec<String>, Error> {
+        let path = self.path(path_of(body))?;
+        let location = self.namespace.firebase_path(path.segments());
+        let tag = body.get("t").and_then(Value::as_u64);
+        let wire_query = body.get("q").cloned().unwrap_or(json!({}));
+        let tagged = match tag {
+            Some(tag) => Some(Tagged::new(
+                tag,
+                FbQuery::from_wire(&wire_query).map_err(Error::bad_request)?,
+                wire_query.clone(),
+            )),
+            None => None,
+        };
+        let id = subscription_id(&location, Some(&wire_query), tag);
+        // A listen asked for again replaces the old one.
+        self.session.unsubscribe(&id);
+        let initial = self
+            .session
+            .subscribe(&id, PathQuery::new(path.clone()), None)
+            .await;
+        let value = match initial {
+            Ok(Initial::Snapshot { value, .. } | Initial::Reset { value, .. }) => value,
+            Ok(Initial::Replay { .. }) => None,
+            Err(error) => return Ok(vec![wire::refused(r, &error)]),
+        };
+        let mut listen = Listen {
+            path,
+            location,
+            tagged,
+        };
+        let mut out = listen.snapshot(value);
+        self.listens.insert(id, listen);
+        // Android reads `d` of a listen's reply as a map: never leave it out.
+        out.push(wire::ok(r, json!({})));
+        Ok(out)
+    }
+
+    fn unlisten(&mut self, r: &Value, body: &Value) -> Vec<String> {
+        let location = self
+            .path(path_of(body))
+            .map(|p| self.namespace.firebase_path(p.segments()))
+            .unwrap_or_default();
+        let tag = body.get("t").and_then(Value::as_u64);
+        let id = subscription_id(&location, body.get("q"), tag);
+        self.session.unsubscribe(&id);
+        self.listens.remove(&id);
+        vec![wire::ok(r, json!(""))]
+    }
+
+    /// `p`: a set, a transaction's compare-and-set when it carries `h`.
+    async fn put(&mut self, r: &Value, mut body: Value) -> Result<Vec<String>, Error> {
+        let path = self.path(path_of(&body))?;
+        let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
+        let expect = match body.get("h").and_then(Value::as_str) {
+            Some(hash) => Expect::Hash(hash.to_string()),
+            None => Expect::Anything,
+        };
+        let ctx = self.session.context().clone();
+        match write::put(&self.state, &ctx, &path, data, expect).await {
+            Ok(written) => Ok(self.after_write(r, written.seq).await),
+            Err(Refusal::Stale { current }) => {
+                // The client re-runs the transaction on its cache: give it the value first.
+                let location = self.namespace.firebase_path(path.segments());
+                Ok(vec![
+                    wire::data(&location, current.unwrap_or(Value::Null), None),
+                    wire::reply(r, "datastale", json!("Transaction hash does not match")),
+                ])
+            }
+            Err(Refusal::Error(error)) => Err(error),
+        }
+    }
+
+    /// `m`: an update of several children, atomically.
+    async fn merge(&mut self, r: &Value, mut body: Value) -> Result<Vec<String>, Error> {
+        let path = self.path(path_of(&body))?;
+        let Some(Value::Object(children)) = body.get_mut("d").map(Value::take) else {
+            return Err(Error::bad_request("an update's data is an object"));
+        };
+        let ctx = self.session.context().clone();
+        let seq = write::update(&self.state, &ctx, &path, children).await?;
+        Ok(self.after_write(r, Some(seq)).await)
+    }
+
+    /// The pushes a write caused on this connection's listens, then its `ok`.
+    async fn after_write(&mut self, r: &Value, seq: Option<kora_store::Seq>) -> Vec<String> {
+        if let Some(seq) = seq {
+            let _ = tokio::time::timeout(DELIVERY_WAIT, self.state.kora.wait_delivered(seq)).await;
+        }
+        let mut out = Vec::new();
+        while let Some(incoming) = self.session.try_recv() {
+            let pushes = self.session.process(incoming).await;
+            out.extend(self.render(pushes));
+        }
+        out.push(wire::ok(r, json!("")));
+        out
+    }
+
+    fn on_disconnect(
+        &mut self,
+        r: &Value,
+        action: &str,
+        mut body: Value,
+    ) -> Result<Vec<String>, Error> {
+        let path = self.path(path_of(&body))?;
+        let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
+        match (action, data) {
+            ("o", data) => self.on_disconnect.set(path, data)?,
+            ("om", Value::Object(children)) => self.on_disconnect.update(&path, children)?,
+            ("om", _) => return Err(Error::bad_request("an update's data is an object")),
+            _ => self.on_disconnect.forget(&path),
+        }
+        Ok(vec![wire::ok(r, json!(""))])
+    }
+
+    /// `g`: a one-time read, through the rules, filtered by its query.
+    async fn get(&mut self, r: &Value, body: &Value) -> Result<Vec<String>, Error> {
+        let path = self.path(path_of(body))?;
+        let answer = self.session.query(&kora_core::Query::of([path])).await?;
+        let value = answer.values.into_iter().next().flatten();
+        let value = match body
+            .get("q")
+            .filter(|q| q.as_object().is_some_and(|m| !m.is_empty()))
+        {
+            Some(q) => FbQuery::from_wire(q)
+                .map_err(Error::bad_request)?
+                .apply(value.as_ref()),
+            None => value,
+        };
+        Ok(vec![wire::ok(r, value.unwrap_or(Value::Null))])
+    }
+
+    async fn auth(&mut self, r: &Value, body: &Value) -> Vec<String> {
+        let token = body.get("cred").and_then(Value::as_str).unwrap_or("");
+        match identify(&self.state, token) {
+            Ok(identity) => {
+                let claims = match &identity {
+                    Identity::User(claims) => claims.clone(),
+                    Identity::Owner => json!({"admin": true}),
+                };
+                let expires = match &identity {
+                    Identity::User(claims) => super::auth::expires(claims),
+                    Identity::Owner => None,
+                };
+                self.set_identity(Some(identity)).await;
+                self.expires = expires;
+                vec![wire::ok(r, json!({"auth": claims, "expires": expires}))]
+            }
+            Err(error) => vec![wire::reply(r, "invalid_token", json!(error.message))],
+        }
+    }
+
+    /// Changes who the connection acts as. The administrator needs a context of its own
+    /// (rules do not apply to it), so the session is replaced and every listen renewed.
+    async fn set_identity(&mut self, identity: Option<Identity>) {
+        let was_owner = self.session.context().is_system();
+        let owner = matches!(identity, Some(Identity::Owner));
+        self.expires = None;
+        if owner == was_owner {
+            if let Some(Identity::User(claims)) = identity {
+                self.session.context().set_auth(Some(claims));
+            } else {
+                self.session.context().set_auth(None);
+            }
+            return;
+        }
+        let ctx = match identity {
+            Some(Identity::Owner) => Context::system(self.state.kora.clock().origin()),
+            Some(Identity::User(claims)) => {
+                let ctx = self.state.context();
+                ctx.set_auth(Some(claims));
+                ctx
+            }
+            None => self.state.context(),
+        };
+        self.session = self.state.kora.session(ctx);
+        for (id, listen) in &self.listens {
+            let _ = self
+                .session
+                .subscribe(id, PathQuery::new(listen.path.clone()), None)
+                .await;
+        }
+    }
+
+    /// Drops an expired identity and tells the client, which then re-authenticates.
+    fn check_expiry(&mut self) -> Vec<String> {
+        let expired = self
+            .expires
+            .is_some_and(|exp| exp.saturating_mul(1000) < super::now_millis());
+        if !expired {
+            return Vec::new();
+        }
+        self.expires = None;
+        self.session.context().set_auth(None);
+        vec![wire::auth_revoked("expired_token", "the token has expired")]
+    }
+
+    /// The engine's pushes as Firebase pushes.
+    fn render(&mut self, pushes: Vec<Push>) -> Vec<String> {
+        let mut out = Vec::new();
+        for push in pushes {
+            match push {
+                Push::Change { id, mutation, .. } => {
+                    if let Some(listen) = self.listens.get_mut(&id) {
+                        out.extend(listen.change(&mutation, &self.namespace));
+                    }
+                }
+                Push::Reset { id, value, .. } => {
+                    if let Some(listen) = self.listens.get_mut(&id) {
+                        out.extend(listen.snapshot(value));
+                    }
+                }
+                Push::Ended { id, .. } => {
+                    if let Some(listen) = self.listens.remove(&id) {
+                        out.push(listen.revoked());
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,474 @@
+//! Firebase's WebSocket protocol and REST API, frame by frame, against a real server: the
+//! orderings the SDKs depend on (notes §7), transactions, onDisconnect, and that Kora's own
+//! clients and Firebase's see one tree. The SDK itself runs in `tests/firebase` (Node).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{server, server_with, url, Client};
+use futures_util::{SinkExt, StreamExt};
+use kora_engine::Kora;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client speaking Firebase's protocol v5.
+struct Firebase {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next: u64,
+    hello: Value,
+}
+
+impl Firebase {
+    async fn connect(running: &kora_server::Running) -> Firebase {
+        let url = format!("ws://{}/.ws?v=5&ns=demo", running.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connects");
+        let mut client = Firebase {
+            ws,
+            next: 1,
+            hello: Value::Null,
+        };
+        client.hello = client.frame().await;
+        client
+    }
+
+    async fn frame(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("open")
+                .expect("readable");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(text.as_str()).expect("JSON");
+            }
+        }
+    }
+
+    async fn send(&mut self, action: &str, body: Value) -> u64 {
+        let r = self.next;
+        self.next += 1;
+        let text = json!({"t": "d", "d": {"r": r, "a": action, "b": body}}).to_string();
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+        r
+    }
+
+    /// Sends a request; returns the pushes that came before its reply, and the reply body.
+    async fn request(&mut self, action: &str, body: Value) -> (Vec<Value>, Value) {
+        let r = self.send(action, body).await;
+        let mut pushes = Vec::new();
+        loop {
+            let frame = self.frame().await;
+            if frame["d"]["r"] == json!(r) {
+                return (pushes, frame["d"]["b"].clone());
+            }
+            pushes.push(frame["d"].clone());
+        }
+    }
+
+    /// The next push (a data message without `r`).
+    async fn push(&mut self) -> Value {
+        loop {
+            let frame = self.frame().await;
+            if frame["t"] == "d" && frame["d"].get("r").is_none() {
+                return frame["d"].clone();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_hello_comes_first_and_names_the_host_the_client_used() {
+    let running = server().await;
+    let client = Firebase::connect(&running).await;
+    let hello = &client.hello["d"];
+    assert_eq!(client.hello["t"], "c");
+    assert_eq!(hello["t"], "h");
+    assert_eq!(hello["d"]["v"], "5");
+    assert_eq!(hello["d"]["h"], running.addr.to_string());
+    assert!(hello["d"]["ts"].as_u64().is_some_and(|ts| ts > 1 << 40));
+    let session = hello["d"]["s"].as_str().unwrap_or_default();
+    assert!(!session.is_empty() && session.chars().all(|c| c.is_ascii_alphanumeric()));
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_listen_gets_its_data_before_its_ok_and_a_write_its_pushes_before_its_ok() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    let (pushes, reply) = a.request("s", json!({"c": {"sdk.js.1-1-5": 1}})).await;
+    assert_eq!((pushes.len(), reply), (0, json!({"s": "ok", "d": ""})));
+
+    let (_, reply) = a
+        .request("p", json!({"p": "/users/ada", "d": {"age": 36}}))
+        .await;
+    assert_eq!(reply["s"], "ok");
+    let (pushes, reply) = a.request("q", json!({"p": "/users", "h": ""})).await;
+    assert_eq!(reply, json!({"s": "ok", "d": {}}));
+    assert_eq!(
+        pushes,
+        vec![json!({"a": "d", "b": {"p": "users", "d": {"ada": {"age": 36}}}})]
+    );
+
+    let (pushes, reply) = a
+        .request(
+            "m",
+            json!({"p": "/users/ada", "d": {"age": 37, "tags/x": true}}),
+        )
+        .await;
+    assert_eq!(reply["s"], "ok");
+    assert_eq!(
+        pushes,
+        vec![json!({"a": "m", "b": {"p": "users/ada", "d": {"age": 37, "tags/x": true}}})]
+    );
+    let (pushes, _) = a
+        .request("p", json!({"p": "/users/ada/age", "d": null}))
+        .await;
+    assert_eq!(
+        pushes,
+        vec![json!({"a": "d", "b": {"p": "users/ada/age", "d": null}})]
+    );
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn another_connection_sees_writes_and_unlistened_paths_stay_quiet() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    let mut b = Firebase::connect(&running).await;
+    b.request("q", json!({"p": "/room", "h": ""})).await;
+    a.request("p", json!({"p": "/elsewhere", "d": 1})).await;
+    a.request("p", json!({"p": "/room/msg", "d": "hi"})).await;
+    assert_eq!(
+        b.push().await,
+        json!({"a": "d", "b": {"p": "room/msg", "d": "hi"}})
+    );
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_transaction_with_a_stale_hash_gets_the_current_value_then_datastale() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    a.request("p", json!({"p": "/counter", "d": 7})).await;
+    // The hash of 1 (the client believed the counter was 1).
+    let (pushes, reply) = a
+        .request(
+            "p",
+            json!({"p": "/counter", "d": 2, "h": "YPVfR2bXt/lcDjiQZ8pOkAd3qkQ="}),
+        )
+        .await;
+    assert_eq!(reply["s"], "datastale");
+    assert_eq!(
+        pushes,
+        vec![json!({"a": "d", "b": {"p": "counter", "d": 7}})]
+    );
+    // The hash of 7 matches.
+    let hash = kora_server::firebase::node::hash(Some(&json!(7)));
+    let (_, reply) = a
+        .request("p", json!({"p": "/counter", "d": 8, "h": hash}))
+        .await;
+    assert_eq!(reply["s"], "ok");
+    let (_, reply) = a.request("g", json!({"p": "/counter", "q": {}})).await;
+    assert_eq!(reply, json!({"s": "ok", "d": 8}));
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn server_values_are_resolved_on_arrival() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    a.request("p", json!({"p": "/n", "d": 5})).await;
+    a.request("p", json!({"p": "/n", "d": {".sv": {"increment": 2}}}))
+        .await;
+    a.request("m", json!({"p": "/", "d": {"t": {".sv": "timestamp"}}}))
+        .await;
+    let (_, n) = a.request("g", json!({"p": "/n", "q": {}})).await;
+    let (_, t) = a.request("g", json!({"p": "/t", "q": {}})).await;
+    assert_eq!(n["d"], 7);
+    let now = kora_core::stamp::wall_millis();
+    assert!(t["d"].as_u64().is_some_and(|t| now - t < 10_000), "{t}");
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn on_disconnect_writes_run_when_the_socket_closes_and_cancelled_ones_do_not() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    let mut b = Firebase::connect(&running).await;
+    a.request("o", json!({"p": "/presence/a", "d": "gone"}))
+        .await;
+    a.request("om", json!({"p": "/presence", "d": {"b": 1, "c": 2}}))
+        .await;
+    a.request("oc", json!({"p": "/presence/c", "d": null}))
+        .await;
+    b.request("q", json!({"p": "/presence", "h": ""})).await;
+    drop(a);
+    let mut seen = json!({});
+    while seen != json!({"a": "gone", "b": 1}) {
+        let push = b.push().await;
+        let key = push["b"]["p"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("presence/");
+        seen[key] = push["b"]["d"].clone();
+    }
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_tagged_query_sends_its_window_again_when_it_changes() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    let scores = json!({"a": {"score": 1}, "b": {"score": 9}, "c": {"score": 12}});
+    a.request("p", json!({"p": "/scores", "d": scores})).await;
+    let query = json!({"l": 2, "vf": "r", "i": "score"});
+    let (pushes, reply) = a
+        .request("q", json!({"p": "/scores", "q": query, "t": 1, "h": ""}))
+        .await;
+    assert_eq!(reply["s"], "ok");
+    assert_eq!(
+        pushes,
+        vec![
+            json!({"a": "d", "b": {"p": "scores", "d": {"b": {"score": 9}, "c": {"score": 12}}, "t": 1}})
+        ]
+    );
+    let (pushes, _) = a
+        .request("p", json!({"p": "/scores/d", "d": {"score": 10}}))
+        .await;
+    assert_eq!(
+        pushes,
+        vec![
+            json!({"a": "d", "b": {"p": "scores", "d": {"c": {"score": 12}, "d": {"score": 10}}, "t": 1}})
+        ]
+    );
+    // A change outside the window sends nothing.
+    let (pushes, _) = a
+        .request("p", json!({"p": "/scores/a/score", "d": 2}))
+        .await;
+    assert!(pushes.is_empty(), "{pushes:?}");
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn kora_clients_and_firebase_clients_share_one_tree() {
+    let running = server().await;
+    let mut kora = Client::connect(&running).await;
+    let mut firebase = Firebase::connect(&running).await;
+    firebase
+        .request("q", json!({"p": "/shared", "h": ""}))
+        .await;
+    let reply = kora
+        .request(json!({"op": "mutate", "mutation": {"merge": {"shared": {"from": "kora"}}}}))
+        .await;
+    assert!(reply.get("error").is_none(), "{reply}");
+    assert_eq!(
+        firebase.push().await,
+        json!({"a": "d", "b": {"p": "shared/from", "d": "kora"}})
+    );
+    firebase
+        .request("p", json!({"p": "/shared/back", "d": "firebase"}))
+        .await;
+    let answer = reqwest::get(url(&running, "/v1/data/shared"))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"from": "kora", "back": "firebase"}));
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn rest_answers_as_firebase_does() {
+    let running = server().await;
+    let http = reqwest::Client::new();
+    let at = |p: &str| url(&running, p);
+    let put = http
+        .put(at("/items/a.json"))
+        .body(r#"{"n": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.json::<Value>().await.unwrap(), json!({"n": 1}));
+    let post = http.post(at("/items.json")).body("2").send().await.unwrap();
+    let name = post.json::<Value>().await.unwrap()["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(name.len(), 20);
+    let patch = http
+        .patch(at("/items/a.json"))
+        .body(r#"{"m": 2, "n": null}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        patch.json::<Value>().await.unwrap(),
+        json!({"m": 2, "n": null})
+    );
+    let got = http.get(at("/items.json")).send().await.unwrap();
+    assert_eq!(
+        got.json::<Value>().await.unwrap(),
+        json!({"a": {"m": 2}, name.clone(): 2})
+    );
+    let silent = http
+        .delete(at("/items/a.json?print=silent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(silent.status(), 204);
+    let bad = http.put(at("/items.json")).body("{").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.json::<Value>().await.unwrap()["error"].is_string());
+    let missing = http.get(at("/nothing")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn rest_etags_guard_writes() {
+    let running = server().await;
+    let http = reqwest::Client::new();
+    let at = url(&running, "/doc.json");
+    let created = http
+        .put(&at)
+        .header("if-match", "null_etag")
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let etag = created.headers()["etag"].to_str().unwrap().to_string();
+    let stale = http
+        .put(&at)
+        .header("if-match", "null_etag")
+        .body("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    assert_eq!(stale.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(stale.json::<Value>().await.unwrap(), json!(1));
+    let fresh = http
+        .put(&at)
+        .header("if-match", &etag)
+        .body("3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    let get = http
+        .get(&at)
+        .header("X-Firebase-ETag", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(get.headers().contains_key("etag"));
+    assert_eq!(get.json::<Value>().await.unwrap(), json!(3));
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn rest_streams_put_then_patch_events() {
+    let running = server().await;
+    let http = reqwest::Client::new();
+    http.put(url(&running, "/feed.json"))
+        .body(r#"{"a": 1}"#)
+        .send()
+        .await
+        .unwrap();
+    let response = http
+        .get(url(&running, "/feed.json"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events {
+        body: Box::pin(response.bytes_stream()),
+        text: String::new(),
+    };
+    assert_eq!(
+        events.next().await,
+        "event: put\ndata: {\"data\":{\"a\":1},\"path\":\"/\"}\n\n"
+    );
+    http.put(url(&running, "/feed/b.json"))
+        .body("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        events.next().await,
+        "event: put\ndata: {\"data\":2,\"path\":\"/b\"}\n\n"
+    );
+    http.patch(url(&running, "/feed.json"))
+        .body(r#"{"c": 3, "d": 4}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        events.next().await,
+        "event: patch\ndata: {\"data\":{\"c\":3,\"d\":4},\"path\":\"/\"}\n\n"
+    );
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn mock_tokens_only_when_enabled() {
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let token = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none"})),
+        b64(json!({"user_id": "ada"}))
+    );
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    let (_, reply) = a.request("auth", json!({"cred": token})).await;
+    assert_eq!(reply["s"], "invalid_token");
+    running.stop().await.ok();
+
+    let running = server_with(Kora::builder(), |c| c.firebase.mock_tokens = true).await;
+    let mut a = Firebase::connect(&running).await;
+    let (_, reply) = a.request("auth", json!({"cred": token})).await;
+    assert_eq!(reply["s"], "ok");
+    assert_eq!(reply["d"]["auth"]["uid"], "ada");
+    let (_, reply) = a.request("gauth", json!({"cred": "owner"})).await;
+    assert_eq!(reply["s"], "ok");
+    running.stop().await.ok();
+}
+
+type Body =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>;
+
+/// Server-sent events, one `event: …\ndata: …\n\n` block at a time.
+struct Events {
+    body: Body,
+    text: String,
+}
+
+impl Events {
+    async fn next(&mut self) -> String {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                return self.text.drain(..end + 2).collect();
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
+                .await
+                .expect("an event within 10 s")
+                .expect("open")
+                .expect("readable");
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
