@@ -148,6 +148,14 @@ impl Kora {
         stamp
     }
 
+    /// Runs a write through the interceptors without committing it: `Ok` when it would be
+    /// accepted now. For writes registered ahead of time (Firebase's onDisconnect), which
+    /// must be refused when they are registered, not only when they run.
+    pub async fn check_write(&self, ctx: &Context, mutation: Mutation) -> Result<(), Error> {
+        let stamp = self.stamp(None);
+        self.intercept(ctx, mutation, stamp).await.map(|_| ())
+    }
+
     /// Runs the interceptors over a write: returns the final mutation and its effects.
     pub(crate) async fn intercept(
         &self,

@@ -16,7 +16,10 @@ use crate::state::AppState;
 pub enum Identity {
     /// Claims: `auth` in the rules. Firebase's `uid` is added (from `user_id` or `sub`) when
     /// absent, and `sub` from `user_id`, so rules written either way find the user.
-    User(Value),
+    /// `expires`: seconds since the epoch at which the identity lapses (none for the
+    /// emulator's unsigned tokens, which carry `exp: 3600` whatever the date, as the
+    /// emulator ignores it).
+    User { claims: Value, expires: Option<u64> },
     /// The administrator (`owner`, with mock tokens on): rules do not apply.
     Owner,
 }
@@ -29,26 +32,32 @@ pub fn identify(state: &AppState, token: &str) -> Result<Identity, Error> {
     }
     if mock {
         if let Some(claims) = unsigned_claims(token) {
-            return Ok(Identity::User(with_uid(claims)));
+            return Ok(Identity::User {
+                claims: with_uid(claims),
+                expires: None,
+            });
         }
     }
     match state.authenticate(Some(token))? {
-        Some(claims) => Ok(Identity::User(with_uid(claims))),
+        Some(claims) => Ok(Identity::User {
+            expires: claims.get("exp").and_then(Value::as_u64),
+            claims: with_uid(claims),
+        }),
         None => Err(Error::permission_denied("no token")),
     }
 }
 
-/// The context a request with `token` (if any) runs in.
-pub fn context(state: &AppState, token: Option<&str>) -> Result<Context, Error> {
+/// The context a request with `token` (if any) runs in, and when its identity lapses.
+pub fn context(state: &AppState, token: Option<&str>) -> Result<(Context, Option<u64>), Error> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Ok(state.context());
+        return Ok((state.context(), None));
     };
     Ok(match identify(state, token)? {
-        Identity::Owner => Context::system(state.kora.clock().origin()),
-        Identity::User(claims) => {
+        Identity::Owner => (Context::system(state.kora.clock().origin()), None),
+        Identity::User { claims, expires } => {
             let ctx = state.context();
             ctx.set_auth(Some(claims));
-            ctx
+            (ctx, expires)
         }
     })
 }
@@ -83,10 +92,6 @@ fn with_uid(mut claims: Value) -> Value {
     claims
 }
 
-/// Seconds since the epoch at which `claims` expire, if they say.
-pub fn expires(claims: &Value) -> Option<u64> {
-    claims.get("exp").and_then(Value::as_u64)
-}
 
 #[cfg(test)]
 mod tests {

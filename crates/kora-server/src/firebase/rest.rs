@@ -125,7 +125,7 @@ async fn serve(state: AppState, peer: SocketAddr, request: Request) -> Result<Re
     let token = crate::auth::presented(&headers, None)
         .or_else(|| params.get("auth"))
         .or_else(|| params.get("access_token"));
-    let ctx = super::auth::context(&state, token)?;
+    let (ctx, expires) = super::auth::context(&state, token)?;
     let mut method = request.method().clone();
     if method == Method::POST {
         if let Some(over) = headers.get("x-http-method-override") {
@@ -138,7 +138,7 @@ async fn serve(state: AppState, peer: SocketAddr, request: Request) -> Result<Re
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if method == Method::GET && wants_stream {
-        return Ok(super::stream::open(state, ctx, peer, path, namespace).await?);
+        return Ok(super::stream::open(state, ctx, expires, peer, path).await?);
     }
     let outcome = match method {
         Method::GET => get(&state, &ctx, &path, &params, &headers).await?,
@@ -249,7 +249,9 @@ async fn get(
     })
 }
 
-/// A value as Firebase's REST API shows it without `format=export`: no priorities.
+/// A value as Firebase's REST API shows it without `format=export`: no priorities, and
+/// objects whose keys are mostly the integers 0..n as arrays (the SDK's `val()` rule: every
+/// key an integer, the largest below twice their number).
 pub fn without_priorities(value: Value) -> Value {
     match value {
         Value::Object(mut map) => {
@@ -257,13 +259,33 @@ pub fn without_priorities(value: Value) -> Value {
                 return inner;
             }
             map.remove(".priority");
-            Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| (k, without_priorities(v)))
-                    .collect(),
-            )
+            let map: serde_json::Map<String, Value> = map
+                .into_iter()
+                .map(|(k, v)| (k, without_priorities(v)))
+                .collect();
+            as_array(map)
         }
         other => other,
+    }
+}
+
+fn as_array(map: serde_json::Map<String, Value>) -> Value {
+    let index = |key: &str| {
+        let integer = key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit()));
+        integer.then(|| key.parse::<usize>().ok()).flatten()
+    };
+    let max = map.keys().map(|k| index(k)).try_fold(0usize, |max, i| i.map(|i| max.max(i)));
+    match max {
+        Some(max) if !map.is_empty() && max < 2 * map.len() => {
+            let mut array = vec![Value::Null; max + 1];
+            for (key, value) in map {
+                if let Some(i) = index(&key) {
+                    array[i] = value;
+                }
+            }
+            Value::Array(array)
+        }
+        _ => Value::Object(map),
     }
 }
 
@@ -282,7 +304,7 @@ async fn put(
     match write::put(state, ctx, path, body, expect).await {
         Ok(written) => Ok(Answer {
             etag: (conditional || wants_etag(headers)).then(|| write::etag(written.value.as_ref())),
-            value: written.value.unwrap_or(Value::Null),
+            value: written.value.map(without_priorities).unwrap_or(Value::Null),
             not_modified: false,
         }),
         Err(Refusal::Stale { current }) => Err(RestError {

@@ -27,7 +27,6 @@ use kora_engine::{Context, Error, Initial, Push, Session};
 use serde_json::{json, Value};
 
 use super::changes::{overwrites, update_under, Update};
-use super::Namespace;
 use crate::state::{AppState, ConnectionGuard};
 
 /// How often an idle stream sends `keep-alive`.
@@ -60,6 +59,8 @@ fn update_event(update: Update) -> Event {
 struct Live {
     session: Session,
     path: Path,
+    /// When the reader's token lapses (seconds since the epoch).
+    expires: Option<u64>,
     ended: bool,
     _guard: ConnectionGuard,
 }
@@ -97,11 +98,7 @@ impl Live {
 
     fn keep_alive(&mut self) -> Vec<Event> {
         let expired = self
-            .session
-            .context()
-            .auth()
-            .as_ref()
-            .and_then(super::auth::expires)
+            .expires
             .is_some_and(|exp| exp.saturating_mul(1000) < super::now_millis());
         if expired {
             self.ended = true;
@@ -118,9 +115,9 @@ impl Live {
 pub async fn open(
     state: AppState,
     ctx: Context,
+    expires: Option<u64>,
     peer: SocketAddr,
     path: Path,
-    _namespace: Namespace,
 ) -> Result<Response, Error> {
     let guard = state.admit(peer.ip())?;
     let mut session = state.kora.session(ctx);
@@ -138,6 +135,7 @@ pub async fn open(
     let live = Live {
         session,
         path,
+        expires,
         ended: false,
         _guard: guard,
     };

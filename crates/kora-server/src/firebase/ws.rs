@@ -188,7 +188,7 @@ impl Connection {
             "n" => Ok(self.unlisten(&r, &body)),
             "p" => self.put(&r, body).await,
             "m" => self.merge(&r, body).await,
-            "o" | "om" | "oc" => self.on_disconnect(&r, &action, body),
+            "o" | "om" | "oc" => self.on_disconnect(&r, &action, body).await,
             "g" => self.get(&r, &body).await,
             "auth" | "gauth" => Ok(self.auth(&r, &body).await),
             "unauth" => {
@@ -305,7 +305,35 @@ impl Connection {
         out
     }
 
-    fn on_disconnect(
+    /// Refuses an onDisconnect write the rules would refuse now (they are checked again when
+    /// it runs): a set of `data` at `path`, or for `om` a set of each child.
+    async fn check_write(&self, action: &str, path: &kora_core::Path, data: &Value) -> Result<(), Error> {
+        let now = super::now_millis();
+        let set = |path: &kora_core::Path, data: &Value| -> Result<kora_core::Mutation, Error> {
+            let resolved = super::node::resolve_server_values(data.clone(), &|_| None, now);
+            Ok(match super::node::normalize(resolved) {
+                Some(value) => kora_core::Mutation::set(path, value)?,
+                None => kora_core::Mutation::delete(path),
+            })
+        };
+        let mutation = match (action, data) {
+            ("om", Value::Object(children)) => {
+                let mut mutation = kora_core::Mutation::new();
+                for (relative, data) in children {
+                    let mut child = path.clone();
+                    for key in relative.split('/').filter(|k| !k.is_empty()) {
+                        child = child.child(key)?;
+                    }
+                    mutation = mutation.combine(set(&child, data)?);
+                }
+                mutation
+            }
+            _ => set(path, data)?,
+        };
+        self.state.kora.check_write(self.session.context(), mutation).await
+    }
+
+    async fn on_disconnect(
         &mut self,
         r: &Value,
         action: &str,
@@ -313,6 +341,9 @@ impl Connection {
     ) -> Result<Vec<String>, Error> {
         let path = self.path(path_of(&body))?;
         let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
+        if action != "oc" {
+            self.check_write(action, &path, &data).await?;
+        }
         match (action, data) {
             ("o", data) => self.on_disconnect.set(path, data)?,
             ("om", Value::Object(children)) => self.on_disconnect.update(&path, children)?,
@@ -343,13 +374,9 @@ impl Connection {
         let token = body.get("cred").and_then(Value::as_str).unwrap_or("");
         match identify(&self.state, token) {
             Ok(identity) => {
-                let claims = match &identity {
-                    Identity::User(claims) => claims.clone(),
-                    Identity::Owner => json!({"admin": true}),
-                };
-                let expires = match &identity {
-                    Identity::User(claims) => super::auth::expires(claims),
-                    Identity::Owner => None,
+                let (claims, expires) = match &identity {
+                    Identity::User { claims, expires } => (claims.clone(), *expires),
+                    Identity::Owner => (json!({"admin": true}), None),
                 };
                 self.set_identity(Some(identity)).await;
                 self.expires = expires;
@@ -366,7 +393,7 @@ impl Connection {
         let owner = matches!(identity, Some(Identity::Owner));
         self.expires = None;
         if owner == was_owner {
-            if let Some(Identity::User(claims)) = identity {
+            if let Some(Identity::User { claims, .. }) = identity {
                 self.session.context().set_auth(Some(claims));
             } else {
                 self.session.context().set_auth(None);
@@ -375,7 +402,7 @@ impl Connection {
         }
         let ctx = match identity {
             Some(Identity::Owner) => Context::system(self.state.kora.clock().origin()),
-            Some(Identity::User(claims)) => {
+            Some(Identity::User { claims, .. }) => {
                 let ctx = self.state.context();
                 ctx.set_auth(Some(claims));
                 ctx
