@@ -26,13 +26,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(kora: Kora, config: ServerConfig, verifier: Option<Verifier>) -> Self {
+        let firebase = Arc::new(crate::firebase::write::Shared::new(&config.firebase));
         AppState {
             kora,
             config: Arc::new(config),
             connections: Arc::new(AtomicUsize::new(0)),
             per_ip: Arc::new(Mutex::new(HashMap::new())),
             verifier: verifier.map(Arc::new),
-            firebase: Arc::default(),
+            firebase,
         }
     }
 

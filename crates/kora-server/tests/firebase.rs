@@ -472,3 +472,102 @@ impl Events {
         }
     }
 }
+
+#[tokio::test]
+async fn an_indexed_query_keeps_its_window_through_every_kind_of_change() {
+    let running = server_with(Kora::builder(), |c| {
+        c.firebase.index_on = [("scores".to_string(), vec!["score".to_string()])].into();
+    })
+    .await;
+    let mut a = Firebase::connect(&running).await;
+    let scores = json!({"a": {"score": 1}, "b": {"score": 9}, "c": {"score": 12}});
+    a.request("p", json!({"p": "/scores", "d": scores})).await;
+    let query = json!({"l": 2, "vf": "r", "i": "score"});
+    let (pushes, reply) = a
+        .request("q", json!({"p": "/scores", "q": query, "t": 7, "h": ""}))
+        .await;
+    // No `no_index` warning: the index is declared.
+    assert_eq!(reply, json!({"s": "ok", "d": {}}));
+    let window = |d: Value| vec![json!({"a": "d", "b": {"p": "scores", "d": d, "t": 7}})];
+    assert_eq!(
+        pushes,
+        window(json!({"b": {"score": 9}, "c": {"score": 12}}))
+    );
+
+    // A new child enters the window.
+    expect(
+        &mut a,
+        json!({"p": "/scores/d", "d": {"score": 10}}),
+        window(json!({"c": {"score": 12}, "d": {"score": 10}})),
+    )
+    .await;
+    // The indexed field of a window child drops it out; another comes in.
+    expect(
+        &mut a,
+        json!({"p": "/scores/c/score", "d": 0}),
+        window(json!({"b": {"score": 9}, "d": {"score": 10}})),
+    )
+    .await;
+    // Another field of a window child: the window's content changes.
+    expect(
+        &mut a,
+        json!({"p": "/scores/d/name", "d": "dee"}),
+        window(json!({"b": {"score": 9}, "d": {"score": 10, "name": "dee"}})),
+    )
+    .await;
+    // Another field of a child outside the window: nothing to send.
+    expect(&mut a, json!({"p": "/scores/a/name", "d": "ay"}), vec![]).await;
+    // A window child deleted.
+    expect(
+        &mut a,
+        json!({"p": "/scores/b", "d": null}),
+        window(json!({"a": {"score": 1, "name": "ay"}, "d": {"score": 10, "name": "dee"}})),
+    )
+    .await;
+    // The indexed field deleted: the child sorts first (null), and leaves the window.
+    expect(
+        &mut a,
+        json!({"p": "/scores/d/score", "d": null}),
+        window(json!({"a": {"score": 1, "name": "ay"}, "c": {"score": 0}})),
+    )
+    .await;
+
+    // One-time reads use the index too.
+    let (_, reply) = a
+        .request(
+            "g",
+            json!({"p": "/scores", "q": {"sp": 1, "i": "score", "l": 5, "vf": "l"}}),
+        )
+        .await;
+    assert_eq!(reply["d"], json!({"a": {"score": 1, "name": "ay"}}));
+    let rest = reqwest::get(url(
+        &running,
+        "/scores.json?orderBy=%22score%22&limitToFirst=2",
+    ))
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap();
+    assert_eq!(rest, json!({"c": {"score": 0}, "d": {"name": "dee"}}));
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn an_unindexed_child_query_warns_as_firebase_does() {
+    let running = server().await;
+    let mut a = Firebase::connect(&running).await;
+    let query = json!({"l": 1, "vf": "l", "i": "score"});
+    let (_, reply) = a
+        .request("q", json!({"p": "/x", "q": query, "t": 1, "h": ""}))
+        .await;
+    assert_eq!(reply, json!({"s": "ok", "d": {"w": ["no_index"]}}));
+    running.stop().await.ok();
+}
+
+/// Sends `write` and checks the pushes that came before its `ok`.
+async fn expect(client: &mut Firebase, write: Value, pushed: Vec<Value>) {
+    let (pushes, reply) = client.request("p", write.clone()).await;
+    assert_eq!(reply["s"], "ok", "{write}");
+    assert_eq!(pushes, pushed, "after {write}");
+}

@@ -92,7 +92,6 @@ fn with_uid(mut claims: Value) -> Value {
     claims
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

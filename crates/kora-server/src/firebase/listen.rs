@@ -7,8 +7,14 @@
 //! `child_removed` for a child that leaves a limited window and `child_added` for the one
 //! that enters it (notes §3.2).
 
+use std::sync::Arc;
+
 use kora_core::{Mutation, Path};
+use kora_engine::{Error, Session};
 use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::index::ChildIndex;
 
 use super::changes::{overwrites, update_under, Update};
 use super::query::FbQuery;
@@ -44,69 +50,176 @@ pub struct Tagged {
     pub query: FbQuery,
     /// The query object as the client sent it (revocations name it).
     pub wire: Value,
-    /// The whole node at the path, to recompute the window from.
-    node: Option<Value>,
+    source: Source,
     /// The result last sent.
     sent: Option<Value>,
 }
 
+/// Where a tagged listen's window comes from.
+enum Source {
+    /// The whole node at the path, kept here and filtered on every change.
+    Node(Option<Value>),
+    /// An `orderByChild` index: only the window's children are read.
+    Index {
+        index: Arc<Mutex<ChildIndex>>,
+        keys: Vec<String>,
+    },
+}
+
 impl Tagged {
-    pub fn new(tag: u64, query: FbQuery, wire: Value) -> Self {
+    pub fn new(
+        tag: u64,
+        query: FbQuery,
+        wire: Value,
+        index: Option<Arc<Mutex<ChildIndex>>>,
+    ) -> Self {
+        let source = match index {
+            Some(index) => Source::Index {
+                index,
+                keys: Vec::new(),
+            },
+            None => Source::Node(None),
+        };
         Tagged {
             tag,
             query,
             wire,
-            node: None,
+            source,
             sent: None,
+        }
+    }
+
+    /// Whether the window is found in an index (the listen then needs no snapshot).
+    pub fn is_indexed(&self) -> bool {
+        matches!(self.source, Source::Index { .. })
+    }
+
+    /// The query's result now, `update` (if any) being the change just seen. `None` in the
+    /// outer option: the result cannot have changed.
+    async fn result(
+        &mut self,
+        path: &Path,
+        update: Option<Update>,
+        session: &Session,
+    ) -> Result<Option<Option<Value>>, Error> {
+        match &mut self.source {
+            Source::Node(node) => {
+                if let Some(update) = update {
+                    *node = applied(node.take(), update);
+                }
+                Ok(Some(self.query.apply(node.as_ref())))
+            }
+            Source::Index { index, keys } => {
+                let fresh = {
+                    let mut index = index.lock().await;
+                    index.catch_up().await;
+                    index.window(&self.query)
+                };
+                let touched = match &update {
+                    None => true,
+                    Some(update) => touches(update, &fresh),
+                };
+                if fresh == *keys && !touched {
+                    return Ok(None);
+                }
+                *keys = fresh;
+                read_children(path, keys, session).await.map(Some)
+            }
         }
     }
 }
 
+/// Whether `update` (relative to the collection) changes any of the children `keys`.
+fn touches(update: &Update, keys: &[String]) -> bool {
+    let hit = |path: &[String]| path.first().is_none_or(|k| keys.contains(k));
+    match update {
+        Update::Put { path, .. } => hit(path),
+        Update::Patch { path, children } => {
+            path.is_empty()
+                && children
+                    .keys()
+                    .any(|k| keys.iter().any(|key| k.split('/').next() == Some(key)))
+                || !path.is_empty() && hit(path)
+        }
+    }
+}
+
+/// The children `keys` of `path`, read through the rules, as one object.
+async fn read_children(
+    path: &Path,
+    keys: &[String],
+    session: &Session,
+) -> Result<Option<Value>, Error> {
+    let mut paths = Vec::with_capacity(keys.len());
+    for key in keys {
+        paths.push(path.child(key.as_str())?);
+    }
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let answer = session.query(&kora_core::Query::of(paths)).await?;
+    let mut window = Map::new();
+    for (key, value) in keys.iter().zip(answer.values) {
+        if let Some(value) = value {
+            window.insert(key.clone(), value);
+        }
+    }
+    Ok((!window.is_empty()).then_some(Value::Object(window)))
+}
+
 impl Listen {
     /// The frames that give the client the listened value, `value` being the node at the
-    /// path now (a first snapshot or a reset).
-    pub fn snapshot(&mut self, value: Option<Value>) -> Vec<String> {
-        match &mut self.tagged {
-            None => vec![wire::data(
+    /// path now (a first snapshot or a reset; ignored by an indexed listen).
+    pub async fn snapshot(
+        &mut self,
+        value: Option<Value>,
+        session: &Session,
+    ) -> Result<Vec<String>, Error> {
+        let Some(tagged) = &mut self.tagged else {
+            return Ok(vec![wire::data(
                 &self.location,
                 value.unwrap_or(Value::Null),
                 None,
-            )],
-            Some(tagged) => {
-                tagged.node = value;
-                let result = tagged.query.apply(tagged.node.as_ref());
-                tagged.sent = result.clone();
-                vec![wire::data(
-                    &self.location,
-                    result.unwrap_or(Value::Null),
-                    Some(tagged.tag),
-                )]
-            }
+            )]);
+        };
+        if let Source::Node(node) = &mut tagged.source {
+            *node = value;
         }
+        let result = tagged.result(&self.path, None, session).await?.flatten();
+        tagged.sent = result.clone();
+        Ok(vec![wire::data(
+            &self.location,
+            result.unwrap_or(Value::Null),
+            Some(tagged.tag),
+        )])
     }
 
     /// The frames for a change, `mutation` being its part under the path (absolute paths).
-    pub fn change(&mut self, mutation: &Mutation, namespace: &super::Namespace) -> Vec<String> {
+    pub async fn change(
+        &mut self,
+        mutation: &Mutation,
+        namespace: &super::Namespace,
+        session: &Session,
+    ) -> Result<Vec<String>, Error> {
         let base = self.path.segments();
         let Some(update) = update_under(&overwrites(mutation), base) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        match &mut self.tagged {
-            None => vec![render(&update, base, namespace, None)],
-            Some(tagged) => {
-                tagged.node = applied(tagged.node.take(), update);
-                let result = tagged.query.apply(tagged.node.as_ref());
-                if result == tagged.sent {
-                    return Vec::new();
-                }
-                tagged.sent = result.clone();
-                vec![wire::data(
-                    &self.location,
-                    result.unwrap_or(Value::Null),
-                    Some(tagged.tag),
-                )]
-            }
+        let Some(tagged) = &mut self.tagged else {
+            return Ok(vec![render(&update, base, namespace, None)]);
+        };
+        let Some(result) = tagged.result(&self.path, Some(update), session).await? else {
+            return Ok(Vec::new());
+        };
+        if result == tagged.sent {
+            return Ok(Vec::new());
         }
+        tagged.sent = result.clone();
+        Ok(vec![wire::data(
+            &self.location,
+            result.unwrap_or(Value::Null),
+            Some(tagged.tag),
+        )])
     }
 
     /// The frame that tells the client this listen is cancelled.

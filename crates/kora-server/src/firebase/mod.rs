@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod changes;
 pub mod disconnect;
+pub mod index;
 pub mod listen;
 pub mod node;
 pub mod order;
@@ -49,6 +50,9 @@ pub struct FirebaseConfig {
     pub mock_tokens: bool,
     /// What the `ns` parameter selects.
     pub namespaces: Namespaces,
+    /// Indexes for `orderByChild`, like Firebase's `.indexOn`: collection path (`$name` for
+    /// any key) → indexed child paths (see [`index`]).
+    pub index_on: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for FirebaseConfig {
@@ -57,6 +61,7 @@ impl Default for FirebaseConfig {
             enabled: true,
             mock_tokens: false,
             namespaces: Namespaces::Ignore,
+            index_on: Default::default(),
         }
     }
 }

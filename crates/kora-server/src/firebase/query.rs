@@ -9,7 +9,7 @@
 
 mod rest;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

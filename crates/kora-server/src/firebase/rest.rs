@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kora_core::{Path, Query};
+use kora_core::Path;
 use kora_engine::{Code, Context, Error};
 use serde_json::{json, Value};
 
@@ -214,11 +214,6 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-async fn read(state: &AppState, ctx: &Context, path: &Path) -> Result<Option<Value>, Error> {
-    let answer = state.kora.query(ctx, &Query::of([path.clone()])).await?;
-    Ok(answer.values.into_iter().next().flatten())
-}
-
 async fn get(
     state: &AppState,
     ctx: &Context,
@@ -226,17 +221,16 @@ async fn get(
     params: &Params,
     headers: &HeaderMap,
 ) -> Result<Answer, RestError> {
-    let value = read(state, ctx, path).await?;
-    let etag = write::etag(value.as_ref());
     let query = FbQuery::from_rest(&params.0).map_err(bad)?;
     let shallow = params.get("shallow") == Some("true");
     if shallow && query.is_some() {
         return Err(bad("shallow cannot be combined with a query"));
     }
-    let mut value = match (&query, shallow) {
-        (Some(query), _) => query.apply(value.as_ref()),
-        (None, true) => Some(node::shallow(value.as_ref())),
-        (None, false) => value,
+    let value = super::ws::read(state, ctx, path, query.as_ref()).await?;
+    let etag = write::etag(value.as_ref());
+    let mut value = match shallow {
+        true => Some(node::shallow(value.as_ref())),
+        false => value,
     };
     if params.get("format") != Some("export") {
         value = value.map(without_priorities);
@@ -271,10 +265,14 @@ pub fn without_priorities(value: Value) -> Value {
 
 fn as_array(map: serde_json::Map<String, Value>) -> Value {
     let index = |key: &str| {
-        let integer = key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit()));
+        let integer =
+            key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit()));
         integer.then(|| key.parse::<usize>().ok()).flatten()
     };
-    let max = map.keys().map(|k| index(k)).try_fold(0usize, |max, i| i.map(|i| max.max(i)));
+    let max = map
+        .keys()
+        .map(|k| index(k))
+        .try_fold(0usize, |max, i| i.map(|i| max.max(i)));
     match max {
         Some(max) if !map.is_empty() && max < 2 * map.len() => {
             let mut array = vec![Value::Null; max + 1];

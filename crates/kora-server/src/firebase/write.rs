@@ -25,6 +25,17 @@ pub struct Shared {
     pub conditional: tokio::sync::Mutex<()>,
     /// The last push id handed out, so REST `POST`s get increasing ids.
     pub push_ids: std::sync::Mutex<node::PushIdState>,
+    /// The `orderByChild` indexes.
+    pub indexes: super::index::Indexes,
+}
+
+impl Shared {
+    pub fn new(config: &super::FirebaseConfig) -> Self {
+        Shared {
+            indexes: super::index::Indexes::new(&config.index_on),
+            ..Shared::default()
+        }
+    }
 }
 
 /// What a write must find before it writes.

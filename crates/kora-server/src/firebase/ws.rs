@@ -115,7 +115,7 @@ async fn run(
             incoming = conn.session.recv() => match incoming {
                 Some(incoming) => {
                     let pushes = conn.session.process(incoming).await;
-                    conn.render(pushes)
+                    conn.render(pushes).await
                 }
                 None => break,
             },
@@ -213,20 +213,32 @@ impl Connection {
         let location = self.namespace.firebase_path(path.segments());
         let tag = body.get("t").and_then(Value::as_u64);
         let wire_query = body.get("q").cloned().unwrap_or(json!({}));
+        let mut warnings = Vec::new();
         let tagged = match tag {
-            Some(tag) => Some(Tagged::new(
-                tag,
-                FbQuery::from_wire(&wire_query).map_err(Error::bad_request)?,
-                wire_query.clone(),
-            )),
+            Some(tag) => {
+                let query = FbQuery::from_wire(&wire_query).map_err(Error::bad_request)?;
+                let indexes = &self.state.firebase.indexes;
+                let index = indexes.get(&self.state.kora, &path, &query).await?;
+                if index.is_none() && matches!(query.index, super::query::Index::Child(_)) {
+                    // The SDK then suggests declaring an index, as Firebase's does.
+                    warnings.push("no_index");
+                }
+                Some(Tagged::new(tag, query, wire_query.clone(), index))
+            }
             None => None,
         };
         let id = subscription_id(&location, Some(&wire_query), tag);
         // A listen asked for again replaces the old one.
         self.session.unsubscribe(&id);
+        // An indexed listen reads only its window: it follows changes from now on, without a
+        // snapshot of the whole collection.
+        let since = match &tagged {
+            Some(t) if t.is_indexed() => Some(self.state.kora.store().last_seq().await?),
+            _ => None,
+        };
         let initial = self
             .session
-            .subscribe(&id, PathQuery::new(path.clone()), None)
+            .subscribe(&id, PathQuery::new(path.clone()), since)
             .await;
         let value = match initial {
             Ok(Initial::Snapshot { value, .. } | Initial::Reset { value, .. }) => value,
@@ -238,10 +250,20 @@ impl Connection {
             location,
             tagged,
         };
-        let mut out = listen.snapshot(value);
+        let mut out = match listen.snapshot(value, &self.session).await {
+            Ok(frames) => frames,
+            Err(error) => {
+                self.session.unsubscribe(&id);
+                return Ok(vec![wire::refused(r, &error)]);
+            }
+        };
         self.listens.insert(id, listen);
         // Android reads `d` of a listen's reply as a map: never leave it out.
-        out.push(wire::ok(r, json!({})));
+        let reply = match warnings.is_empty() {
+            true => json!({}),
+            false => json!({"w": warnings}),
+        };
+        out.push(wire::ok(r, reply));
         Ok(out)
     }
 
@@ -299,7 +321,7 @@ impl Connection {
         let mut out = Vec::new();
         while let Some(incoming) = self.session.try_recv() {
             let pushes = self.session.process(incoming).await;
-            out.extend(self.render(pushes));
+            out.extend(self.render(pushes).await);
         }
         out.push(wire::ok(r, json!("")));
         out
@@ -307,7 +329,12 @@ impl Connection {
 
     /// Refuses an onDisconnect write the rules would refuse now (they are checked again when
     /// it runs): a set of `data` at `path`, or for `om` a set of each child.
-    async fn check_write(&self, action: &str, path: &kora_core::Path, data: &Value) -> Result<(), Error> {
+    async fn check_write(
+        &self,
+        action: &str,
+        path: &kora_core::Path,
+        data: &Value,
+    ) -> Result<(), Error> {
         let now = super::now_millis();
         let set = |path: &kora_core::Path, data: &Value| -> Result<kora_core::Mutation, Error> {
             let resolved = super::node::resolve_server_values(data.clone(), &|_| None, now);
@@ -330,7 +357,10 @@ impl Connection {
             }
             _ => set(path, data)?,
         };
-        self.state.kora.check_write(self.session.context(), mutation).await
+        self.state
+            .kora
+            .check_write(self.session.context(), mutation)
+            .await
     }
 
     async fn on_disconnect(
@@ -356,17 +386,14 @@ impl Connection {
     /// `g`: a one-time read, through the rules, filtered by its query.
     async fn get(&mut self, r: &Value, body: &Value) -> Result<Vec<String>, Error> {
         let path = self.path(path_of(body))?;
-        let answer = self.session.query(&kora_core::Query::of([path])).await?;
-        let value = answer.values.into_iter().next().flatten();
-        let value = match body
+        let query = match body
             .get("q")
             .filter(|q| q.as_object().is_some_and(|m| !m.is_empty()))
         {
-            Some(q) => FbQuery::from_wire(q)
-                .map_err(Error::bad_request)?
-                .apply(value.as_ref()),
-            None => value,
+            Some(q) => Some(FbQuery::from_wire(q).map_err(Error::bad_request)?),
+            None => None,
         };
+        let value = read(&self.state, self.session.context(), &path, query.as_ref()).await?;
         Ok(vec![wire::ok(r, value.unwrap_or(Value::Null))])
     }
 
@@ -432,21 +459,34 @@ impl Connection {
     }
 
     /// The engine's pushes as Firebase pushes.
-    fn render(&mut self, pushes: Vec<Push>) -> Vec<String> {
+    async fn render(&mut self, pushes: Vec<Push>) -> Vec<String> {
         let mut out = Vec::new();
         for push in pushes {
-            match push {
+            let (id, frames) = match push {
                 Push::Change { id, mutation, .. } => {
-                    if let Some(listen) = self.listens.get_mut(&id) {
-                        out.extend(listen.change(&mutation, &self.namespace));
-                    }
+                    let Some(listen) = self.listens.get_mut(&id) else {
+                        continue;
+                    };
+                    (
+                        id,
+                        listen
+                            .change(&mutation, &self.namespace, &self.session)
+                            .await,
+                    )
                 }
                 Push::Reset { id, value, .. } => {
-                    if let Some(listen) = self.listens.get_mut(&id) {
-                        out.extend(listen.snapshot(value));
-                    }
+                    let Some(listen) = self.listens.get_mut(&id) else {
+                        continue;
+                    };
+                    (id, listen.snapshot(value, &self.session).await)
                 }
-                Push::Ended { id, .. } => {
+                Push::Ended { id, .. } => (id, Err(Error::permission_denied("read revoked"))),
+            };
+            match frames {
+                Ok(frames) => out.extend(frames),
+                // Reading the window was refused: the listen ends, as a revoked one does.
+                Err(_) => {
+                    self.session.unsubscribe(&id);
                     if let Some(listen) = self.listens.remove(&id) {
                         out.push(listen.revoked());
                     }
@@ -455,4 +495,27 @@ impl Connection {
         }
         out
     }
+}
+
+/// A one-time read of `query` (if any) at `path`, through its index when one is declared.
+pub async fn read(
+    state: &AppState,
+    ctx: &Context,
+    path: &kora_core::Path,
+    query: Option<&FbQuery>,
+) -> Result<Option<Value>, Error> {
+    if let Some(query) = query {
+        if let Some(value) = super::index::read_indexed(state, ctx, path, query).await? {
+            return Ok(value);
+        }
+    }
+    let answer = state
+        .kora
+        .query(ctx, &kora_core::Query::of([path.clone()]))
+        .await?;
+    let value = answer.values.into_iter().next().flatten();
+    Ok(match query {
+        Some(query) => query.apply(value.as_ref()),
+        None => value,
+    })
 }

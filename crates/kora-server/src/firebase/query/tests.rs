@@ -531,7 +531,7 @@ fn wire_round_trip_and_keys() {
 
 // --- properties ---
 
-fn child_strategy() -> impl Strategy<Value = Value> {
+pub(crate) fn child_strategy() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
@@ -544,7 +544,7 @@ fn child_strategy() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn node_strategy() -> impl Strategy<Value = Value> {
+pub(crate) fn node_strategy() -> impl Strategy<Value = Value> {
     prop::collection::btree_map("(-?[0-9]{1,2}|[a-d]{1,2})", child_strategy(), 0..12)
         .prop_map(|members| Value::Object(members.into_iter().collect()))
 }
@@ -579,7 +579,7 @@ fn bound_strategy() -> impl Strategy<Value = Bound> {
 }
 
 prop_compose! {
-    fn query_strategy()(
+    pub(crate) fn query_strategy()(
         index in index_strategy(),
         start in prop::option::of(bound_strategy()),
         end in prop::option::of(bound_strategy()),
