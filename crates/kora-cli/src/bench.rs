@@ -6,6 +6,10 @@
 //! `--subscribers` subscribe to the benchmark path; the rest stay idle. Every written value
 //! carries its send time, so a subscriber measures write-to-delivery latency on the same
 //! clock. Prints throughput and percentiles; progress every second while it runs.
+//!
+//! `--protocol firebase` speaks Firebase's WebSocket protocol instead (`/.ws?v=5`: a write
+//! is a `p` set, a subscription a `q` listen), so Kora's two transports — and any other
+//! server speaking Firebase's protocol — are measured by the same client.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +64,70 @@ pub struct BenchArgs {
     /// Source addresses to spread connections over (127.0.0.1 … 127.0.0.N on loopback).
     #[arg(long, default_value_t = 8)]
     source_addresses: u8,
+    /// The protocol to speak: `kora` (`/v1/ws`) or `firebase` (`/.ws?v=5`).
+    #[arg(long, value_enum, default_value_t = Protocol::Kora)]
+    protocol: Protocol,
+}
+
+/// Which WebSocket protocol the benchmark speaks.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    Kora,
+    Firebase,
+}
+
+impl Protocol {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Protocol::Kora => "/v1/ws",
+            Protocol::Firebase => "/.ws?v=5&ns=bench",
+        }
+    }
+
+    fn listen(self, path: &str) -> Value {
+        match self {
+            Protocol::Kora => {
+                json!({"op": "query", "id": 0, "paths": [{"path": path, "subscribe": true}]})
+            }
+            Protocol::Firebase => {
+                json!({"t": "d", "d": {"r": 0, "a": "q", "b": {"p": format!("/{path}"), "h": ""}}})
+            }
+        }
+    }
+
+    fn write(self, id: u64, path: &str, key: &str, leaves: Value) -> Value {
+        match self {
+            Protocol::Kora => {
+                json!({"op": "mutate", "id": id, "mutation": {"merge": {path: {key: leaves}}}})
+            }
+            Protocol::Firebase => {
+                json!({"t": "d", "d": {"r": id, "a": "p", "b": {"p": format!("/{path}/{key}"), "d": leaves}}})
+            }
+        }
+    }
+
+    /// A reply's request id and whether it succeeded.
+    fn reply(self, frame: &Value) -> Option<(u64, bool)> {
+        match self {
+            Protocol::Kora => Some((frame["id"].as_u64()?, frame.get("error").is_none())),
+            Protocol::Firebase => {
+                let d = &frame["d"];
+                Some((d["r"].as_u64()?, d["b"]["s"] == "ok"))
+            }
+        }
+    }
+
+    /// The data a change push carries (`None`: not a change, or the listen's first value).
+    fn change<'a>(self, frame: &'a Value, path: &str) -> Option<&'a Value> {
+        match self {
+            Protocol::Kora => (frame["push"] == "change").then(|| &frame["mutation"]["merge"]),
+            Protocol::Firebase => {
+                let d = &frame["d"];
+                let pushed = d.get("r").is_none() && (d["a"] == "d" || d["a"] == "m");
+                (pushed && d["b"]["p"] != path).then(|| &d["b"]["d"])
+            }
+        }
+    }
 }
 
 /// Results shared by every connection task.
@@ -100,7 +168,7 @@ async fn connect(url: &str, server: SocketAddr, source: Option<IpAddr>) -> Resul
     Ok(ws)
 }
 
-async fn ws_url(url: &str) -> Result<(String, SocketAddr)> {
+async fn ws_url(url: &str, protocol: Protocol) -> Result<(String, SocketAddr)> {
     let parsed = reqwest::Url::parse(url).with_context(|| format!("--url {url:?}"))?;
     let host = parsed
         .host_str()
@@ -115,13 +183,16 @@ async fn ws_url(url: &str) -> Result<(String, SocketAddr)> {
     } else {
         "ws"
     };
-    Ok((format!("{scheme}://{host}:{port}/v1/ws"), addr))
+    Ok((
+        format!("{scheme}://{host}:{port}{}", protocol.endpoint()),
+        addr,
+    ))
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let (url, server) = ws_url(&args.url).await?;
+    let (url, server) = ws_url(&args.url, args.protocol).await?;
     let (subscriber_url, subscriber_server) = match &args.subscriber_url {
-        Some(other) => ws_url(other).await?,
+        Some(other) => ws_url(other, args.protocol).await?,
         None => (url.clone(), server),
     };
     let origin = Instant::now();
@@ -234,12 +305,11 @@ async fn drive(
             Ok(())
         }
         Role::Subscriber => {
-            let request =
-                json!({"op": "query", "id": 0, "paths": [{"path": args.path, "subscribe": true}]});
+            let request = args.protocol.listen(&args.path);
             socket
                 .send(Message::Text(request.to_string().into()))
                 .await?;
-            subscribe_loop(socket, totals, origin, hold_until).await
+            subscribe_loop(socket, args, totals, origin, hold_until).await
         }
         Role::Writer(n) => write_loop(socket, n, args, totals, origin, deadline, hold_until).await,
     }
@@ -247,6 +317,7 @@ async fn drive(
 
 async fn subscribe_loop(
     mut socket: Socket,
+    args: &BenchArgs,
     totals: &Totals,
     origin: Instant,
     until: Instant,
@@ -259,12 +330,12 @@ async fn subscribe_loop(
         };
         let Message::Text(text) = frame else { continue };
         let value: Value = serde_json::from_str(text.as_str())?;
-        if value["push"] != "change" {
+        let Some(data) = args.protocol.change(&value, &args.path) else {
             continue;
-        }
+        };
         let now = now_us(origin);
         let mut sent = Vec::new();
-        collect_times(&value["mutation"]["merge"], &mut sent);
+        collect_times(data, &mut sent);
         let mut histogram = totals
             .delivery_latency
             .lock()
@@ -312,8 +383,9 @@ async fn write_loop(
                 leaves.insert(format!("l{leaf}"), json!({"t": t}));
             }
             let key = format!("w{writer}-{next_id}");
-            let request = json!({"op": "mutate", "id": next_id,
-                "mutation": {"merge": {args.path.clone(): {key: leaves}}}});
+            let request = args
+                .protocol
+                .write(next_id, &args.path, &key, Value::Object(leaves));
             socket
                 .send(Message::Text(request.to_string().into()))
                 .await?;
@@ -340,13 +412,13 @@ async fn write_loop(
         };
         let Message::Text(text) = frame else { continue };
         let value: Value = serde_json::from_str(text.as_str())?;
-        let Some(id) = value["id"].as_u64() else {
+        let Some((id, ok)) = args.protocol.reply(&value) else {
             continue;
         };
         let Some(sent) = outstanding.remove(&id) else {
             continue;
         };
-        if value.get("error").is_some() {
+        if !ok {
             totals.errors.fetch_add(1, Ordering::Relaxed);
             continue;
         }

@@ -119,6 +119,13 @@ async fn serve(state: AppState, peer: SocketAddr, request: Request) -> Result<Re
     let text = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| bad("the path is not UTF-8"))?;
+    if text.trim_start_matches('/').starts_with(".settings") {
+        // Firebase's rules upload: Kora's rules are its own file (docs/firebase.md).
+        return Err(Error::not_found(
+            "Firebase rules are not read: Kora's rules file applies (docs/firebase.md)",
+        )
+        .into());
+    }
     let namespace = Namespace::new(&state.config.firebase, params.get("ns"))?;
     let path = namespace.path(&text, &state.config.path_limits())?;
     let headers = request.headers().clone();

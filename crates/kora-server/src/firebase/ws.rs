@@ -80,7 +80,15 @@ async fn run(
     let session_id =
         super::node::push_id(super::now_millis(), &mut Default::default()).replace(['-', '_'], "x");
     let hello = wire::hello(super::now_millis(), &host, &session_id);
-    if sink.send(Message::Text(hello.into())).await.is_err() {
+    // The pong after the hello makes the JS SDK count the connection healthy at once: a
+    // browser whose WebSocket never became healthy tries long polling next time, which Kora
+    // does not serve (notes §1.5). Android and iOS ignore it.
+    let greeting = [hello, wire::pong()].map(|text| Message::Text(text.into()));
+    if sink
+        .send_all(&mut futures_util::stream::iter(greeting.map(Ok)))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut conn = Connection {
