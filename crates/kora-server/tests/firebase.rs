@@ -33,6 +33,11 @@ impl Firebase {
             hello: Value::Null,
         };
         client.hello = client.frame().await;
+        // Then a pong, which makes the JS SDK count the connection healthy at once.
+        assert_eq!(
+            client.frame().await,
+            json!({"t": "c", "d": {"t": "o", "d": null}})
+        );
         client
     }
 
@@ -66,6 +71,9 @@ impl Firebase {
         let mut pushes = Vec::new();
         loop {
             let frame = self.frame().await;
+            if frame["t"] != "d" {
+                continue;
+            }
             if frame["d"]["r"] == json!(r) {
                 return (pushes, frame["d"]["b"].clone());
             }
@@ -570,4 +578,45 @@ async fn expect(client: &mut Firebase, write: Value, pushed: Vec<Value>) {
     let (pushes, reply) = client.request("p", write.clone()).await;
     assert_eq!(reply["s"], "ok", "{write}");
     assert_eq!(pushes, pushed, "after {write}");
+}
+
+#[tokio::test]
+async fn a_refused_transaction_is_refused_and_shows_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("kora.rules.yaml");
+    std::fs::write(
+        &rules,
+        "rules:\n  '**':\n    read: 'true'\n    write: 'true'\n  secret/**:\n    read: 'false'\n    write: 'false'\n",
+    )
+    .unwrap();
+    let running = server_with(Kora::builder(), |c| c.rules = Some(rules)).await;
+    let http = reqwest::Client::new();
+    // Written past the rules (the system context), then hidden from clients.
+    running
+        .kora
+        .mutate(
+            &running.kora.system_context(),
+            kora_core::Mutation::merge(
+                &kora_core::Path::parse("secret").unwrap(),
+                json!({"n": 41}),
+            )
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut a = Firebase::connect(&running).await;
+    let stale = kora_server::firebase::node::hash(Some(&json!(1)));
+    let (pushes, reply) = a
+        .request("p", json!({"p": "/secret/n", "d": 2, "h": stale}))
+        .await;
+    assert_eq!(reply["s"], "permission_denied");
+    assert!(pushes.is_empty(), "{pushes:?}");
+    let denied = http
+        .get(url(&running, "/secret.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    running.stop().await.ok();
 }

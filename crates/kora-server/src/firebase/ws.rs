@@ -291,6 +291,10 @@ impl Connection {
     async fn put(&mut self, r: &Value, mut body: Value) -> Result<Vec<String>, Error> {
         let path = self.path(path_of(&body))?;
         let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
+        let data_copy = match body.get("h") {
+            Some(_) => data.clone(),
+            None => Value::Null,
+        };
         let expect = match body.get("h").and_then(Value::as_str) {
             Some(hash) => Expect::Hash(hash.to_string()),
             None => Expect::Anything,
@@ -298,8 +302,11 @@ impl Connection {
         let ctx = self.session.context().clone();
         match write::put(&self.state, &ctx, &path, data, expect).await {
             Ok(written) => Ok(self.after_write(r, written.seq).await),
-            Err(Refusal::Stale { current }) => {
-                // The client re-runs the transaction on its cache: give it the value first.
+            Err(Refusal::Stale { .. }) => {
+                // A write the rules refuse is refused as such, or the client would re-run it
+                // until it gives up; and the value it re-runs on goes out only if it may read it.
+                self.check_write("p", &path, &data_copy).await?;
+                let current = read(&self.state, self.session.context(), &path, None).await?;
                 let location = self.namespace.firebase_path(path.segments());
                 Ok(vec![
                     wire::data(&location, current.unwrap_or(Value::Null), None),
