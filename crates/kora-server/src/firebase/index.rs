@@ -311,11 +311,14 @@ fn edge(
     Edge::Included(entry)
 }
 
-/// The declared indexes, and those built so far.
+/// An index in use, shared by the listens and reads that need it.
+pub type SharedIndex = Arc<Mutex<ChildIndex>>;
+
+/// The declared indexes, and those built so far (by collection and child path).
 #[derive(Default)]
 pub struct Indexes {
     declared: Vec<(Vec<String>, Vec<String>)>,
-    open: Mutex<HashMap<(Path, Vec<String>), Arc<Mutex<ChildIndex>>>>,
+    open: Mutex<HashMap<(Path, Vec<String>), SharedIndex>>,
 }
 
 impl Indexes {
@@ -361,7 +364,7 @@ impl Indexes {
         kora: &Kora,
         collection: &Path,
         query: &FbQuery,
-    ) -> Result<Option<Arc<Mutex<ChildIndex>>>, Error> {
+    ) -> Result<Option<SharedIndex>, Error> {
         if !self.declared_for(collection, query) {
             return Ok(None);
         }

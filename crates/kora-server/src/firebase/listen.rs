@@ -7,14 +7,11 @@
 //! `child_removed` for a child that leaves a limited window and `child_added` for the one
 //! that enters it (notes §3.2).
 
-use std::sync::Arc;
-
 use kora_core::{Mutation, Path};
 use kora_engine::{Error, Session};
 use serde_json::{Map, Value};
-use tokio::sync::Mutex;
 
-use super::index::ChildIndex;
+use super::index::SharedIndex;
 
 use super::changes::{overwrites, update_under, Update};
 use super::query::FbQuery;
@@ -61,18 +58,13 @@ enum Source {
     Node(Option<Value>),
     /// An `orderByChild` index: only the window's children are read.
     Index {
-        index: Arc<Mutex<ChildIndex>>,
+        index: SharedIndex,
         keys: Vec<String>,
     },
 }
 
 impl Tagged {
-    pub fn new(
-        tag: u64,
-        query: FbQuery,
-        wire: Value,
-        index: Option<Arc<Mutex<ChildIndex>>>,
-    ) -> Self {
+    pub fn new(tag: u64, query: FbQuery, wire: Value, index: Option<SharedIndex>) -> Self {
         let source = match index {
             Some(index) => Source::Index {
                 index,
