@@ -429,6 +429,29 @@ pub async fn read_indexed(
     Ok(Some((!window.is_empty()).then_some(Value::Object(window))))
 }
 
+/// A one-time read of `query` (if any) at `path`, through its index when one is declared.
+pub async fn read(
+    state: &crate::state::AppState,
+    ctx: &kora_engine::Context,
+    path: &kora_core::Path,
+    query: Option<&FbQuery>,
+) -> Result<Option<Value>, Error> {
+    if let Some(query) = query {
+        if let Some(value) = read_indexed(state, ctx, path, query).await? {
+            return Ok(value);
+        }
+    }
+    let answer = state
+        .kora
+        .query(ctx, &kora_core::Query::of([path.clone()]))
+        .await?;
+    let value = answer.values.into_iter().next().flatten();
+    Ok(match query {
+        Some(query) => query.apply(value.as_ref()),
+        None => value,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

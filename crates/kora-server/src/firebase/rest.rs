@@ -233,7 +233,7 @@ async fn get(
     if shallow && query.is_some() {
         return Err(bad("shallow cannot be combined with a query"));
     }
-    let value = super::ws::read(state, ctx, path, query.as_ref()).await?;
+    let value = super::index::read(state, ctx, path, query.as_ref()).await?;
     let etag = write::etag(value.as_ref());
     let mut value = match shallow {
         true => Some(node::shallow(value.as_ref())),

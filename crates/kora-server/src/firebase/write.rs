@@ -234,3 +234,38 @@ pub fn push_id(state: &AppState) -> String {
     };
     node::push_id(super::now_millis(), &mut last)
 }
+
+/// Refuses a write the rules would refuse now, without making it: a set of `data` at `path`,
+/// or for `om` a set of each child. For writes registered ahead (onDisconnect; they are
+/// checked again when they run) and for a transaction found stale.
+pub async fn check(
+    state: &AppState,
+    ctx: &Context,
+    action: &str,
+    path: &kora_core::Path,
+    data: &Value,
+) -> Result<(), Error> {
+    let now = super::now_millis();
+    let set = |path: &kora_core::Path, data: &Value| -> Result<kora_core::Mutation, Error> {
+        let resolved = node::resolve_server_values(data.clone(), &|_| None, now);
+        Ok(match node::normalize(resolved) {
+            Some(value) => kora_core::Mutation::set(path, value)?,
+            None => kora_core::Mutation::delete(path),
+        })
+    };
+    let mutation = match (action, data) {
+        ("om", Value::Object(children)) => {
+            let mut mutation = kora_core::Mutation::new();
+            for (relative, data) in children {
+                let mut child = path.clone();
+                for key in relative.split('/').filter(|k| !k.is_empty()) {
+                    child = child.child(key)?;
+                }
+                mutation = mutation.combine(set(&child, data)?);
+            }
+            mutation
+        }
+        _ => set(path, data)?,
+    };
+    state.kora.check_write(ctx, mutation).await
+}

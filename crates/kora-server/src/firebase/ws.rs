@@ -305,8 +305,9 @@ impl Connection {
             Err(Refusal::Stale { .. }) => {
                 // A write the rules refuse is refused as such, or the client would re-run it
                 // until it gives up; and the value it re-runs on goes out only if it may read it.
-                self.check_write("p", &path, &data_copy).await?;
-                let current = read(&self.state, self.session.context(), &path, None).await?;
+                write::check(&self.state, self.session.context(), "p", &path, &data_copy).await?;
+                let current =
+                    super::index::read(&self.state, self.session.context(), &path, None).await?;
                 let location = self.namespace.firebase_path(path.segments());
                 Ok(vec![
                     wire::data(&location, current.unwrap_or(Value::Null), None),
@@ -342,42 +343,6 @@ impl Connection {
         out
     }
 
-    /// Refuses an onDisconnect write the rules would refuse now (they are checked again when
-    /// it runs): a set of `data` at `path`, or for `om` a set of each child.
-    async fn check_write(
-        &self,
-        action: &str,
-        path: &kora_core::Path,
-        data: &Value,
-    ) -> Result<(), Error> {
-        let now = super::now_millis();
-        let set = |path: &kora_core::Path, data: &Value| -> Result<kora_core::Mutation, Error> {
-            let resolved = super::node::resolve_server_values(data.clone(), &|_| None, now);
-            Ok(match super::node::normalize(resolved) {
-                Some(value) => kora_core::Mutation::set(path, value)?,
-                None => kora_core::Mutation::delete(path),
-            })
-        };
-        let mutation = match (action, data) {
-            ("om", Value::Object(children)) => {
-                let mut mutation = kora_core::Mutation::new();
-                for (relative, data) in children {
-                    let mut child = path.clone();
-                    for key in relative.split('/').filter(|k| !k.is_empty()) {
-                        child = child.child(key)?;
-                    }
-                    mutation = mutation.combine(set(&child, data)?);
-                }
-                mutation
-            }
-            _ => set(path, data)?,
-        };
-        self.state
-            .kora
-            .check_write(self.session.context(), mutation)
-            .await
-    }
-
     async fn on_disconnect(
         &mut self,
         r: &Value,
@@ -387,7 +352,7 @@ impl Connection {
         let path = self.path(path_of(&body))?;
         let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
         if action != "oc" {
-            self.check_write(action, &path, &data).await?;
+            write::check(&self.state, self.session.context(), action, &path, &data).await?;
         }
         match (action, data) {
             ("o", data) => self.on_disconnect.set(path, data)?,
@@ -408,7 +373,8 @@ impl Connection {
             Some(q) => Some(FbQuery::from_wire(q).map_err(Error::bad_request)?),
             None => None,
         };
-        let value = read(&self.state, self.session.context(), &path, query.as_ref()).await?;
+        let value =
+            super::index::read(&self.state, self.session.context(), &path, query.as_ref()).await?;
         Ok(vec![wire::ok(r, value.unwrap_or(Value::Null))])
     }
 
@@ -510,27 +476,4 @@ impl Connection {
         }
         out
     }
-}
-
-/// A one-time read of `query` (if any) at `path`, through its index when one is declared.
-pub async fn read(
-    state: &AppState,
-    ctx: &Context,
-    path: &kora_core::Path,
-    query: Option<&FbQuery>,
-) -> Result<Option<Value>, Error> {
-    if let Some(query) = query {
-        if let Some(value) = super::index::read_indexed(state, ctx, path, query).await? {
-            return Ok(value);
-        }
-    }
-    let answer = state
-        .kora
-        .query(ctx, &kora_core::Query::of([path.clone()]))
-        .await?;
-    let value = answer.values.into_iter().next().flatten();
-    Ok(match query {
-        Some(query) => query.apply(value.as_ref()),
-        None => value,
-    })
 }
