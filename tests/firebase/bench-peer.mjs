@@ -15,7 +15,7 @@ const port = await new Promise((resolve, reject) => {
     probe.close(() => resolve(port));
   });
 });
-const server = new FirebaseServer({ port, address: '127.0.0.1' }, `127.0.0.1:${port}`);
+const server = new FirebaseServer({ port, address: '127.0.0.1', rest: true }, `127.0.0.1:${port}`);
 if (!server.https.listening) await new Promise((resolve) => server.https.once('listening', resolve));
 console.log(`firebase-server on 127.0.0.1:${port}`);
 process.on('SIGTERM', () => process.exit(0));

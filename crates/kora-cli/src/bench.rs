@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// The protocol to speak: `kora` (`/v1/ws`) or `firebase` (`/.ws?v=5`).
     #[arg(long, value_enum, default_value_t = Protocol::Kora)]
     protocol: Protocol,
+    /// Kora's protocol: each write replaces its key (delete + merge), as a Firebase `set`
+    /// does, instead of merging into it.
+    #[arg(long)]
+    replace: bool,
 }
 
 /// Which WebSocket protocol the benchmark speaks.
@@ -95,8 +99,10 @@ impl Protocol {
         }
     }
 
-    fn write(self, id: u64, path: &str, key: &str, leaves: Value) -> Value {
+    fn write(self, id: u64, path: &str, key: &str, leaves: Value, replace: bool) -> Value {
         match self {
+            Protocol::Kora if replace => json!({"op": "mutate", "id": id,
+                "mutation": {"merge": {path: {key: leaves}}, "delete": {path: {key: 1}}}}),
             Protocol::Kora => {
                 json!({"op": "mutate", "id": id, "mutation": {"merge": {path: {key: leaves}}}})
             }
@@ -117,16 +123,44 @@ impl Protocol {
         }
     }
 
-    /// The data a change push carries (`None`: not a change, or the listen's first value).
-    fn change<'a>(self, frame: &'a Value, path: &str) -> Option<&'a Value> {
+    /// The data a change push carries (`None`: not a change).
+    fn change(self, frame: &Value) -> Option<&Value> {
         match self {
             Protocol::Kora => (frame["push"] == "change").then(|| &frame["mutation"]["merge"]),
             Protocol::Firebase => {
                 let d = &frame["d"];
                 let pushed = d.get("r").is_none() && (d["a"] == "d" || d["a"] == "m");
-                (pushed && d["b"]["p"] != path).then(|| &d["b"]["d"])
+                pushed.then(|| &d["b"]["d"])
             }
         }
+    }
+}
+
+/// Reassembles Firebase's fragmented messages: a frame holding only a number announces that
+/// many frames that make up the next message (some servers announce even one).
+#[derive(Default)]
+struct Fragments {
+    expected: usize,
+    text: String,
+}
+
+impl Fragments {
+    /// The message `frame` completes, if any.
+    fn feed(&mut self, frame: &str) -> Result<Option<Value>> {
+        if self.expected > 0 {
+            self.text.push_str(frame);
+            self.expected -= 1;
+            if self.expected > 0 {
+                return Ok(None);
+            }
+            let text = std::mem::take(&mut self.text);
+            return Ok(Some(serde_json::from_str(&text)?));
+        }
+        if frame.len() <= 6 && frame.bytes().all(|b| b.is_ascii_digit()) {
+            self.expected = frame.parse().unwrap_or(0);
+            return Ok(None);
+        }
+        Ok(Some(serde_json::from_str(frame)?))
     }
 }
 
@@ -322,6 +356,8 @@ async fn subscribe_loop(
     origin: Instant,
     until: Instant,
 ) -> Result<()> {
+    let mut fragments = Fragments::default();
+    let mut listening = args.protocol == Protocol::Kora;
     loop {
         let frame = match tokio::time::timeout_at(until.into(), socket.next()).await {
             Err(_) => return Ok(()),
@@ -329,18 +365,27 @@ async fn subscribe_loop(
             Ok(Some(frame)) => frame?,
         };
         let Message::Text(text) = frame else { continue };
-        let value: Value = serde_json::from_str(text.as_str())?;
-        let Some(data) = args.protocol.change(&value, &args.path) else {
+        let Some(value) = fragments.feed(text.as_str())? else {
+            continue;
+        };
+        if !listening {
+            // Firebase's protocol sends the listened value before the listen's reply.
+            listening = args.protocol.reply(&value).is_some();
+            continue;
+        }
+        let Some(data) = args.protocol.change(&value) else {
             continue;
         };
         let now = now_us(origin);
         let mut sent = Vec::new();
         collect_times(data, &mut sent);
-        let mut histogram = totals
-            .delivery_latency
-            .lock()
-            .map_err(|_| anyhow!("poisoned"))?;
-        for t in sent {
+        // The newest write in the push is the one it delivers (a server may send the whole
+        // listened value each time).
+        if let Some(t) = sent.into_iter().max() {
+            let mut histogram = totals
+                .delivery_latency
+                .lock()
+                .map_err(|_| anyhow!("poisoned"))?;
             let _ = histogram.record(now.saturating_sub(t).max(1));
         }
         totals.delivered.fetch_add(1, Ordering::Relaxed);
@@ -371,6 +416,7 @@ async fn write_loop(
     hold_until: Instant,
 ) -> Result<()> {
     let mut next_id: u64 = 1;
+    let mut fragments = Fragments::default();
     let mut outstanding: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let pause = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
     let mut next_send = Instant::now();
@@ -383,9 +429,13 @@ async fn write_loop(
                 leaves.insert(format!("l{leaf}"), json!({"t": t}));
             }
             let key = format!("w{writer}-{next_id}");
-            let request = args
-                .protocol
-                .write(next_id, &args.path, &key, Value::Object(leaves));
+            let request = args.protocol.write(
+                next_id,
+                &args.path,
+                &key,
+                Value::Object(leaves),
+                args.replace,
+            );
             socket
                 .send(Message::Text(request.to_string().into()))
                 .await?;
@@ -411,7 +461,9 @@ async fn write_loop(
             Ok(Some(frame)) => frame?,
         };
         let Message::Text(text) = frame else { continue };
-        let value: Value = serde_json::from_str(text.as_str())?;
+        let Some(value) = fragments.feed(text.as_str())? else {
+            continue;
+        };
         let Some((id, ok)) = args.protocol.reply(&value) else {
             continue;
         };

@@ -87,7 +87,7 @@ fn matches(expect: &Expect, current: Option<&Value>) -> bool {
 }
 
 fn needs_current(expect: &Expect, data: &Value) -> bool {
-    *expect != Expect::Anything || data.to_string().contains("increment")
+    *expect != Expect::Anything || has_increment(data)
 }
 
 /// Sets the node at `path` to `data` (Firebase export format; `null` deletes).
@@ -132,9 +132,7 @@ pub async fn update(
     children: Map<String, Value>,
 ) -> Result<Seq, Error> {
     let limits = state.config.path_limits();
-    let increments = Value::Object(children.clone())
-        .to_string()
-        .contains("increment");
+    let increments = children.values().any(has_increment);
     let _lock = match increments {
         true => Some(state.firebase.conditional.lock().await),
         false => None,
@@ -163,8 +161,30 @@ pub async fn update(
     commit(state, ctx, mutation).await
 }
 
+/// Whether `data` holds an increment (`{".sv": {"increment": n}}`), which reads the node.
+fn has_increment(data: &Value) -> bool {
+    match data {
+        Value::Object(map) => match map.get(".sv") {
+            Some(sv) => sv.get("increment").is_some(),
+            None => map.values().any(has_increment),
+        },
+        _ => false,
+    }
+}
+
+/// Whether `data` holds any server value.
+fn has_server_value(data: &Value) -> bool {
+    match data {
+        Value::Object(map) => map.contains_key(".sv") || map.values().any(has_server_value),
+        _ => false,
+    }
+}
+
 /// Resolves server values against the current node, and puts the value in canonical form.
 fn resolve(data: Value, current: Option<&Value>) -> Result<Option<Value>, Error> {
+    if !has_server_value(&data) {
+        return Ok(node::normalize(data));
+    }
     if node::has_unknown_server_value(&data) {
         return Err(Error::bad_request("unknown server value (.sv)"));
     }
