@@ -620,3 +620,86 @@ async fn a_refused_transaction_is_refused_and_shows_nothing() {
     assert_eq!(denied.status(), 401);
     running.stop().await.ok();
 }
+
+/// A server with `rules` (YAML) and mock tokens on.
+async fn with_rules(rules: &str) -> (kora_server::Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kora.rules.yaml");
+    std::fs::write(&file, rules).unwrap();
+    let running = server_with(Kora::builder(), |c| {
+        c.rules = Some(file);
+        c.firebase.mock_tokens = true;
+    })
+    .await;
+    (running, dir)
+}
+
+fn unsigned_token(claims: Value) -> String {
+    use base64::Engine;
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.", b64(json!({"alg": "none"})), b64(claims))
+}
+
+#[tokio::test]
+async fn a_listen_whose_reader_loses_the_right_is_revoked_at_the_next_change() {
+    let (running, _dir) = with_rules(
+        "rules:\n  users/$uid:\n    read: auth != null && auth.sub == $uid\n    write: auth != null && auth.sub == $uid\n",
+    )
+    .await;
+    let mut ada = Firebase::connect(&running).await;
+    let (_, reply) = ada
+        .request(
+            "auth",
+            json!({"cred": unsigned_token(json!({"sub": "ada"}))}),
+        )
+        .await;
+    assert_eq!(reply["s"], "ok");
+    let (_, reply) = ada.request("q", json!({"p": "/users/ada", "h": ""})).await;
+    assert_eq!(reply["s"], "ok");
+    let (_, reply) = ada.request("unauth", json!({})).await;
+    assert_eq!(reply, json!({"s": "ok", "d": "unauthenticated"}));
+    let change = kora_core::Mutation::merge(
+        &kora_core::Path::parse("users/ada/name").unwrap(),
+        json!("Ada"),
+    )
+    .unwrap();
+    let system = running.kora.system_context();
+    running.kora.mutate(&system, change, None).await.unwrap();
+    assert_eq!(ada.push().await, json!({"a": "c", "b": {"p": "users/ada"}}));
+    running.stop().await.ok();
+}
+
+#[tokio::test]
+async fn a_stream_whose_reader_loses_the_right_is_cancelled() {
+    let (running, _dir) = with_rules(
+        "rules:\n  notes/$id:\n    read: data == null || data.private != true\n    write: true\n",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    http.put(url(&running, "/notes/n1.json"))
+        .body(r#"{"text": "hi"}"#)
+        .send()
+        .await
+        .unwrap();
+    let response = http
+        .get(url(&running, "/notes/n1.json"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events {
+        body: Box::pin(response.bytes_stream()),
+        text: String::new(),
+    };
+    assert_eq!(
+        events.next().await,
+        "event: put\ndata: {\"data\":{\"text\":\"hi\"},\"path\":\"/\"}\n\n"
+    );
+    http.patch(url(&running, "/notes/n1.json"))
+        .body(r#"{"private": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.next().await, "event: cancel\ndata: null\n\n");
+    running.stop().await.ok();
+}

@@ -71,12 +71,24 @@ impl Live {
         if self.ended {
             return None;
         }
-        let push = match tokio::time::timeout(KEEP_ALIVE, self.session.next()).await {
+        // `recv` is cancel-safe (a timed-out wait loses nothing); `process` then runs whole.
+        let incoming = match tokio::time::timeout(KEEP_ALIVE, self.session.recv()).await {
             Err(_) => return Some(self.keep_alive()),
             Ok(None) => return None,
-            Ok(Some(push)) => push,
+            Ok(Some(incoming)) => incoming,
         };
-        Some(match push {
+        let mut events = Vec::new();
+        for push in self.session.process(incoming).await {
+            events.extend(self.events(push));
+            if self.ended {
+                break;
+            }
+        }
+        Some(events)
+    }
+
+    fn events(&mut self, push: Push) -> Vec<Event> {
+        match push {
             Push::Change { mutation, .. } => {
                 update_under(&overwrites(&mutation), self.path.segments())
                     .map(update_event)
@@ -93,7 +105,7 @@ impl Live {
                 self.ended = true;
                 vec![event("cancel", Value::Null)]
             }
-        })
+        }
     }
 
     fn keep_alive(&mut self) -> Vec<Event> {
