@@ -109,6 +109,11 @@ impl Ordered {
         }
     }
 
+    /// The child path this orders by (empty: the child's own value).
+    pub fn child(&self) -> &[String] {
+        &self.child
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         self.values.contains_key(key)
     }
@@ -469,6 +474,16 @@ mod tests {
         fn the_index_window_is_the_filtered_window(node in node_strategy(), query in query_strategy()) {
             let query = by_a(query);
             let mut ordered = Ordered::new(vec!["a".into()]);
+            ordered.rebuild(Some(&node));
+            prop_assert_eq!(ordered.window(&query), query.window_keys(Some(&node)));
+        }
+
+        /// Ordering by the child's own value (`orderByValue`) works the same way.
+        #[test]
+        fn the_value_order_window_is_the_filtered_window(node in node_strategy(), query in query_strategy()) {
+            let mut query = query;
+            query.index = Index::Value;
+            let mut ordered = Ordered::new(Vec::new());
             ordered.rebuild(Some(&node));
             prop_assert_eq!(ordered.window(&query), query.window_keys(Some(&node)));
         }

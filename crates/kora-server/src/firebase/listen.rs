@@ -11,7 +11,9 @@ use kora_core::{Mutation, Path};
 use kora_engine::{Error, Session};
 use serde_json::{Map, Value};
 
-use super::index::SharedIndex;
+use super::index::{Ordered, SharedIndex};
+use super::order::child_at;
+use super::query::Index;
 
 use super::changes::{overwrites, update_under, Update};
 use super::query::FbQuery;
@@ -54,8 +56,13 @@ pub struct Tagged {
 
 /// Where a tagged listen's window comes from.
 enum Source {
-    /// The whole node at the path, kept here and filtered on every change.
-    Node(Option<Value>),
+    /// The whole node at the path, kept here. For child and value orders, `ordered` keeps
+    /// its keys in the query's order, so a change costs a lookup rather than a sort; other
+    /// orders filter the node again on every change.
+    Node {
+        node: Option<Value>,
+        ordered: Option<Ordered>,
+    },
     /// An `orderByChild` index: only the window's children are read.
     Index {
         index: SharedIndex,
@@ -70,7 +77,14 @@ impl Tagged {
                 index,
                 keys: Vec::new(),
             },
-            None => Source::Node(None),
+            None => Source::Node {
+                node: None,
+                ordered: match &query.index {
+                    Index::Child(child) => Some(Ordered::new(child.clone())),
+                    Index::Value => Some(Ordered::new(Vec::new())),
+                    Index::Key | Index::Priority => None,
+                },
+            },
         };
         Tagged {
             tag,
@@ -95,11 +109,29 @@ impl Tagged {
         session: &Session,
     ) -> Result<Option<Option<Value>>, Error> {
         match &mut self.source {
-            Source::Node(node) => {
+            Source::Node { node, ordered } => {
+                let touched = update.as_ref().map(touched_keys);
                 if let Some(update) = update {
                     *node = applied(node.take(), update);
                 }
-                Ok(Some(self.query.apply(node.as_ref())))
+                let Some(ordered) = ordered else {
+                    return Ok(Some(self.query.apply(node.as_ref())));
+                };
+                match touched.flatten() {
+                    None => ordered.rebuild(node.as_ref()),
+                    Some(keys) => {
+                        for key in keys {
+                            match node.as_ref().and_then(|n| n.get(&key)) {
+                                Some(child) => {
+                                    let value = child_at(child, ordered.child()).cloned();
+                                    ordered.put(key, value);
+                                }
+                                None => ordered.remove(&key),
+                            }
+                        }
+                    }
+                }
+                Ok(Some(window_of(node.as_ref(), &ordered.window(&self.query))))
             }
             Source::Index { index, keys } => {
                 let fresh = {
@@ -119,6 +151,29 @@ impl Tagged {
             }
         }
     }
+}
+
+/// The children of the collection `update` (relative to it) changes; `None`: all of them.
+fn touched_keys(update: &Update) -> Option<Vec<String>> {
+    let first = |path: &[String]| path.first().cloned();
+    match update {
+        Update::Put { path, .. } => first(path).map(|k| vec![k]),
+        Update::Patch { path, .. } if !path.is_empty() => first(path).map(|k| vec![k]),
+        Update::Patch { children, .. } => {
+            let keys = children.keys().filter_map(|k| k.split('/').next());
+            Some(keys.map(String::from).collect())
+        }
+    }
+}
+
+/// The children `keys` of `node`, as one object (`None` when there are none).
+fn window_of(node: Option<&Value>, keys: &[String]) -> Option<Value> {
+    let node = node?;
+    let window: Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| Some((k.clone(), node.get(k)?.clone())))
+        .collect();
+    (!window.is_empty()).then_some(Value::Object(window))
 }
 
 /// Whether `update` (relative to the collection) changes any of the children `keys`.
@@ -174,8 +229,11 @@ impl Listen {
                 None,
             )]);
         };
-        if let Source::Node(node) = &mut tagged.source {
+        if let Source::Node { node, ordered } = &mut tagged.source {
             *node = value;
+            if let Some(ordered) = ordered {
+                ordered.rebuild(node.as_ref());
+            }
         }
         let result = tagged.result(&self.path, None, session).await?.flatten();
         tagged.sent = result.clone();
@@ -276,7 +334,12 @@ fn replace(node: Option<Value>, path: &[String], value: Value) -> Option<Value> 
     if let Some(child) = replace(child, rest, value) {
         map.insert(first.clone(), child);
     }
-    super::node::normalize(Value::Object(map))
+    // Only this child changed (and is already canonical): the node is empty when nothing but
+    // a priority is left, as Firebase prunes it.
+    match map.keys().all(|k| k == ".priority") {
+        true => None,
+        false => Some(Value::Object(map)),
+    }
 }
 
 #[cfg(test)]
