@@ -45,14 +45,18 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     let ctx = state.context_for(&headers, params.get("token").map(String::as_str))?;
     let guard = state.admit(peer.ip())?;
-    let limits = &state.config.limits;
-    Ok(ws
-        .read_buffer_size(limits.ws_read_buffer_bytes)
+    Ok(configured(ws, &state.config.limits)
+        .on_upgrade(move |socket| connection(socket, state, ctx, guard))
+        .into_response())
+}
+
+/// `ws` with the configured buffers, and room for a message over the body limit (up to
+/// twice it) so an oversized one can be refused with a reply instead of a dropped socket.
+pub fn configured(ws: WebSocketUpgrade, limits: &crate::config::Limits) -> WebSocketUpgrade {
+    ws.read_buffer_size(limits.ws_read_buffer_bytes)
         .write_buffer_size(limits.ws_read_buffer_bytes)
         .max_message_size(limits.max_body_bytes.saturating_mul(2))
         .max_frame_size(limits.max_body_bytes.saturating_mul(2))
-        .on_upgrade(move |socket| connection(socket, state, ctx, guard))
-        .into_response())
 }
 
 /// A token bucket: `per_second` messages a second, bursts of as many.

@@ -34,11 +34,7 @@ impl Pending {
     /// `om`: set each child of `path` on disconnect.
     pub fn update(&mut self, path: &Path, children: Map<String, Value>) -> Result<(), Error> {
         for (relative, data) in children {
-            let mut child = path.clone();
-            for key in relative.split('/').filter(|k| !k.is_empty()) {
-                child = child.child(key)?;
-            }
-            self.set(child, data)?;
+            self.set(write::below(path, &relative)?, data)?;
         }
         Ok(())
     }

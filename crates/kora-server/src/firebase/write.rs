@@ -139,10 +139,7 @@ pub async fn update(
     };
     let mut mutation = Mutation::new();
     for (relative, data) in children {
-        let mut child = path.clone();
-        for key in relative.split('/').filter(|k| !k.is_empty()) {
-            child = child.child(key).map_err(Error::from)?;
-        }
+        let child = below(path, &relative)?;
         if child.depth() > limits.max_depth {
             return Err(Error::from(kora_core::path::PathError::TooDeep {
                 depth: child.depth(),
@@ -277,10 +274,7 @@ pub async fn check(
         ("om", Value::Object(children)) => {
             let mut mutation = kora_core::Mutation::new();
             for (relative, data) in children {
-                let mut child = path.clone();
-                for key in relative.split('/').filter(|k| !k.is_empty()) {
-                    child = child.child(key)?;
-                }
+                let child = below(path, relative)?;
                 mutation = mutation.combine(set(&child, data)?);
             }
             mutation
@@ -288,4 +282,14 @@ pub async fn check(
         _ => set(path, data)?,
     };
     state.kora.check_write(ctx, mutation).await
+}
+
+/// `path` followed by a Firebase relative path (`a/b`; empty segments ignored), as an update's
+/// keys name their locations.
+pub fn below(path: &Path, relative: &str) -> Result<Path, Error> {
+    let mut child = path.clone();
+    for key in relative.split('/').filter(|k| !k.is_empty()) {
+        child = child.child(key)?;
+    }
+    Ok(child)
 }

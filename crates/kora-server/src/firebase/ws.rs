@@ -49,12 +49,7 @@ pub async fn upgrade(
         .map(String::from)
         .unwrap_or_else(|| state.config.bind.clone());
     let guard = state.admit(peer.ip())?;
-    let limits = &state.config.limits;
-    Ok(ws
-        .read_buffer_size(limits.ws_read_buffer_bytes)
-        .write_buffer_size(limits.ws_read_buffer_bytes)
-        .max_message_size(limits.max_body_bytes.saturating_mul(2))
-        .max_frame_size(limits.max_body_bytes.saturating_mul(2))
+    Ok(crate::ws::configured(ws, &state.config.limits)
         .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
         .into_response())
 }
