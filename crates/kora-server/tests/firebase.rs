@@ -4,93 +4,10 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::firebase::{Events, Firebase};
 use common::{server, server_with, url, Client};
-use futures_util::{SinkExt, StreamExt};
 use kora_engine::Kora;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// A client speaking Firebase's protocol v5.
-struct Firebase {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next: u64,
-    hello: Value,
-}
-
-impl Firebase {
-    async fn connect(running: &kora_server::Running) -> Firebase {
-        let url = format!("ws://{}/.ws?v=5&ns=demo", running.addr);
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connects");
-        let mut client = Firebase {
-            ws,
-            next: 1,
-            hello: Value::Null,
-        };
-        client.hello = client.frame().await;
-        // Then a pong, which makes the JS SDK count the connection healthy at once.
-        assert_eq!(
-            client.frame().await,
-            json!({"t": "c", "d": {"t": "o", "d": null}})
-        );
-        client
-    }
-
-    async fn frame(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
-                .await
-                .expect("a frame within 10 s")
-                .expect("open")
-                .expect("readable");
-            if let Message::Text(text) = message {
-                return serde_json::from_str(text.as_str()).expect("JSON");
-            }
-        }
-    }
-
-    async fn send(&mut self, action: &str, body: Value) -> u64 {
-        let r = self.next;
-        self.next += 1;
-        let text = json!({"t": "d", "d": {"r": r, "a": action, "b": body}}).to_string();
-        self.ws
-            .send(Message::Text(text.into()))
-            .await
-            .expect("send");
-        r
-    }
-
-    /// Sends a request; returns the pushes that came before its reply, and the reply body.
-    async fn request(&mut self, action: &str, body: Value) -> (Vec<Value>, Value) {
-        let r = self.send(action, body).await;
-        let mut pushes = Vec::new();
-        loop {
-            let frame = self.frame().await;
-            if frame["t"] != "d" {
-                continue;
-            }
-            if frame["d"]["r"] == json!(r) {
-                return (pushes, frame["d"]["b"].clone());
-            }
-            pushes.push(frame["d"].clone());
-        }
-    }
-
-    /// The next push (a data message without `r`).
-    async fn push(&mut self) -> Value {
-        loop {
-            let frame = self.frame().await;
-            if frame["t"] == "d" && frame["d"].get("r").is_none() {
-                return frame["d"].clone();
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn the_hello_comes_first_and_names_the_host_the_client_used() {
@@ -400,10 +317,7 @@ async fn rest_streams_put_then_patch_events() {
         .send()
         .await
         .unwrap();
-    let mut events = Events {
-        body: Box::pin(response.bytes_stream()),
-        text: String::new(),
-    };
+    let mut events = Events::new(response);
     assert_eq!(
         events.next().await,
         "event: put\ndata: {\"data\":{\"a\":1},\"path\":\"/\"}\n\n"
@@ -454,31 +368,6 @@ async fn mock_tokens_only_when_enabled() {
     let (_, reply) = a.request("gauth", json!({"cred": "owner"})).await;
     assert_eq!(reply["s"], "ok");
     running.stop().await.ok();
-}
-
-type Body =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>>;
-
-/// Server-sent events, one `event: …\ndata: …\n\n` block at a time.
-struct Events {
-    body: Body,
-    text: String,
-}
-
-impl Events {
-    async fn next(&mut self) -> String {
-        loop {
-            if let Some(end) = self.text.find("\n\n") {
-                return self.text.drain(..end + 2).collect();
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.body.next())
-                .await
-                .expect("an event within 10 s")
-                .expect("open")
-                .expect("readable");
-            self.text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
 }
 
 #[tokio::test]
@@ -687,10 +576,7 @@ async fn a_stream_whose_reader_loses_the_right_is_cancelled() {
         .send()
         .await
         .unwrap();
-    let mut events = Events {
-        body: Box::pin(response.bytes_stream()),
-        text: String::new(),
-    };
+    let mut events = Events::new(response);
     assert_eq!(
         events.next().await,
         "event: put\ndata: {\"data\":{\"text\":\"hi\"},\"path\":\"/\"}\n\n"

@@ -13,7 +13,8 @@
 //!
 //! `put` replaces the value at a path relative to the stream's; `patch` replaces each
 //! relative path under it. `cancel` ends a stream whose reader lost read permission;
-//! `auth_revoked` one whose token expired.
+//! `auth_revoked` one whose token expired. An idle stream sends `keep-alive` every
+//! `heartbeat_secs` (30 s by default, as Firebase does).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,9 +29,6 @@ use serde_json::{json, Value};
 
 use super::changes::{overwrites, update_under, Update};
 use crate::state::{AppState, ConnectionGuard};
-
-/// How often an idle stream sends `keep-alive`.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
 fn event(name: &str, data: Value) -> Event {
     Event::default().event(name).data(data.to_string())
@@ -61,19 +59,33 @@ struct Live {
     path: Path,
     /// When the reader's token lapses (seconds since the epoch).
     expires: Option<u64>,
+    /// How long a stream stays silent before a `keep-alive`.
+    keep_alive: Duration,
     ended: bool,
     _guard: ConnectionGuard,
 }
 
 impl Live {
-    /// The next events: a change, a keep-alive after `KEEP_ALIVE` of silence, or the end.
+    /// The next events: a change, a keep-alive after `keep_alive` of silence, or the end
+    /// (`auth_revoked` as soon as the token lapses, even on a busy stream).
     async fn next(&mut self) -> Option<Vec<Event>> {
         if self.ended {
             return None;
         }
+        if self.expired() {
+            return Some(self.revoked());
+        }
+        let wait = match self.expires {
+            Some(exp) => {
+                let left = exp.saturating_mul(1000).saturating_sub(super::now_millis());
+                self.keep_alive.min(Duration::from_millis(left + 1))
+            }
+            None => self.keep_alive,
+        };
         // `recv` is cancel-safe (a timed-out wait loses nothing); `process` then runs whole.
-        let incoming = match tokio::time::timeout(KEEP_ALIVE, self.session.recv()).await {
-            Err(_) => return Some(self.keep_alive()),
+        let incoming = match tokio::time::timeout(wait, self.session.recv()).await {
+            Err(_) if self.expired() => return Some(self.revoked()),
+            Err(_) => return Some(vec![event("keep-alive", Value::Null)]),
             Ok(None) => return None,
             Ok(Some(incoming)) => incoming,
         };
@@ -108,18 +120,14 @@ impl Live {
         }
     }
 
-    fn keep_alive(&mut self) -> Vec<Event> {
-        let expired = self
-            .expires
-            .is_some_and(|exp| exp.saturating_mul(1000) < super::now_millis());
-        if expired {
-            self.ended = true;
-            return vec![event(
-                "auth_revoked",
-                json!("credential is no longer valid"),
-            )];
-        }
-        vec![event("keep-alive", Value::Null)]
+    fn expired(&self) -> bool {
+        self.expires
+            .is_some_and(|exp| exp.saturating_mul(1000) <= super::now_millis())
+    }
+
+    fn revoked(&mut self) -> Vec<Event> {
+        self.ended = true;
+        vec![event("auth_revoked", json!("credential is no longer valid"))]
     }
 }
 
@@ -148,6 +156,7 @@ pub async fn open(
         session,
         path,
         expires,
+        keep_alive: Duration::from_secs(state.config.heartbeat_secs.max(1)),
         ended: false,
         _guard: guard,
     };

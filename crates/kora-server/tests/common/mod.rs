@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod firebase;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
