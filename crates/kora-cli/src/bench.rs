@@ -267,6 +267,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let hold_until = deadline + Duration::from_secs(args.hold);
     let mut tasks = Vec::new();
+    let mut subscribers = Vec::new();
     for (i, socket) in sockets.into_iter().enumerate() {
         let role = if i < args.writers {
             Role::Writer(i)
@@ -277,20 +278,32 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         };
         let args = args.clone();
         let totals = totals.clone();
-        tasks.push(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(error) =
                 drive(socket, role, &args, &totals, origin, deadline, hold_until).await
             {
                 totals.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("connection {i}: {error}");
             }
-        }));
+        });
+        match role {
+            Role::Subscriber => subscribers.push(task),
+            _ => tasks.push(task),
+        }
     }
     let progress = tokio::spawn(report_progress(totals.clone(), deadline));
     let started = Instant::now();
+    // Deliveries count until `hold_until`, as long as the connections stay open.
+    let stop_subscribers = tokio::spawn(async move {
+        tokio::time::sleep_until(hold_until.into()).await;
+        for task in subscribers {
+            task.abort();
+        }
+    });
     for task in tasks {
         let _ = task.await;
     }
+    let _ = stop_subscribers.await;
     progress.abort();
     let elapsed = started
         .elapsed()
@@ -343,7 +356,9 @@ async fn drive(
             socket
                 .send(Message::Text(request.to_string().into()))
                 .await?;
-            subscribe_loop(socket, args, totals, origin, hold_until).await
+            // No timer: `run` stops subscribers when the time is up (a timer polled on
+            // every frame costs the client more than reading the frame does).
+            subscribe_loop(socket, args, totals, origin).await
         }
         Role::Writer(n) => write_loop(socket, n, args, totals, origin, deadline, hold_until).await,
     }
@@ -354,15 +369,13 @@ async fn subscribe_loop(
     args: &BenchArgs,
     totals: &Totals,
     origin: Instant,
-    until: Instant,
 ) -> Result<()> {
     let mut fragments = Fragments::default();
     let mut listening = args.protocol == Protocol::Kora;
     loop {
-        let frame = match tokio::time::timeout_at(until.into(), socket.next()).await {
-            Err(_) => return Ok(()),
-            Ok(None) => return Err(anyhow!("closed by the server")),
-            Ok(Some(frame)) => frame?,
+        let frame = match socket.next().await {
+            None => return Err(anyhow!("closed by the server")),
+            Some(frame) => frame?,
         };
         let Message::Text(text) = frame else { continue };
         let Some(value) = fragments.feed(text.as_str())? else {

@@ -357,6 +357,20 @@ impl Session {
         self.pushes.drain(..).collect()
     }
 
+    /// [`Session::process`] of `incoming`, then of what is already queued behind it (at most
+    /// `more` further events): a transport then sends a busy session's pushes in one write
+    /// instead of one write each.
+    pub async fn process_ready(&mut self, incoming: Incoming, more: usize) -> Vec<Push> {
+        let mut pushes = self.process(incoming).await;
+        for _ in 0..more {
+            let Some(next) = self.try_recv() else {
+                break;
+            };
+            pushes.extend(self.process(next).await);
+        }
+        pushes
+    }
+
     async fn handle(&mut self, event: Event) -> Option<Push> {
         let (key, seq) = match &event {
             Event::Change {

@@ -21,6 +21,7 @@ pub mod firebase;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
+pub mod rendered;
 pub mod server;
 pub mod sse;
 pub mod state;

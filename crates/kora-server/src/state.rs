@@ -22,6 +22,8 @@ pub struct AppState {
     verifier: Option<Arc<Verifier>>,
     /// What the Firebase transports share.
     pub firebase: Arc<crate::firebase::write::Shared>,
+    /// Recent change pushes of Kora's protocol, by subscription name.
+    pub rendered: Arc<crate::rendered::Rendered<String>>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             per_ip: Arc::new(Mutex::new(HashMap::new())),
             verifier: verifier.map(Arc::new),
             firebase,
+            rendered: Arc::default(),
         }
     }
 

@@ -26,10 +26,15 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::error::ApiError;
 use crate::http::check_size;
 use crate::protocol::{self, QueryPath, Request};
+use crate::rendered::Rendered;
 use crate::state::{AppState, ConnectionGuard};
 
 /// Writes and calls one connection may have running at once.
 pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Most queued changes one connection turns into pushes before writing them to its socket: a
+/// busy connection sends its backlog in few writes, and still reads its client between them.
+pub const PUSHES_PER_WRITE: usize = 256;
 
 /// Longest a write's reply waits for the fan-out to queue the write's pushes.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(5);
@@ -145,7 +150,10 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                 }
             }
             incoming = conn.session.recv() => match incoming {
-                Some(incoming) => conn.session.process(incoming).await.iter().map(render).collect(),
+                Some(incoming) => {
+                    let pushes = conn.session.process_ready(incoming, PUSHES_PER_WRITE).await;
+                    conn.render(&pushes)
+                }
                 None => break,
             },
             Some(reply) = replied.recv() => {
@@ -191,14 +199,21 @@ async fn follow_stored(session: &mut Session) {
     }
 }
 
-fn render(push: &Push) -> String {
+/// A push as a frame (a change's frame is rendered once for the subscriptions of the same name
+/// that receive the same change: see [`crate::rendered`]).
+fn render(push: &Push, rendered: &Rendered<String>) -> String {
     match push {
         Push::Change {
             id,
             seq,
             stamp,
             mutation,
-        } => protocol::change(id, *seq, *stamp, mutation),
+        } => {
+            let mut frames = rendered.frames(mutation, id, || {
+                vec![protocol::change(id, *seq, *stamp, mutation)]
+            });
+            frames.pop().unwrap_or_default()
+        }
         Push::Reset {
             id,
             seq,
@@ -210,11 +225,17 @@ fn render(push: &Push) -> String {
 }
 
 impl Connection {
+    fn render(&self, pushes: &[Push]) -> Vec<String> {
+        let rendered = &self.state.rendered;
+        pushes.iter().map(|push| render(push, rendered)).collect()
+    }
+
     /// Every push the session has queued, rendered, without waiting for more.
     async fn drain_pushes(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(incoming) = self.session.try_recv() {
-            out.extend(self.session.process(incoming).await.iter().map(render));
+            let pushes = self.session.process(incoming).await;
+            out.extend(self.render(&pushes));
         }
         out
     }

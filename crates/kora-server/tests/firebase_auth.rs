@@ -104,7 +104,10 @@ async fn a_signed_token_is_the_identity_over_rest() {
     };
     let with_bearer = get("/users/ada.json", Some(&token)).await.unwrap();
     assert_eq!(with_bearer.status(), 200);
-    assert_eq!(with_bearer.json::<Value>().await.unwrap(), json!({"age": 36}));
+    assert_eq!(
+        with_bearer.json::<Value>().await.unwrap(),
+        json!({"age": 36})
+    );
     let with_param = get(&format!("/users/ada.json?access_token={token}"), None);
     assert_eq!(with_param.await.unwrap().status(), 200);
     let anonymous = get("/users/ada.json", None).await.unwrap();

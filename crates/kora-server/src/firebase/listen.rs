@@ -7,6 +7,8 @@
 //! `child_removed` for a child that leaves a limited window and `child_added` for the one
 //! that enters it (notes §3.2).
 
+use std::sync::Arc;
+
 use kora_core::{Mutation, Path};
 use kora_engine::{Error, Session};
 use serde_json::{Map, Value};
@@ -18,6 +20,7 @@ use super::query::Index;
 use super::changes::{overwrites, update_under, Update};
 use super::query::FbQuery;
 use super::wire;
+use crate::rendered::Rendered;
 
 /// A listen's identity on its connection: the tag of a tagged one; the path and query object
 /// of a default one (an untagged `orderBy…` listen is its own listen beside the plain one).
@@ -245,18 +248,27 @@ impl Listen {
     }
 
     /// The frames for a change, `mutation` being its part under the path (absolute paths).
+    /// A default listen's frames come from `rendered` when another listen of the same place
+    /// rendered the change already.
     pub async fn change(
         &mut self,
-        mutation: &Mutation,
+        mutation: &Arc<Mutation>,
         namespace: &super::Namespace,
         session: &Session,
+        rendered: &Rendered<(Path, String)>,
     ) -> Result<Vec<String>, Error> {
         let base = self.path.segments();
+        let Some(tagged) = &mut self.tagged else {
+            let place = (self.path.clone(), self.location.clone());
+            return Ok(rendered.frames(mutation, &place, || {
+                update_under(&overwrites(mutation), base)
+                    .map(|update| render(&update, base, namespace, None))
+                    .into_iter()
+                    .collect()
+            }));
+        };
         let Some(update) = update_under(&overwrites(mutation), base) else {
             return Ok(Vec::new());
-        };
-        let Some(tagged) = &mut self.tagged else {
-            return Ok(vec![render(&update, base, namespace, None)]);
         };
         let Some(result) = tagged.result(&self.path, Some(update), session).await? else {
             return Ok(Vec::new());

@@ -127,7 +127,10 @@ impl Live {
 
     fn revoked(&mut self) -> Vec<Event> {
         self.ended = true;
-        vec![event("auth_revoked", json!("credential is no longer valid"))]
+        vec![event(
+            "auth_revoked",
+            json!("credential is no longer valid"),
+        )]
     }
 }
 

@@ -117,7 +117,10 @@ async fn run(
             }
             incoming = conn.session.recv() => match incoming {
                 Some(incoming) => {
-                    let pushes = conn.session.process(incoming).await;
+                    let pushes = conn
+                        .session
+                        .process_ready(incoming, crate::ws::PUSHES_PER_WRITE)
+                        .await;
                     conn.render(pushes).await
                 }
                 None => break,
@@ -446,7 +449,12 @@ impl Connection {
                     (
                         id,
                         listen
-                            .change(&mutation, &self.namespace, &self.session)
+                            .change(
+                                &mutation,
+                                &self.namespace,
+                                &self.session,
+                                &self.state.firebase.rendered,
+                            )
                             .await,
                     )
                 }

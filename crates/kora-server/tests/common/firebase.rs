@@ -131,7 +131,8 @@ impl Events {
             .await
             .expect("the end within 10 s")
         {
-            self.text.push_str(&String::from_utf8_lossy(&chunk.expect("readable")));
+            self.text
+                .push_str(&String::from_utf8_lossy(&chunk.expect("readable")));
         }
         self.text
     }
