@@ -141,6 +141,42 @@ fn every_subscriber_gets_exactly_its_part() {
 }
 
 #[tokio::test]
+async fn queued_changes_are_processed_together_in_order_up_to_the_bound() {
+    let kora = Kora::builder().build().await.unwrap();
+    let mut session = kora.session(Context::new(2));
+    session
+        .subscribe("feed", PathQuery::new(p("feed")), None)
+        .await
+        .unwrap();
+    let writer = Context::new(1);
+    for i in 0..5 {
+        let m = Mutation::merge(&p(&format!("feed/{i}")), json!(i)).unwrap();
+        let seq = kora.mutate(&writer, m, None).await.unwrap().seq;
+        kora.wait_delivered(seq).await;
+    }
+    let seqs = |pushes: Vec<Push>| -> Vec<u64> {
+        pushes
+            .into_iter()
+            .map(|push| match push {
+                Push::Change { seq, .. } => seq,
+                other => panic!("expected a change, got {other:?}"),
+            })
+            .collect()
+    };
+    // Two more than the first: three of the five queued changes, oldest first.
+    let first = session.recv().await.unwrap();
+    let three = seqs(session.process_ready(first, 2).await);
+    assert_eq!(three.len(), 3);
+    assert!(three.windows(2).all(|w| w[0] < w[1]));
+    // The rest come with the next one, and nothing is left behind them.
+    let next = session.recv().await.unwrap();
+    let rest = seqs(session.process_ready(next, 100).await);
+    assert_eq!(rest.len(), 2);
+    assert!(three[2] < rest[0]);
+    assert!(session.try_recv().is_none());
+}
+
+#[tokio::test]
 async fn a_slow_subscriber_does_not_delay_others_and_is_reset() {
     let config = Config {
         session_queue: 4,

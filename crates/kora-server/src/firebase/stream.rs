@@ -78,7 +78,8 @@ impl Live {
         let wait = match self.expires {
             Some(exp) => {
                 let left = exp.saturating_mul(1000).saturating_sub(super::now_millis());
-                self.keep_alive.min(Duration::from_millis(left + 1))
+                self.keep_alive
+                    .min(Duration::from_millis(left.saturating_add(1)))
             }
             None => self.keep_alive,
         };
