@@ -5,7 +5,11 @@
 //! turn the same change into the same JSON. The last few renderings are kept, keyed by the
 //! change (its allocation: an entry holds the `Arc`, so the address is not reused while it is
 //! compared) and by what else the frames depend on (`K`: the subscription's name in Kora's
-//! protocol, the listened place in Firebase's).
+//! protocol, the listened location in Firebase's). Because one `Arc` goes only to
+//! subscriptions of one path, the key need not repeat the path.
+//!
+//! A change that nobody else holds (a read filter gave this receiver its own) cannot be
+//! shared: it is rendered without touching the cache.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -15,18 +19,19 @@ use kora_core::Mutation;
 /// Renderings kept: enough for the changes in flight to a few busy locations at once.
 pub const KEPT: usize = 16;
 
-/// Recent renderings, shared by every connection of one protocol.
-pub struct Rendered<K> {
-    recent: Mutex<VecDeque<Entry<K>>>,
+/// Recent renderings (`V`: a frame, or a message's frames), shared by every connection of
+/// one protocol.
+pub struct Rendered<K, V> {
+    recent: Mutex<VecDeque<Entry<K, V>>>,
 }
 
-struct Entry<K> {
+struct Entry<K, V> {
     change: Arc<Mutation>,
     key: K,
-    frames: Vec<String>,
+    rendered: V,
 }
 
-impl<K> Default for Rendered<K> {
+impl<K, V> Default for Rendered<K, V> {
     fn default() -> Self {
         Rendered {
             recent: Mutex::new(VecDeque::with_capacity(KEPT)),
@@ -34,38 +39,36 @@ impl<K> Default for Rendered<K> {
     }
 }
 
-impl<K: PartialEq + Clone> Rendered<K> {
-    /// The frames of `change` for receivers described by `key`: rendered by `render`
-    /// unless a connection with the same `key` rendered them already.
-    pub fn frames(
-        &self,
-        change: &Arc<Mutation>,
-        key: &K,
-        render: impl FnOnce() -> Vec<String>,
-    ) -> Vec<String> {
-        if let Some(frames) = self.find(change, key) {
-            return frames;
+impl<K: PartialEq + Clone, V: Clone> Rendered<K, V> {
+    /// `change` rendered for receivers described by `key`: by `render`, unless a connection
+    /// with the same `key` rendered it already.
+    pub fn get(&self, change: &Arc<Mutation>, key: &K, render: impl FnOnce() -> V) -> V {
+        if Arc::strong_count(change) == 1 {
+            return render();
+        }
+        if let Some(rendered) = self.find(change, key) {
+            return rendered;
         }
         // Rendered outside the lock: two connections may both render a change first; the
         // result is the same.
-        let frames = render();
+        let rendered = render();
         if let Ok(mut recent) = self.recent.lock() {
             recent.push_front(Entry {
                 change: change.clone(),
                 key: key.clone(),
-                frames: frames.clone(),
+                rendered: rendered.clone(),
             });
             recent.truncate(KEPT);
         }
-        frames
+        rendered
     }
 
-    fn find(&self, change: &Arc<Mutation>, key: &K) -> Option<Vec<String>> {
+    fn find(&self, change: &Arc<Mutation>, key: &K) -> Option<V> {
         let recent = self.recent.lock().ok()?;
         recent
             .iter()
             .find(|e| Arc::ptr_eq(&e.change, change) && e.key == *key)
-            .map(|e| e.frames.clone())
+            .map(|e| e.rendered.clone())
     }
 }
 
@@ -75,38 +78,49 @@ mod tests {
     use kora_core::Path;
     use serde_json::json;
 
-    fn change(value: serde_json::Value) -> Arc<Mutation> {
-        Arc::new(Mutation::merge(&Path::parse("a").unwrap(), value).unwrap())
+    /// A change as the fan-out hands it out: held by more than one receiver.
+    fn shared(value: serde_json::Value) -> (Arc<Mutation>, Arc<Mutation>) {
+        let change = Arc::new(Mutation::merge(&Path::parse("a").unwrap(), value).unwrap());
+        (change.clone(), change)
     }
 
     #[test]
-    fn a_change_is_rendered_once_per_place() {
-        let rendered = Rendered::<String>::default();
-        let (one, other) = (change(json!(1)), change(json!(1)));
+    fn a_change_is_rendered_once_per_key() {
+        let rendered = Rendered::<String, String>::default();
+        let ((one, _held), (other, _also)) = (shared(json!(1)), shared(json!(1)));
         let mut calls = 0;
-        let mut frames = |change: &Arc<Mutation>, key: &str| {
-            rendered.frames(change, &key.to_string(), || {
+        let mut get = |change: &Arc<Mutation>, key: &str| {
+            rendered.get(change, &key.to_string(), || {
                 calls += 1;
-                vec![format!("frame {calls}")]
+                format!("frame {calls}")
             })
         };
-        assert_eq!(frames(&one, "a"), vec!["frame 1"]);
-        assert_eq!(frames(&one, "a"), vec!["frame 1"]);
+        assert_eq!(get(&one, "a"), "frame 1");
+        assert_eq!(get(&one, "a"), "frame 1");
         // An equal change that is another commit, or another key, renders anew.
-        assert_eq!(frames(&other, "a"), vec!["frame 2"]);
-        assert_eq!(frames(&one, "x/a"), vec!["frame 3"]);
+        assert_eq!(get(&other, "a"), "frame 2");
+        assert_eq!(get(&one, "x/a"), "frame 3");
+    }
+
+    #[test]
+    fn a_change_nobody_else_holds_is_not_kept() {
+        let rendered = Rendered::<u8, u8>::default();
+        let (own, _) = shared(json!(1));
+        assert_eq!(rendered.get(&own, &0, || 1), 1);
+        assert_eq!(rendered.get(&own, &0, || 2), 2);
+        assert!(rendered.recent.lock().unwrap().is_empty());
     }
 
     #[test]
     fn only_the_last_renderings_are_kept() {
-        let rendered = Rendered::<u8>::default();
-        let first = change(json!(0));
-        rendered.frames(&first, &0, || vec!["first".into()]);
+        let rendered = Rendered::<u8, &str>::default();
+        let (first, _held) = shared(json!(0));
+        rendered.get(&first, &0, || "first");
         for n in 0..KEPT {
-            rendered.frames(&change(json!(n)), &0, Vec::new);
+            let (change, _held) = shared(json!(n));
+            rendered.get(&change, &0, || "");
         }
-        let again = rendered.frames(&first, &0, || vec!["again".into()]);
-        assert_eq!(again, vec!["again"]);
+        assert_eq!(rendered.get(&first, &0, || "again"), "again");
         assert_eq!(rendered.recent.lock().unwrap().len(), KEPT);
     }
 }

@@ -201,19 +201,16 @@ async fn follow_stored(session: &mut Session) {
 
 /// A push as a frame (a change's frame is rendered once for the subscriptions of the same name
 /// that receive the same change: see [`crate::rendered`]).
-fn render(push: &Push, rendered: &Rendered<String>) -> String {
+fn render(push: &Push, rendered: &Rendered<String, String>) -> String {
     match push {
         Push::Change {
             id,
             seq,
             stamp,
             mutation,
-        } => {
-            let mut frames = rendered.frames(mutation, id, || {
-                vec![protocol::change(id, *seq, *stamp, mutation)]
-            });
-            frames.pop().unwrap_or_default()
-        }
+        } => rendered.get(mutation, id, || {
+            protocol::change(id, *seq, *stamp, mutation)
+        }),
         Push::Reset {
             id,
             seq,

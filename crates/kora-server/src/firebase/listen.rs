@@ -255,12 +255,11 @@ impl Listen {
         mutation: &Arc<Mutation>,
         namespace: &super::Namespace,
         session: &Session,
-        rendered: &Rendered<(Path, String)>,
+        rendered: &Rendered<String, Vec<String>>,
     ) -> Result<Vec<String>, Error> {
         let base = self.path.segments();
         let Some(tagged) = &mut self.tagged else {
-            let place = (self.path.clone(), self.location.clone());
-            return Ok(rendered.frames(mutation, &place, || {
+            return Ok(rendered.get(mutation, &self.location, || {
                 update_under(&overwrites(mutation), base)
                     .map(|update| render(&update, base, namespace, None))
                     .into_iter()

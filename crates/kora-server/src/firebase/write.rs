@@ -27,9 +27,8 @@ pub struct Shared {
     pub push_ids: std::sync::Mutex<node::PushIdState>,
     /// The `orderByChild` indexes.
     pub indexes: super::index::Indexes,
-    /// Recent changes rendered for default listens, by the listened place (Kora's path and
-    /// the Firebase location it is in its namespace).
-    pub rendered: crate::rendered::Rendered<(kora_core::Path, String)>,
+    /// Recent changes rendered for default listens, by listened location.
+    pub rendered: crate::rendered::Rendered<String, Vec<String>>,
 }
 
 impl Shared {
