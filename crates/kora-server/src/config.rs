@@ -77,7 +77,8 @@ pub struct ServerConfig {
     /// The rules file (`kora.rules.yaml`, docs/rules.md). Without one every client may do
     /// everything, which is allowed only on loopback or with `insecure`.
     pub rules: Option<PathBuf>,
-    /// Seconds between WebSocket pings; a peer silent for twice as long is dropped.
+    /// Seconds between WebSocket pings (a peer silent for twice as long is dropped), and
+    /// between a silent Firebase event stream's `keep-alive` events.
     pub heartbeat_secs: u64,
     /// How conflicting writes are ordered: `stamps` (default) or `arrival`.
     pub conflicts: Conflicts,
@@ -212,6 +213,12 @@ impl ServerConfig {
         self.bind
             .parse()
             .map_err(|e| ConfigError(format!("bind {:?}: {e}", self.bind)))
+    }
+
+    /// The heartbeat interval (at least a second): WebSocket pings, and the keep-alive of a
+    /// Firebase event stream.
+    pub fn heartbeat(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.heartbeat_secs.max(1))
     }
 
     /// The core limits these settings imply.

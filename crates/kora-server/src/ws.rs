@@ -105,7 +105,7 @@ struct Connection {
 async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: ConnectionGuard) {
     let (mut sink, mut frames) = socket.split();
     let (replies, mut replied) = mpsc::unbounded_channel::<String>();
-    let heartbeat = Duration::from_secs(state.config.heartbeat_secs.max(1));
+    let heartbeat = state.config.heartbeat();
     let mut session = state.kora.session(ctx);
     follow_stored(&mut session).await;
     let mut conn = Connection {

@@ -62,6 +62,20 @@ pub fn context(state: &AppState, token: Option<&str>) -> Result<(Context, Option
     })
 }
 
+/// Whether an identity that lapses at `expires` (seconds since the epoch, as a token's `exp`)
+/// has lapsed: from that second on, as JWTs define it.
+pub fn lapsed(expires: Option<u64>) -> bool {
+    expires.is_some_and(|exp| exp.saturating_mul(1000) <= super::now_millis())
+}
+
+/// How long until an identity that lapses at `expires` has lapsed (none: it never does).
+pub fn until_lapse(expires: Option<u64>) -> Option<std::time::Duration> {
+    let left = expires?
+        .saturating_mul(1000)
+        .saturating_sub(super::now_millis());
+    Some(std::time::Duration::from_millis(left))
+}
+
 /// The claims of an unsigned JWT (`alg: none`), `None` when `token` is not one.
 fn unsigned_claims(token: &str) -> Option<Value> {
     let mut parts = token.split('.');
@@ -115,6 +129,21 @@ mod tests {
         assert_eq!(
             claims,
             Some(json!({"user_id": "ada", "iat": 1, "uid": "ada", "sub": "ada"}))
+        );
+    }
+
+    #[test]
+    fn an_identity_lapses_at_its_exp_second() {
+        let now = super::super::now_millis() / 1000;
+        assert!(!lapsed(None));
+        assert!(lapsed(Some(now)));
+        assert!(lapsed(Some(now - 1)));
+        assert!(!lapsed(Some(now + 60)));
+        assert_eq!(until_lapse(None), None);
+        assert_eq!(until_lapse(Some(now - 1)), Some(std::time::Duration::ZERO));
+        let left = until_lapse(Some(now + 60)).unwrap();
+        assert!(
+            left > std::time::Duration::from_secs(59) && left <= std::time::Duration::from_secs(60)
         );
     }
 

@@ -181,17 +181,7 @@ fn window_of(node: Option<&Value>, keys: &[String]) -> Option<Value> {
 
 /// Whether `update` (relative to the collection) changes any of the children `keys`.
 fn touches(update: &Update, keys: &[String]) -> bool {
-    let hit = |path: &[String]| path.first().is_none_or(|k| keys.contains(k));
-    match update {
-        Update::Put { path, .. } => hit(path),
-        Update::Patch { path, children } => {
-            path.is_empty()
-                && children
-                    .keys()
-                    .any(|k| keys.iter().any(|key| k.split('/').next() == Some(key)))
-                || !path.is_empty() && hit(path)
-        }
-    }
+    touched_keys(update).is_none_or(|touched| touched.iter().any(|k| keys.contains(k)))
 }
 
 /// The children `keys` of `path`, read through the rules, as one object.

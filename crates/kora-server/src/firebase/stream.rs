@@ -75,12 +75,8 @@ impl Live {
         if self.expired() {
             return Some(self.revoked());
         }
-        let wait = match self.expires {
-            Some(exp) => {
-                let left = exp.saturating_mul(1000).saturating_sub(super::now_millis());
-                self.keep_alive
-                    .min(Duration::from_millis(left.saturating_add(1)))
-            }
+        let wait = match super::auth::until_lapse(self.expires) {
+            Some(left) => self.keep_alive.min(left),
             None => self.keep_alive,
         };
         // `recv` is cancel-safe (a timed-out wait loses nothing); `process` then runs whole.
@@ -122,8 +118,7 @@ impl Live {
     }
 
     fn expired(&self) -> bool {
-        self.expires
-            .is_some_and(|exp| exp.saturating_mul(1000) <= super::now_millis())
+        super::auth::lapsed(self.expires)
     }
 
     fn revoked(&mut self) -> Vec<Event> {
@@ -160,7 +155,7 @@ pub async fn open(
         session,
         path,
         expires,
-        keep_alive: Duration::from_secs(state.config.heartbeat_secs.max(1)),
+        keep_alive: state.config.heartbeat(),
         ended: false,
         _guard: guard,
     };

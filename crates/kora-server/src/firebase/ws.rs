@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query as UrlQuery, State};
@@ -94,7 +94,7 @@ async fn run(
         on_disconnect: Pending::default(),
         expires: None,
     };
-    let heartbeat = Duration::from_secs(conn.state.config.heartbeat_secs.max(1));
+    let heartbeat = conn.state.config.heartbeat();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
     let mut whole = wire::Reassembly::default();
@@ -426,10 +426,7 @@ impl Connection {
 
     /// Drops an expired identity and tells the client, which then re-authenticates.
     fn check_expiry(&mut self) -> Vec<String> {
-        let expired = self
-            .expires
-            .is_some_and(|exp| exp.saturating_mul(1000) < super::now_millis());
-        if !expired {
+        if !super::auth::lapsed(self.expires) {
             return Vec::new();
         }
         self.expires = None;
