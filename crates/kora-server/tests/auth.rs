@@ -3,36 +3,15 @@
 
 mod common;
 
-use std::path::PathBuf;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use common::tokens::{hs256, key_file, now, SECRET};
 use common::{server_with, url, Client};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use kora_engine::{Context, FnHandler, Kora};
 use kora_server::Running;
 use serde_json::{json, Value};
-
-const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
-
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn now() -> u64 {
-    kora_core::stamp::wall_millis() / 1000
-}
-
-fn hs256(claims: Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
 
 fn claims(sub: &str) -> Value {
     json!({"sub": sub, "exp": now() + 3600})
@@ -49,8 +28,8 @@ async fn server() -> Running {
     );
     server_with(builder, |config| {
         config.auth.hs256_secret = Some(SECRET.into());
-        config.auth.public_key = Some(data("rsa-public.pem"));
-        config.auth.jwks = Some(data("jwks.json"));
+        config.auth.public_key = Some(key_file("rsa-public.pem"));
+        config.auth.jwks = Some(key_file("jwks.json"));
         config.auth.leeway_secs = 0;
     })
     .await
@@ -81,7 +60,7 @@ async fn an_hs256_token_becomes_the_identity() {
 #[tokio::test]
 async fn rs256_with_a_pem_key_and_es256_from_a_jwks_are_accepted() {
     let running = server().await;
-    let rsa = std::fs::read(data("rsa-private.pem")).unwrap();
+    let rsa = std::fs::read(key_file("rsa-private.pem")).unwrap();
     let token = encode(
         &Header::new(Algorithm::RS256),
         &claims("rsa"),
@@ -93,7 +72,7 @@ async fn rs256_with_a_pem_key_and_es256_from_a_jwks_are_accepted() {
         json!("rsa")
     );
 
-    let ec = std::fs::read(data("ec-private.pem")).unwrap();
+    let ec = std::fs::read(key_file("ec-private.pem")).unwrap();
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("ec-1".into());
     let token = encode(

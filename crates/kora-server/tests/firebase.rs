@@ -311,13 +311,7 @@ async fn rest_streams_put_then_patch_events() {
         .send()
         .await
         .unwrap();
-    let response = http
-        .get(url(&running, "/feed.json"))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    let mut events = Events::new(response);
+    let mut events = Events::open(&running, "/feed.json").await;
     assert_eq!(
         events.next().await,
         "event: put\ndata: {\"data\":{\"a\":1},\"path\":\"/\"}\n\n"
@@ -570,13 +564,7 @@ async fn a_stream_whose_reader_loses_the_right_is_cancelled() {
         .send()
         .await
         .unwrap();
-    let response = http
-        .get(url(&running, "/notes/n1.json"))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    let mut events = Events::new(response);
+    let mut events = Events::open(&running, "/notes/n1.json").await;
     assert_eq!(
         events.next().await,
         "event: put\ndata: {\"data\":{\"text\":\"hi\"},\"path\":\"/\"}\n\n"

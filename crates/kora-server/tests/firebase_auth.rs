@@ -5,28 +5,14 @@
 mod common;
 
 use common::firebase::{Events, Firebase};
+use common::tokens::{now, sign, SECRET};
 use common::{server_with, url, Client};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use kora_engine::Kora;
 use kora_server::firebase::Namespaces;
 use kora_server::{Running, ServerConfig};
 use serde_json::{json, Value};
 
-const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
 const OWN_DATA: &str = "rules:\n  users/$uid:\n    read: auth != null && auth.sub == $uid\n    write: auth != null && auth.sub == $uid\n";
-
-fn now() -> u64 {
-    kora_core::stamp::wall_millis() / 1000
-}
-
-fn signed(claims: Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
 
 /// A server verifying HS256 tokens (no leeway) under `rules`, with `tweak` applied.
 async fn server(
@@ -50,7 +36,7 @@ async fn server(
 async fn a_signed_token_is_the_identity_on_the_socket() {
     let (running, _dir) = server(OWN_DATA, |_| {}).await;
     let mut ada = Firebase::connect(&running).await;
-    let forged = signed(
+    let forged = sign(
         json!({"sub": "ada", "exp": now() + 3600}),
         "another-secret-that-is-at-least-32-bytes",
     );
@@ -61,7 +47,7 @@ async fn a_signed_token_is_the_identity_on_the_socket() {
         .await;
     assert_eq!(reply["s"], "permission_denied");
 
-    let token = signed(json!({"sub": "ada", "exp": now() + 3600}), SECRET);
+    let token = sign(json!({"sub": "ada", "exp": now() + 3600}), SECRET);
     let (_, reply) = ada.request("auth", json!({"cred": token})).await;
     assert_eq!(reply["s"], "ok");
     assert_eq!(reply["d"]["auth"]["uid"], "ada");
@@ -87,7 +73,7 @@ async fn a_signed_token_is_the_identity_on_the_socket() {
 async fn a_signed_token_is_the_identity_over_rest() {
     let (running, _dir) = server(OWN_DATA, |_| {}).await;
     let http = reqwest::Client::new();
-    let token = signed(json!({"sub": "ada", "exp": now() + 3600}), SECRET);
+    let token = sign(json!({"sub": "ada", "exp": now() + 3600}), SECRET);
     let put = http
         .put(url(&running, &format!("/users/ada.json?auth={token}")))
         .body(r#"{"age": 36}"#)
@@ -115,7 +101,7 @@ async fn a_signed_token_is_the_identity_over_rest() {
     assert!(anonymous.json::<Value>().await.unwrap()["error"].is_string());
     let other = get(&format!("/users/bob.json?auth={token}"), None);
     assert_eq!(other.await.unwrap().status(), 401);
-    let expired = signed(json!({"sub": "ada", "exp": now() - 10}), SECRET);
+    let expired = sign(json!({"sub": "ada", "exp": now() - 10}), SECRET);
     let lapsed = get(&format!("/users/ada.json?auth={expired}"), None);
     assert_eq!(lapsed.await.unwrap().status(), 401);
     running.stop().await.ok();
@@ -125,7 +111,7 @@ async fn a_signed_token_is_the_identity_over_rest() {
 async fn a_token_that_lapses_is_revoked_on_the_socket() {
     let (running, _dir) = server(OWN_DATA, |c| c.heartbeat_secs = 1).await;
     let mut ada = Firebase::connect(&running).await;
-    let token = signed(json!({"sub": "ada", "exp": now() + 2}), SECRET);
+    let token = sign(json!({"sub": "ada", "exp": now() + 2}), SECRET);
     let (_, reply) = ada.request("auth", json!({"cred": token})).await;
     assert_eq!(reply["s"], "ok");
     let revoked = ada.push().await;
@@ -138,23 +124,12 @@ async fn a_token_that_lapses_is_revoked_on_the_socket() {
     running.stop().await.ok();
 }
 
-async fn stream(running: &Running, path: &str) -> Events {
-    let response = reqwest::Client::new()
-        .get(url(running, path))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    Events::new(response)
-}
-
 #[tokio::test]
 async fn an_idle_stream_keeps_alive_and_a_lapsed_token_ends_it() {
     let (running, _dir) = server(OWN_DATA, |c| c.heartbeat_secs = 1).await;
     let issued = now();
-    let token = signed(json!({"sub": "ada", "exp": issued + 3}), SECRET);
-    let mut events = stream(&running, &format!("/users/ada.json?auth={token}")).await;
+    let token = sign(json!({"sub": "ada", "exp": issued + 3}), SECRET);
+    let mut events = Events::open(&running, &format!("/users/ada.json?auth={token}")).await;
     assert_eq!(
         events.next().await,
         "event: put\ndata: {\"data\":null,\"path\":\"/\"}\n\n"

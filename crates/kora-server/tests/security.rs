@@ -4,38 +4,17 @@
 
 mod common;
 
-use std::path::PathBuf;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use common::tokens::{key_file, now, sign, SECRET};
 use common::{server_with, url, Client};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use kora_core::{Mutation, Path};
 use kora_engine::Kora;
 use kora_server::Running;
 use serde_json::{json, Value};
-
-const SECRET: &str = "a-test-secret-that-is-at-least-32-bytes-long";
-
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
-
-fn now() -> u64 {
-    kora_core::stamp::wall_millis() / 1000
-}
-
-fn sign(claims: Value, secret: &str) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
 
 /// Who makes a request.
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +52,7 @@ fn token(who: Who) -> Option<String> {
         }
         Who::WrongKey => {
             // RS256 signed by a key the server does not trust (only HS256 is configured).
-            let rsa = std::fs::read(data("rsa-private.pem")).unwrap();
+            let rsa = std::fs::read(key_file("rsa-private.pem")).unwrap();
             Some(
                 encode(
                     &Header::new(Algorithm::RS256),
@@ -106,7 +85,7 @@ enum Op {
 
 async fn server() -> Running {
     let running = server_with(Kora::builder(), |config| {
-        config.rules = Some(data("kora.rules.yaml"));
+        config.rules = Some(key_file("kora.rules.yaml"));
         config.auth.hs256_secret = Some(SECRET.into());
     })
     .await;

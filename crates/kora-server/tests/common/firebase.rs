@@ -104,6 +104,18 @@ pub struct Events {
 }
 
 impl Events {
+    /// Opens Firebase's event stream of `path` (`/x.json?…`) on `running`.
+    pub async fn open(running: &kora_server::Running, path: &str) -> Events {
+        let response = reqwest::Client::new()
+            .get(super::url(running, path))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("the stream opens");
+        assert_eq!(response.status(), 200);
+        Events::new(response)
+    }
+
     pub fn new(response: reqwest::Response) -> Events {
         Events {
             body: Box::pin(response.bytes_stream()),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod firebase;
+pub mod tokens;
 
 use std::collections::VecDeque;
 use std::time::Duration;
