@@ -328,8 +328,7 @@ impl Session {
     }
 
     /// What [`Session::recv`] would return now, without waiting: `None` when nothing is
-    /// queued. A transport drains this before replying to a write, so the write's pushes
-    /// reach the client first.
+    /// queued.
     pub fn try_recv(&mut self) -> Option<Incoming> {
         if !self.pushes.is_empty() {
             return Some(Incoming(Inner::Queued));
@@ -362,7 +361,16 @@ impl Session {
     /// instead of one write each.
     pub async fn process_ready(&mut self, incoming: Incoming, more: usize) -> Vec<Push> {
         let mut pushes = self.process(incoming).await;
-        for _ in 0..more {
+        pushes.extend(self.process_queued(more).await);
+        pushes
+    }
+
+    /// [`Session::process`] of what is queued now (at most `most` events), without waiting:
+    /// empty when nothing is. A transport drains this before replying to a write, so the
+    /// write's pushes reach the client first.
+    pub async fn process_queued(&mut self, most: usize) -> Vec<Push> {
+        let mut pushes = Vec::new();
+        for _ in 0..most {
             let Some(next) = self.try_recv() else {
                 break;
             };

@@ -229,12 +229,8 @@ impl Connection {
 
     /// Every push the session has queued, rendered, without waiting for more.
     async fn drain_pushes(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some(incoming) = self.session.try_recv() {
-            let pushes = self.session.process(incoming).await;
-            out.extend(self.render(&pushes));
-        }
-        out
+        let pushes = self.session.process_queued(usize::MAX).await;
+        self.render(&pushes)
     }
 
     /// Handles one text frame; returns the frames to send now (replies and pushes).

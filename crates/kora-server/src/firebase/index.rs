@@ -221,19 +221,17 @@ impl ChildIndex {
 
     /// Applies every change queued for the index.
     pub async fn catch_up(&mut self) {
-        while let Some(incoming) = self.session.try_recv() {
-            for push in self.session.process(incoming).await {
-                match push {
-                    Push::Change { seq, mutation, .. } => {
-                        self.apply(&mutation).await;
-                        self.seq = self.seq.max(seq);
-                    }
-                    Push::Reset { seq, value, .. } => {
-                        self.rebuild(value.as_ref());
-                        self.seq = seq;
-                    }
-                    Push::Ended { .. } => {}
+        for push in self.session.process_queued(usize::MAX).await {
+            match push {
+                Push::Change { seq, mutation, .. } => {
+                    self.apply(&mutation).await;
+                    self.seq = self.seq.max(seq);
                 }
+                Push::Reset { seq, value, .. } => {
+                    self.rebuild(value.as_ref());
+                    self.seq = seq;
+                }
+                Push::Ended { .. } => {}
             }
         }
     }

@@ -332,11 +332,8 @@ impl Connection {
         if let Some(seq) = seq {
             let _ = tokio::time::timeout(DELIVERY_WAIT, self.state.kora.wait_delivered(seq)).await;
         }
-        let mut out = Vec::new();
-        while let Some(incoming) = self.session.try_recv() {
-            let pushes = self.session.process(incoming).await;
-            out.extend(self.render(pushes).await);
-        }
+        let pushes = self.session.process_queued(usize::MAX).await;
+        let mut out = self.render(pushes).await;
         out.push(wire::ok(r, json!("")));
         out
     }
