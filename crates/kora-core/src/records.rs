@@ -82,6 +82,13 @@ impl ReadSet {
         }
     }
 
+    /// Adds what reading the value at `path` needs: its own record and its subtree.
+    pub fn add_value(&mut self, path: &crate::path::Path) {
+        let k = key::encode(path);
+        self.points.insert(k.clone());
+        self.subtrees.insert(k);
+    }
+
     /// The subtree ranges with those inside another removed (they are read with it).
     pub fn outer_subtrees(&self) -> Vec<&[u8]> {
         let mut out: Vec<&[u8]> = Vec::new();
@@ -152,6 +159,50 @@ impl Records {
     /// [`Records::apply_effect`] as a mutation (to apply without stamps).
     pub fn apply(&mut self, stamp: Stamp, mutation: &Mutation) -> Mutation {
         self.apply_effect(stamp, mutation).to_mutation(mutation)
+    }
+
+    /// The visible value at `path`, from the loaded records: the leaf there, or the leaves
+    /// beneath it as a tree (`None`: nothing). Only right when the record at `path` and its
+    /// whole subtree are loaded (`ReadSet::add_value`).
+    pub fn value_at(&self, path: &crate::path::Path) -> Option<Value> {
+        let part = PathQuery::new(path.clone());
+        let mut asm = Assembler::new(&part);
+        if let Some(own) = self.get(asm.key()) {
+            if asm.push_own(own) {
+                return asm.finish();
+            }
+        }
+        let (start, end) = asm.children_range();
+        for (k, r) in self.map.range(start..) {
+            if end.as_deref().is_some_and(|e| k.as_slice() >= e) {
+                break;
+            }
+            // Keys loaded here were encoded from valid paths.
+            if !asm.push(k, r).unwrap_or(false) {
+                break;
+            }
+        }
+        asm.finish()
+    }
+
+    /// The newest stamp (of a leaf, tombstone or branch) among the loaded records that `set`
+    /// names: a write stamped above it wins every conflict with what is stored there.
+    pub fn newest_stamp(&self, set: &ReadSet) -> Option<Stamp> {
+        let stamps = |r: &Record| [r.leaf.as_ref().map(|(s, _)| *s), r.tombstone, r.branch];
+        let mut newest = None;
+        for k in &set.points {
+            if let Some(r) = self.get(k) {
+                newest = stamps(r).into_iter().fold(newest, Option::max);
+            }
+        }
+        for k in set.outer_subtrees() {
+            for key in self.beneath_keys(k) {
+                if let Some(r) = self.get(key) {
+                    newest = stamps(r).into_iter().fold(newest, Option::max);
+                }
+            }
+        }
+        newest
     }
 
     fn get(&self, key: &[u8]) -> Option<&Record> {

@@ -88,7 +88,7 @@ impl Kora {
                 .commit(Write {
                     stamp,
                     mutation,
-                    effects,
+                    ..Write::new(stamp, mutation)
                 })
                 .await?;
             kora.inner

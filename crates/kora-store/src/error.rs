@@ -25,6 +25,9 @@ pub enum StoreError {
         size: usize,
         limit: usize,
     },
+    /// A write's conditions did not hold (`crate::condition`); nothing of it was written.
+    #[error("conflict: {0}")]
+    Conflict(crate::condition::Conflict),
     #[error("no effect with id {0}")]
     NoSuchEffect(u64),
     #[error("the store is closed")]

@@ -22,8 +22,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
+use crate::condition::Conflict;
 use crate::error::StoreError;
-use crate::store::{Commit, Write};
+use crate::store::{Commit, Submitted, Write};
 
 /// Most writes in one transaction: bounds the transaction's size and the latency one batch
 /// adds to the next, while 512 small mutations still commit in a few milliseconds.
@@ -33,14 +34,19 @@ pub const MAX_BATCH: usize = 512;
 /// store's backpressure.
 pub const QUEUE_LENGTH: usize = 8_192;
 
-/// The write side of a backend: commits a batch atomically, durably, in order.
+/// What became of one write of a batch that committed: its commit, or the conflict that
+/// refused it alone (its conditions did not hold; `crate::condition`).
+pub type Outcome = Result<Commit, Conflict>;
+
+/// The write side of a backend: commits a batch atomically, durably, in order. Returns one
+/// outcome per write, in order.
 #[async_trait]
 pub trait Batcher: Send + 'static {
-    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Commit>, StoreError>;
+    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError>;
 }
 
 /// A durable write in progress.
-pub type Persisting = Pin<Box<dyn Future<Output = Result<Vec<Commit>, StoreError>> + Send>>;
+pub type Persisting = Pin<Box<dyn Future<Output = Result<Vec<Outcome>, StoreError>> + Send>>;
 
 /// A write side in two steps; see the module documentation.
 #[async_trait]
@@ -81,11 +87,11 @@ async fn next_batch(rx: &mut mpsc::Receiver<Job>) -> Option<(Vec<Write>, Vec<Rep
 }
 
 /// Answers a batch's callers; returns whether it succeeded, and how if not.
-fn answer(replies: Vec<Reply>, result: Result<Vec<Commit>, StoreError>) -> Result<(), StoreError> {
+fn answer(replies: Vec<Reply>, result: Result<Vec<Outcome>, StoreError>) -> Result<(), StoreError> {
     match result {
-        Ok(commits) => {
-            for (reply, commit) in replies.into_iter().zip(commits) {
-                let _ = reply.send(Ok(commit));
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome.map_err(StoreError::Conflict));
             }
             Ok(())
         }
@@ -171,6 +177,12 @@ impl GroupCommit {
 
     /// Commits one write with whatever else is waiting.
     pub async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        self.submit(write).await?.await
+    }
+
+    /// Queues one write and returns once it is queued: writes queued one after another
+    /// commit in that order. The answer resolves to its commit.
+    pub async fn submit(&self, write: Write) -> Result<Submitted, StoreError> {
         let sender = self
             .queue
             .lock()
@@ -182,7 +194,9 @@ impl GroupCommit {
             .send((write, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(Box::pin(async move {
+            answer.await.map_err(|_| StoreError::Closed)?
+        }))
     }
 
     /// Stops taking writes, lets queued ones commit, and waits for the committer.
@@ -228,12 +242,14 @@ mod tests {
                 if writes.iter().any(|w| w.stamp == Stamp::from_packed(13, 0)) {
                     return Err(StoreError::Unavailable("disk".into()));
                 }
-                let commits: Vec<Commit> = (first..)
+                let commits: Vec<Outcome> = (first..)
                     .zip(&writes)
-                    .map(|(seq, w)| Commit {
-                        seq,
-                        stamp: w.stamp,
-                        effect: w.mutation.clone(),
+                    .map(|(seq, w)| {
+                        Ok(Commit {
+                            seq,
+                            stamp: w.stamp,
+                            effect: w.mutation.clone(),
+                        })
                     })
                     .collect();
                 *durable.lock().unwrap() = first + writes.len() as u64 - 1;

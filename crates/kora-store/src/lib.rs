@@ -20,6 +20,7 @@
 //! backend against the reference tree.
 
 pub mod cassandra;
+pub mod condition;
 pub mod embedded;
 mod error;
 pub mod group;
@@ -33,12 +34,13 @@ mod url;
 
 use std::sync::Arc;
 
+pub use condition::{Condition, Conflict};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use store::{
     Change, Commit, Compacted, Effect, EffectState, LogRead, NewEffect, Seq, Snapshot, Stats,
-    Store, Write,
+    Store, Submitted, Write,
 };
 pub use url::{StoreUrl, DEFAULT_DATA_DIR};
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use kora_core::stamp::wall_millis;
 use kora_core::{Path, PathQuery, Stamp, Tree, Value};
 
+use crate::condition::{self, Conflict, Window};
 use crate::error::StoreError;
 use crate::outbox::Outbox;
 use crate::store::{
@@ -27,6 +28,9 @@ struct Inner {
     /// Change-log entries with their commit time (ms).
     log: VecDeque<(Change, u64)>,
     last_seq: Seq,
+    /// The newest stamp committed: a passing conditional write is stamped above it (a
+    /// coarser bound than the flat-record stores' per-path one, with the same guarantee).
+    newest: Option<Stamp>,
     outbox: Outbox,
     closed: bool,
 }
@@ -54,32 +58,60 @@ impl Inner {
             .front()
             .map_or(self.last_seq + 1, |(change, _)| change.seq)
     }
+
+    /// Checks a write's conditions against the tree and the log: the stamp it commits with.
+    fn check(&self, write: &Write) -> Result<Stamp, Conflict> {
+        if !write.ordered_by_commit() {
+            return Ok(write.stamp);
+        }
+        let from = Window::start(condition::oldest_since(&write.conditions), self.last_seq)
+            .unwrap_or(self.last_seq)
+            .max(self.log_start() - 1);
+        let window = Window::of_changes(
+            from,
+            self.log
+                .iter()
+                .filter(|(change, _)| change.seq > from)
+                .map(|(change, _)| change.clone()),
+        );
+        let failed = condition::check(
+            &write.conditions,
+            |path| self.tree.select(&PathQuery::new(path.clone())),
+            &window,
+            &[],
+        );
+        if !failed.is_empty() {
+            return Err(Conflict {
+                failed,
+                seq: self.last_seq,
+            });
+        }
+        Ok(condition::stamp_above(write.stamp, self.newest))
+    }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
         let mut inner = self.lock()?;
+        let stamp = inner.check(&write)?;
+        inner.newest = inner.newest.max(Some(stamp));
         let effect = inner
             .tree
-            .apply(write.stamp, &write.mutation)
+            .apply(stamp, &write.mutation)
             .into_mutation(write.mutation);
         inner.last_seq += 1;
         let seq = inner.last_seq;
         let change = Change {
             seq,
-            stamp: write.stamp,
+            stamp,
             mutation: effect.clone(),
         };
         inner.log.push_back((change, wall_millis()));
         for new in write.effects {
             inner.outbox.add(seq, new, 0);
         }
-        Ok(Commit {
-            seq,
-            stamp: write.stamp,
-            effect,
-        })
+        Ok(Commit { seq, stamp, effect })
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {

@@ -7,17 +7,30 @@ use std::ops::Bound;
 
 use kora_core::records::{ReadSet, Record, Records};
 use kora_core::stamp::wall_millis;
-use kora_core::{Path, Value};
+use kora_core::{Mutation, Path, Value};
 
+use crate::condition::{self, Condition, Conflict, Window};
+use crate::group::Outcome;
 use crate::store::{Commit, Seq, Write};
 
-/// The read set of a batch.
+/// The read set of a batch: what its writes need, and the value of every path an `Equals`
+/// condition names.
 pub fn read_set(writes: &[Write]) -> ReadSet {
     let mut set = ReadSet::default();
     for write in writes {
         set.add(&write.mutation);
+        for condition in &write.conditions {
+            if let Condition::Equals { path, .. } = condition {
+                set.add_value(path);
+            }
+        }
     }
     set
+}
+
+/// The oldest `since` of a batch's `Unchanged` conditions: where its log window starts.
+pub fn oldest_since(writes: &[Write]) -> Option<Seq> {
+    condition::oldest_since(writes.iter().flat_map(|w| &w.conditions))
 }
 
 /// The ranges of a read set's subtrees: `(after, before)`, both exclusive, `before` absent
@@ -53,12 +66,32 @@ pub fn leaf_of(
     }
 }
 
-/// A planned batch: the commits, the record changes and the log rows to write.
+/// A planned batch: each write's outcome, the record changes and the log rows to write.
 pub struct Plan {
-    pub commits: Vec<Commit>,
+    /// One per write, in order: its commit, or why its conditions refused it.
+    pub outcomes: Vec<Outcome>,
     pub upserts: Vec<(Vec<u8>, Record)>,
     pub deletes: Vec<Vec<u8>>,
+    /// One per commit, in order.
     pub log: Vec<LogRow>,
+}
+
+impl Plan {
+    /// The writes that commit, each with its commit, in order.
+    pub fn committed<'a>(
+        &'a self,
+        writes: &'a [Write],
+    ) -> impl Iterator<Item = (&'a Write, &'a Commit)> + 'a {
+        writes
+            .iter()
+            .zip(&self.outcomes)
+            .filter_map(|(write, outcome)| outcome.as_ref().ok().map(|commit| (write, commit)))
+    }
+
+    /// How many writes commit (the sequences the batch takes).
+    pub fn count(&self) -> usize {
+        self.log.len()
+    }
 }
 
 /// A change-log row to insert.
@@ -70,25 +103,46 @@ pub struct LogRow {
 }
 
 /// Applies a batch to records loaded through its read set, numbering commits after
-/// `last_seq`.
-pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq) -> Plan {
+/// `last_seq`. Each write's conditions are checked first, against the records as the earlier
+/// writes left them and against `window` (the log after the batch's oldest `since`).
+pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq, window: &Window) -> Plan {
     let now = wall_millis() as i64;
-    let mut commits = Vec::with_capacity(writes.len());
+    let mut outcomes = Vec::with_capacity(writes.len());
     let mut log = Vec::with_capacity(writes.len());
-    for (i, write) in writes.iter().enumerate() {
-        let seq = last_seq + 1 + i as u64;
-        let effect = records.apply(write.stamp, &write.mutation);
+    // The effects of this batch's commits, for `Unchanged` conditions of the later writes.
+    let keep_effects = oldest_since(writes).is_some();
+    let mut batch: Vec<(Seq, Mutation)> = Vec::new();
+    let mut seq = last_seq;
+    for write in writes {
+        let mut stamp = write.stamp;
+        if !write.conditions.is_empty() {
+            let failed = condition::check(
+                &write.conditions,
+                |path| records.value_at(path),
+                window,
+                &batch,
+            );
+            if !failed.is_empty() {
+                outcomes.push(Err(Conflict { failed, seq }));
+                continue;
+            }
+        }
+        if write.ordered_by_commit() {
+            let newest = records.newest_stamp(&kora_core::records::read_set(&write.mutation));
+            stamp = condition::stamp_above(stamp, newest);
+        }
+        seq += 1;
+        let effect = records.apply(stamp, &write.mutation);
         log.push(LogRow {
             seq: seq as i64,
-            stamp: write.stamp.to_bytes().to_vec(),
+            stamp: stamp.to_bytes().to_vec(),
             committed_ms: now,
             mutation: serde_json::to_string(&effect).unwrap_or_default(),
         });
-        commits.push(Commit {
-            seq,
-            stamp: write.stamp,
-            effect,
-        });
+        if keep_effects {
+            batch.push((seq, effect.clone()));
+        }
+        outcomes.push(Ok(Commit { seq, stamp, effect }));
     }
     let mut upserts = Vec::new();
     let mut deletes = Vec::new();
@@ -99,7 +153,7 @@ pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq) -> Plan {
         }
     }
     Plan {
-        commits,
+        outcomes,
         upserts,
         deletes,
         log,

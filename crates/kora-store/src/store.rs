@@ -1,21 +1,34 @@
 //! The `Store` trait: a small, complete interface over an ordered key space that every
 //! backend implements and one conformance suite checks.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::condition::Condition;
 use crate::error::StoreError;
 
 /// A commit's position in the change log. Starts at 1; 0 means "before the first commit".
 pub type Seq = u64;
 
-/// A stamped mutation to commit, with the effects to run once it is durable.
+/// A stamped mutation to commit, with the effects to run once it is durable and the
+/// conditions it commits under (`crate::condition`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Write {
     pub stamp: Stamp,
     pub mutation: Mutation,
     pub effects: Vec<NewEffect>,
+    /// Checked against the state the write is applied to; if one fails, the write is refused
+    /// with [`StoreError::Conflict`] and nothing of it is written.
+    pub conditions: Vec<Condition>,
+    /// The stamp is the server's, taken when the write arrived, not a client's: the write is
+    /// ordered by commit. If something it overwrites carries a newer stamp (a write stamped
+    /// after it that committed first, or another node whose clock is ahead), the committer
+    /// gives it a newer one, as it does a conditional write (`crate::condition`).
+    pub server_stamped: bool,
 }
 
 impl Write {
@@ -24,14 +37,33 @@ impl Write {
             stamp,
             mutation,
             effects: Vec::new(),
+            conditions: Vec::new(),
+            server_stamped: false,
         }
     }
+
+    /// True when the committer may give the write a newer stamp: it is conditional, or its
+    /// stamp is the server's.
+    pub fn ordered_by_commit(&self) -> bool {
+        self.server_stamped || !self.conditions.is_empty()
+    }
+
+    /// This write, committed only if `conditions` hold.
+    pub fn on(mut self, conditions: Vec<Condition>) -> Self {
+        self.conditions = conditions;
+        self
+    }
 }
+
+/// A write handed to the committer ([`Store::submit`]): resolves to its commit.
+pub type Submitted = Pin<Box<dyn Future<Output = Result<Commit, StoreError>> + Send>>;
 
 /// A durable commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub seq: Seq,
+    /// The write's stamp; for a conditional write, possibly a newer one the committer gave it
+    /// (`crate::condition`).
     pub stamp: Stamp,
     /// What the commit changed in the visible tree (see `kora_core::Tree::apply`): empty
     /// when the mutation lost every conflict.
@@ -130,8 +162,18 @@ pub struct Compacted {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Commits a stamped mutation with its effects, durably, and returns its sequence number
-    /// and its effect on the visible tree. Nothing of a failed commit is visible.
+    /// and its effect on the visible tree. Nothing of a failed commit is visible. A write
+    /// whose conditions do not hold fails with [`StoreError::Conflict`].
     async fn commit(&self, write: Write) -> Result<Commit, StoreError>;
+
+    /// Hands a write to the committer and returns once it is queued: of writes submitted one
+    /// after another (each after the previous `submit` returned), the earlier commits first.
+    /// The answer resolves to the commit, as [`Store::commit`] would. A transport uses this
+    /// to commit a connection's pipelined writes in the order they arrived.
+    async fn submit(&self, write: Write) -> Result<Submitted, StoreError> {
+        let committed = self.commit(write).await;
+        Ok(Box::pin(async move { committed }))
+    }
 
     /// Reads several paths at one consistent point.
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError>;

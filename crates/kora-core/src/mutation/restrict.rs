@@ -62,6 +62,37 @@ impl Mutation {
     }
 }
 
+impl Mutation {
+    /// True when applying this mutation can change the value at `path`: it deletes or writes
+    /// `path`, something beneath it, or an ancestor (a delete, or a leaf that replaces it).
+    /// The same test as `!self.restrict(path).is_empty()`, without building the part.
+    pub fn touches(&self, path: &Path) -> bool {
+        let mut delete = Some(&self.delete);
+        let mut merge = Some(&self.merge);
+        for segment in path.segments() {
+            if matches!(delete, Some(Delete::All)) {
+                return true;
+            }
+            delete = match delete {
+                Some(Delete::Children(children)) => children.get(segment),
+                _ => None,
+            };
+            match merge.and_then(|m| m.get(segment)) {
+                Some(Value::Object(child)) => merge = Some(child),
+                Some(_leaf) => return true,
+                None => merge = None,
+            }
+            if delete.is_none() && merge.is_none() {
+                return false;
+            }
+        }
+        let deletes = delete.is_some_and(|d| !d.is_nothing());
+        // A branch merged at `path` itself, even an empty one, turns a leaf there into a branch
+        // (at the root, an empty merge is no merge at all).
+        deletes || merge.is_some_and(|m| !m.is_empty() || !path.is_root())
+    }
+}
+
 fn put_at(map: &mut Map<String, Value>, path: &Path, value: Value) {
     match value {
         Value::Object(children) if path.is_root() => *map = children,
@@ -124,5 +155,29 @@ mod tests {
             out.to_json(),
             json!({"merge": {"l": {"b": 2, "c": 3}}, "delete": {"l": {"b0": 1}}})
         );
+    }
+
+    #[test]
+    fn touches_agrees_with_restrict() {
+        let cases = [
+            json!({"merge": {"a": {"b": 1}}, "delete": {}}),
+            json!({"merge": {"a": 1}, "delete": {}}),
+            json!({"merge": {"a": {}}, "delete": {}}),
+            json!({"merge": {}, "delete": {"a": 1}}),
+            json!({"merge": {}, "delete": {"a": {"b": {"c": 1}}}}),
+            json!({"merge": {"x": {"y": 2}}, "delete": {"z": 1}}),
+            json!({"merge": {}, "delete": 1}),
+        ];
+        for case in cases {
+            let mutation = Mutation::from_json(&case).unwrap();
+            for path in ["", "a", "a/b", "a/b/c", "a/c", "x", "x/y/z", "z/q", "q"] {
+                let path = Path::parse(path).unwrap();
+                assert_eq!(
+                    mutation.touches(&path),
+                    !mutation.restrict(&path).is_empty(),
+                    "{case} at {path}"
+                );
+            }
+        }
     }
 }

@@ -21,14 +21,15 @@ use tokio::sync::Mutex;
 
 use super::error::Attempt;
 use super::layout::commit_timestamp;
-use super::log::{self, LogEntry, RedoEffect, RedoRecord, APPLIED};
+use super::log::{self, LogEntry, RedoEffect, RedoRecord, APPLIED, LOG_START};
 use super::read::Reader;
 use super::schema::Statements;
+use crate::condition::Window;
 use crate::error::StoreError;
-use crate::group::Batcher;
-use crate::plan::plan;
+use crate::group::{Batcher, Outcome};
+use crate::plan::{oldest_since, plan};
 use crate::retry::with_retries;
-use crate::store::{Commit, Seq, Write};
+use crate::store::{Seq, Write};
 
 /// Largest log append (bytes of mutations, redo and effects) sent as one Paxos proposal; a
 /// bigger batch is split. Well under `commitlog_segment_size / 2`, Cassandra's limit on one
@@ -70,7 +71,7 @@ pub struct CassandraBatcher {
 
 #[async_trait]
 impl Batcher for CassandraBatcher {
-    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Commit>, StoreError> {
+    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         let mut commits = Vec::with_capacity(writes.len());
         let mut pending: Vec<&[Write]> = vec![&writes];
         while let Some(chunk) = pending.pop() {
@@ -108,7 +109,7 @@ pub async fn settle(shared: &Shared, state: &mut WriterState, head: Seq) -> Resu
 
 /// Commits a chunk of writes: `Ok(None)` when it is too large for one append and has more
 /// than one write (the caller splits it).
-async fn commit_once(shared: &Shared, writes: &[Write]) -> Result<Option<Vec<Commit>>, Attempt> {
+async fn commit_once(shared: &Shared, writes: &[Write]) -> Result<Option<Vec<Outcome>>, Attempt> {
     let mut state = shared.writer.lock().await;
     let mut head = match state.head.take() {
         Some(head) => head,
@@ -117,7 +118,13 @@ async fn commit_once(shared: &Shared, writes: &[Write]) -> Result<Option<Vec<Com
     for _ in 0..MAX_CAS_LOSSES {
         settle(shared, &mut state, head).await?;
         let records = shared.reader().load(writes).await?;
-        let planned = plan(records, writes, head);
+        let window = window(shared, writes, head).await?;
+        let planned = plan(records, writes, head, &window);
+        if planned.count() == 0 {
+            // Every write was refused: nothing to append.
+            state.head = Some(head);
+            return Ok(Some(planned.outcomes));
+        }
         let (entries, redo, effects) = entries(writes, &planned);
         let bytes: usize = entries.iter().map(LogEntry::bytes).sum();
         if bytes > MAX_APPEND_BYTES && writes.len() > 1 {
@@ -130,13 +137,13 @@ async fn commit_once(shared: &Shared, writes: &[Write]) -> Result<Option<Vec<Com
                 continue;
             }
             None => {
-                let last = head + writes.len() as Seq;
+                let last = head + planned.count() as Seq;
                 let timestamp = commit_timestamp(last);
                 log::apply(&shared.session, &shared.st, timestamp, &redo, &effects).await?;
                 log::raise_meta(&shared.session, &shared.st, APPLIED, last).await?;
                 state.head = Some(last);
                 state.applied = last;
-                return Ok(Some(planned.commits));
+                return Ok(Some(planned.outcomes));
             }
         }
     }
@@ -147,6 +154,19 @@ async fn commit_once(shared: &Shared, writes: &[Write]) -> Result<Option<Vec<Com
 }
 
 type Entries = (Vec<LogEntry>, Vec<RedoRecord>, Vec<(Seq, Vec<RedoEffect>)>);
+
+/// The changes a batch's `Unchanged` conditions are checked against: the log after their
+/// oldest `since`, up to `head` (the batch commits only if the log still ends there).
+async fn window(shared: &Shared, writes: &[Write], head: Seq) -> Result<Window, Attempt> {
+    let Some(from) = Window::start(oldest_since(writes), head) else {
+        return Ok(Window::empty(head));
+    };
+    let start = log::meta(&shared.session, &shared.st, LOG_START).await?;
+    let from = from.max(start.saturating_sub(1));
+    let limit = (head - from) as usize;
+    let changes = log::changes_after(&shared.session, &shared.st, from, limit).await?;
+    Ok(Window::of_changes(from, changes))
+}
 
 /// A planned batch as log rows (the redo on the last), and its redo and effects.
 fn entries(writes: &[Write], planned: &crate::plan::Plan) -> Entries {
@@ -164,7 +184,8 @@ fn entries(writes: &[Write], planned: &crate::plan::Plan) -> Entries {
     let now = wall_millis() as i64;
     let mut effects = Vec::new();
     let mut entries = Vec::with_capacity(writes.len());
-    for (i, (write, row)) in writes.iter().zip(&planned.log).enumerate() {
+    let count = planned.count();
+    for (i, ((write, _), row)) in planned.committed(writes).zip(&planned.log).enumerate() {
         let list: Vec<RedoEffect> = write
             .effects
             .iter()
@@ -173,7 +194,7 @@ fn entries(writes: &[Write], planned: &crate::plan::Plan) -> Entries {
         if !list.is_empty() {
             effects.push((row.seq as Seq, list.clone()));
         }
-        let last = i + 1 == writes.len();
+        let last = i + 1 == count;
         entries.push(LogEntry {
             seq: row.seq as Seq,
             stamp: row.stamp.clone(),

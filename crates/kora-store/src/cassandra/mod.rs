@@ -42,7 +42,9 @@ use crate::error::StoreError;
 use crate::group::GroupCommit;
 use crate::retry::{with_retries, Gate};
 use crate::sql::{check_key_lengths, record_from};
-use crate::store::{Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write};
+use crate::store::{
+    Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+};
 use commit::{settle, CassandraBatcher, Shared, WriterState};
 use error::Attempt;
 use layout::compaction_timestamp;
@@ -222,6 +224,10 @@ async fn put(
 #[async_trait]
 impl Store for CassandraStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        self.submit(write).await?.await
+    }
+
+    async fn submit(&self, write: Write) -> Result<Submitted, StoreError> {
         self.gate.check()?;
         check_key_lengths(&write, MAX_KEY_BYTES)?;
         if write.effects.len() > MAX_EFFECTS_PER_WRITE {
@@ -231,7 +237,7 @@ impl Store for CassandraStore {
                 limit: MAX_EFFECTS_PER_WRITE,
             });
         }
-        self.writer.commit(write).await
+        self.writer.submit(write).await
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {

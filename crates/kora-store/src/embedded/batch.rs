@@ -24,15 +24,17 @@ use async_trait::async_trait;
 use fjall::Readable;
 use kora_core::records::{ReadSet, Record, Records};
 use kora_core::stamp::wall_millis;
+use kora_core::Mutation;
 
 use super::codec;
 use super::read;
 use super::{blocking, Shared};
+use crate::condition::Window;
 use crate::error::StoreError;
-use crate::group::{Persisting, Pipeline};
+use crate::group::{Outcome, Persisting, Pipeline};
 use crate::outbox::Entry;
-use crate::plan::{plan, read_set, Plan};
-use crate::store::{Commit, Seq, Write};
+use crate::plan::{oldest_since, plan, read_set, Plan};
+use crate::store::{LogRead, Seq, Write};
 
 /// The records a staged batch writes (`None`: deletes), by key.
 type Overlay = BTreeMap<Vec<u8>, Option<Record>>;
@@ -40,8 +42,16 @@ type Overlay = BTreeMap<Vec<u8>, Option<Record>>;
 /// Records read, in key order.
 type Found = Vec<(Vec<u8>, Record)>;
 
-/// Overlays of the batches staged and not yet durable, oldest first.
-type InFlight = Arc<Mutex<VecDeque<Arc<Overlay>>>>;
+/// A batch staged and not yet durable, as the next batches must see it.
+pub struct Pending {
+    /// The records it writes.
+    overlay: Overlay,
+    /// Its commits' effects, for the `Unchanged` conditions of the next batches.
+    changes: Vec<(Seq, Mutation)>,
+}
+
+/// The batches staged and not yet durable, oldest first.
+type InFlight = Arc<Mutex<VecDeque<Arc<Pending>>>>;
 
 /// The write side of the embedded store.
 pub struct EmbeddedPipeline {
@@ -61,7 +71,7 @@ impl EmbeddedPipeline {
         }
     }
 
-    fn in_flight(&self) -> Result<std::sync::MutexGuard<'_, VecDeque<Arc<Overlay>>>, StoreError> {
+    fn in_flight(&self) -> Result<std::sync::MutexGuard<'_, VecDeque<Arc<Pending>>>, StoreError> {
         self.in_flight
             .lock()
             .map_err(|_| StoreError::Internal("commit pipeline lock poisoned".into()))
@@ -70,11 +80,13 @@ impl EmbeddedPipeline {
 
 /// A batch ready to be written: everything encoded.
 pub struct Staged {
-    commits: Vec<Commit>,
+    outcomes: Vec<Outcome>,
+    /// The sequences it takes.
+    count: usize,
     records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     log: Vec<([u8; 8], Vec<u8>)>,
     entries: Vec<Entry>,
-    overlay: Arc<Overlay>,
+    pending: Arc<Pending>,
 }
 
 #[async_trait]
@@ -87,25 +99,25 @@ impl Pipeline for EmbeddedPipeline {
             0 => 0,
             n => self.shared.outbox()?.reserve_ids(n),
         };
-        let overlays: Vec<Arc<Overlay>> = self.in_flight()?.iter().cloned().collect();
+        let pending: Vec<Arc<Pending>> = self.in_flight()?.iter().cloned().collect();
         let (shared, last) = (self.shared.clone(), self.staged_seq);
-        let staged = blocking(move || stage(&shared, &overlays, &writes, last, first_id)).await?;
-        self.staged_seq += staged.commits.len() as Seq;
-        self.in_flight()?.push_back(staged.overlay.clone());
+        let staged = blocking(move || stage(&shared, &pending, &writes, last, first_id)).await?;
+        self.staged_seq += staged.count as Seq;
+        self.in_flight()?.push_back(staged.pending.clone());
         Ok(staged)
     }
 
     fn persist(&self, staged: Staged) -> Persisting {
         let (shared, in_flight) = (self.shared.clone(), self.in_flight.clone());
         Box::pin(async move {
-            let overlay = staged.overlay.clone();
-            let commits = blocking(move || persist(&shared, staged)).await?;
+            let pending = staged.pending.clone();
+            let outcomes = blocking(move || persist(&shared, staged)).await?;
             if let Ok(mut in_flight) = in_flight.lock() {
-                if in_flight.front().is_some_and(|o| Arc::ptr_eq(o, &overlay)) {
+                if in_flight.front().is_some_and(|p| Arc::ptr_eq(p, &pending)) {
                     in_flight.pop_front();
                 }
             }
-            Ok(commits)
+            Ok(outcomes)
         })
     }
 
@@ -117,39 +129,76 @@ impl Pipeline for EmbeddedPipeline {
     }
 }
 
-/// Plans a batch numbered after `last`, on a snapshot with `overlays` laid over it.
+/// Plans a batch numbered after `last`, on a snapshot with the `pending` batches laid over
+/// it.
 fn stage(
     shared: &Shared,
-    overlays: &[Arc<Overlay>],
+    pending: &[Arc<Pending>],
     writes: &[Write],
     last: Seq,
     first_id: u64,
 ) -> Result<Staged, StoreError> {
     let e = &shared.engine;
     let snapshot = e.db.read_tx();
-    let records = load(shared, &snapshot, &read_set(writes), overlays)?;
-    let plan = plan(records, writes, last);
-    let entries = new_entries(writes, &plan.commits, first_id);
+    let records = load(shared, &snapshot, &read_set(writes), pending)?;
+    let window = window(shared, &snapshot, writes, last, pending)?;
+    let plan = plan(records, writes, last, &window);
+    let entries = new_entries(&plan, writes, first_id);
     Ok(encode(plan, entries))
+}
+
+/// The changes a batch's `Unchanged` conditions are checked against: the durable log from the
+/// snapshot, then the batches not yet durable.
+fn window(
+    shared: &Shared,
+    snapshot: &impl Readable,
+    writes: &[Write],
+    last: Seq,
+    pending: &[Arc<Pending>],
+) -> Result<Window, StoreError> {
+    let Some(mut from) = Window::start(oldest_since(writes), last) else {
+        return Ok(Window::empty(last));
+    };
+    let e = &shared.engine;
+    let limit = (last - from) as usize;
+    let mut changes = match read::changes(e, snapshot, from, limit)? {
+        LogRead::Changes(changes) => changes,
+        LogRead::Compacted { oldest } => {
+            from = oldest - 1;
+            match read::changes(e, snapshot, from, limit)? {
+                LogRead::Changes(changes) => changes,
+                LogRead::Compacted { .. } => Vec::new(),
+            }
+        }
+    };
+    let durable = changes.last().map_or(from, |c| c.seq);
+    let mut window = Window::of_changes(from, changes.drain(..));
+    for batch in pending {
+        let newer = batch.changes.iter().filter(|(seq, _)| *seq > durable);
+        window.changes.extend(newer.cloned());
+    }
+    Ok(window)
 }
 
 /// Encodes a plan's records and change-log entries.
 fn encode(plan: Plan, entries: Vec<Entry>) -> Staged {
+    let count = plan.count();
     let records = plan
         .upserts
         .iter()
         .map(|(key, record)| (key.clone(), Some(codec::encode_record(record))))
         .chain(plan.deletes.iter().map(|key| (key.clone(), None)))
         .collect();
-    let log = plan
-        .commits
-        .iter()
+    let commits = plan.outcomes.iter().filter_map(|o| o.as_ref().ok());
+    let log = commits
+        .clone()
         .zip(&plan.log)
         .map(|(commit, row)| {
             let value = codec::encode_log(commit.stamp, row.committed_ms as u64, &row.mutation);
             (codec::encode_u64(commit.seq), value)
         })
         .collect();
+    let changes = commits.map(|c| (c.seq, c.effect.clone())).collect();
     let overlay = plan
         .upserts
         .into_iter()
@@ -157,16 +206,17 @@ fn encode(plan: Plan, entries: Vec<Entry>) -> Staged {
         .chain(plan.deletes.into_iter().map(|key| (key, None)))
         .collect();
     Staged {
-        commits: plan.commits,
+        outcomes: plan.outcomes,
+        count,
         records,
         log,
         entries,
-        overlay: Arc::new(overlay),
+        pending: Arc::new(Pending { overlay, changes }),
     }
 }
 
 /// Writes a staged batch in one durable transaction.
-fn persist(shared: &Shared, staged: Staged) -> Result<Vec<Commit>, StoreError> {
+fn persist(shared: &Shared, staged: Staged) -> Result<Vec<Outcome>, StoreError> {
     let e = &shared.engine;
     let mut tx = e.write_tx();
     for (key, value) in staged.records {
@@ -183,7 +233,10 @@ fn persist(shared: &Shared, staged: Staged) -> Result<Vec<Commit>, StoreError> {
         tx.insert(&e.outbox, key, codec::encode_entry(entry));
     }
     tx.commit().map_err(|x| e.error(x))?;
-    let last = staged.commits.last().map_or(0, |c| c.seq);
+    let Some(last) = staged.outcomes.iter().rev().find_map(|o| o.as_ref().ok()) else {
+        return Ok(staged.outcomes); // every write was refused: nothing was written
+    };
+    let last = last.seq;
     shared.watermark.record(last);
     if !staged.entries.is_empty() {
         let mut outbox = shared.outbox()?;
@@ -193,7 +246,7 @@ fn persist(shared: &Shared, staged: Staged) -> Result<Vec<Commit>, StoreError> {
             .for_each(|entry| outbox.insert(entry));
     }
     shared.publish_seq(last);
-    Ok(staged.commits)
+    Ok(staged.outcomes)
 }
 
 /// How many records outside a group of sibling subtrees one range scan over the group may
@@ -211,7 +264,7 @@ fn load(
     shared: &Shared,
     r: &impl Readable,
     set: &ReadSet,
-    overlays: &[Arc<Overlay>],
+    pending: &[Arc<Pending>],
 ) -> Result<Records, StoreError> {
     let e = &shared.engine;
     let mut records = Records::new();
@@ -226,8 +279,8 @@ fn load(
             records.load(key, record);
         }
     }
-    for overlay in overlays {
-        for (key, record) in overlay.iter() {
+    for batch in pending {
+        for (key, record) in batch.overlay.iter() {
             if set.points.contains(key) || covered(&subtrees, key) {
                 // An empty record stands for none: `Records` treats the two alike.
                 records.load(key.clone(), record.clone().unwrap_or_default());
@@ -295,12 +348,12 @@ fn covered(subtrees: &[&[u8]], key: &[u8]) -> bool {
     after > 0 && key.starts_with(subtrees[after - 1])
 }
 
-/// The outbox entries of a batch's effects, with ids from `first_id` on.
-fn new_entries(writes: &[Write], commits: &[Commit], first_id: u64) -> Vec<Entry> {
+/// The outbox entries of a batch's committed writes' effects, with ids from `first_id` on.
+fn new_entries(plan: &Plan, writes: &[Write], first_id: u64) -> Vec<Entry> {
     let now = wall_millis();
     let mut id = first_id;
     let mut out = Vec::new();
-    for (write, commit) in writes.iter().zip(commits) {
+    for (write, commit) in plan.committed(writes) {
         for effect in &write.effects {
             out.push(Entry::new(id, commit.seq, effect.clone(), now));
             id += 1;

@@ -52,7 +52,9 @@ use kora_core::{Path as KoraPath, PathQuery, Stamp, Value};
 use crate::error::StoreError;
 use crate::group::GroupCommit;
 use crate::outbox::Outbox;
-use crate::store::{Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write};
+use crate::store::{
+    Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+};
 use engine::Engine;
 pub use engine::Tuning;
 use watermark::Watermark;
@@ -208,8 +210,12 @@ fn release(mut shared: Arc<Shared>) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        self.submit(write).await?.await
+    }
+
+    async fn submit(&self, write: Write) -> Result<Submitted, StoreError> {
         self.shared()?;
-        self.writer.commit(write).await
+        self.writer.submit(write).await
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {

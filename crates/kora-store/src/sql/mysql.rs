@@ -17,9 +17,13 @@ use super::{
     push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
     EffectRow, Gate, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
+use crate::condition::Window;
 use crate::error::StoreError;
-use crate::group::{Batcher, GroupCommit};
-use crate::store::{Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write};
+use crate::group::{Batcher, GroupCommit, Outcome};
+use crate::plan::oldest_since;
+use crate::store::{
+    Change, Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+};
 
 /// Longest encoded path InnoDB can index (its key limit with the DYNAMIC row format).
 pub const MAX_KEY_BYTES: usize = 3_072;
@@ -139,7 +143,7 @@ struct MysqlBatcher {
 
 #[async_trait]
 impl Batcher for MysqlBatcher {
-    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Commit>, StoreError> {
+    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         with_retries("committing to MySQL", || commit_batch(&self.pool, &writes)).await
     }
 }
@@ -150,14 +154,19 @@ fn values_list(rows: usize, columns: usize) -> String {
     vec![row; rows].join(", ")
 }
 
-async fn commit_batch(pool: &MySqlPool, writes: &[Write]) -> Result<Vec<Commit>, AttemptError> {
+async fn commit_batch(pool: &MySqlPool, writes: &[Write]) -> Result<Vec<Outcome>, AttemptError> {
     let mut tx = pool.begin().await?;
     let last: i64 =
         sqlx::query_scalar("SELECT value FROM kora_meta WHERE name = 'last_seq' FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
     let records = load(&mut tx, writes).await?;
-    let plan = plan(records, writes, last as Seq);
+    let window = window(&mut tx, writes, last as Seq).await?;
+    let plan = plan(records, writes, last as Seq, &window);
+    if plan.count() == 0 {
+        tx.rollback().await?;
+        return Ok(plan.outcomes);
+    }
 
     for chunk in plan.upserts.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -204,13 +213,13 @@ async fn commit_batch(pool: &MySqlPool, writes: &[Write]) -> Result<Vec<Commit>,
         }
         query.execute(&mut *tx).await?;
     }
-    insert_effects(&mut tx, writes, &plan.commits).await?;
+    insert_effects(&mut tx, plan.committed(writes)).await?;
     sqlx::query("UPDATE kora_meta SET value = ? WHERE name = 'last_seq'")
-        .bind(last + writes.len() as i64)
+        .bind(last + plan.count() as i64)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(plan.commits)
+    Ok(plan.outcomes)
 }
 
 /// Loads a batch's read set: its single records and its subtree ranges, in one statement.
@@ -254,13 +263,10 @@ async fn load(conn: &mut MySqlConnection, writes: &[Write]) -> Result<Records, A
 
 async fn insert_effects(
     conn: &mut MySqlConnection,
-    writes: &[Write],
-    commits: &[Commit],
+    committed: impl Iterator<Item = (&Write, &Commit)>,
 ) -> Result<(), AttemptError> {
     let now = wall_millis() as i64;
-    let rows: Vec<(i64, &str, String)> = writes
-        .iter()
-        .zip(commits)
+    let rows: Vec<(i64, &str, String)> = committed
         .flat_map(|(write, commit)| {
             write
                 .effects
@@ -283,6 +289,41 @@ async fn insert_effects(
 }
 
 const SNAPSHOT: &str = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
+
+/// Up to `limit` change-log entries after `after`, oldest first.
+async fn log_after(
+    conn: &mut MySqlConnection,
+    after: Seq,
+    limit: usize,
+) -> Result<Vec<Change>, AttemptError> {
+    let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT seq, stamp, mutation FROM kora_log WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(after as i64)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let changes = rows
+        .into_iter()
+        .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(changes)
+}
+
+/// The changes a batch's `Unchanged` conditions are checked against (see `crate::condition`),
+/// read inside the batch's transaction: no commit can come between.
+async fn window(
+    conn: &mut MySqlConnection,
+    writes: &[Write],
+    last: Seq,
+) -> Result<Window, AttemptError> {
+    let Some(from) = Window::start(oldest_since(writes), last) else {
+        return Ok(Window::empty(last));
+    };
+    let from = from.max((meta(conn, "log_start").await? as Seq).saturating_sub(1));
+    let changes = log_after(conn, from, (last - from) as usize).await?;
+    Ok(Window::of_changes(from, changes))
+}
 
 async fn meta(conn: &mut MySqlConnection, name: &str) -> Result<i64, AttemptError> {
     Ok(
@@ -348,9 +389,13 @@ async fn select(
 #[async_trait]
 impl Store for MysqlStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        self.submit(write).await?.await
+    }
+
+    async fn submit(&self, write: Write) -> Result<Submitted, StoreError> {
         self.gate.check()?;
         check_key_lengths(&write, MAX_KEY_BYTES)?;
-        self.writer.commit(write).await
+        self.writer.submit(write).await
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {
@@ -396,18 +441,8 @@ impl Store for MysqlStore {
                 if after + 1 < log_start {
                     return Ok(LogRead::Compacted { oldest: log_start });
                 }
-                let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
-                    "SELECT seq, stamp, mutation FROM kora_log WHERE seq > ? ORDER BY seq LIMIT ?",
-                )
-                .bind(after as i64)
-                .bind(limit as i64)
-                .fetch_all(&mut *tx)
-                .await?;
+                let changes = log_after(&mut tx, after, limit).await?;
                 tx.rollback().await?;
-                let changes = rows
-                    .into_iter()
-                    .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
-                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(LogRead::Changes(changes))
             })
             .await

@@ -26,9 +26,13 @@ use super::{
     push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
     EffectRow, Gate, RecordRow, EFFECT_COLUMNS, KEY_CEILING, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
+use crate::condition::Window;
 use crate::error::StoreError;
-use crate::group::{Batcher, GroupCommit};
-use crate::store::{Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write};
+use crate::group::{Batcher, GroupCommit, Outcome};
+use crate::plan::oldest_since;
+use crate::store::{
+    Change, Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+};
 
 /// Longest encoded path PostgreSQL can index: a btree entry must fit in a third of a page
 /// (2,704 bytes); the rest is headroom for the row's other columns in the index tuple.
@@ -147,7 +151,7 @@ struct PgBatcher {
 
 #[async_trait]
 impl Batcher for PgBatcher {
-    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Commit>, StoreError> {
+    async fn commit_batch(&mut self, writes: Vec<Write>) -> Result<Vec<Outcome>, StoreError> {
         with_retries("committing to PostgreSQL", || {
             commit_batch(&self.pool, &writes)
         })
@@ -155,14 +159,19 @@ impl Batcher for PgBatcher {
     }
 }
 
-async fn commit_batch(pool: &PgPool, writes: &[Write]) -> Result<Vec<Commit>, AttemptError> {
+async fn commit_batch(pool: &PgPool, writes: &[Write]) -> Result<Vec<Outcome>, AttemptError> {
     let mut tx = pool.begin().await?;
     let last: i64 =
         sqlx::query_scalar("SELECT value FROM kora_meta WHERE name = 'last_seq' FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
     let records = load(&mut tx, writes).await?;
-    let plan = plan(records, writes, last as Seq);
+    let window = window(&mut tx, writes, last as Seq).await?;
+    let plan = plan(records, writes, last as Seq, &window);
+    if plan.count() == 0 {
+        tx.rollback().await?;
+        return Ok(plan.outcomes);
+    }
 
     if !plan.upserts.is_empty() {
         let mut keys = Vec::new();
@@ -211,14 +220,14 @@ async fn commit_batch(pool: &PgPool, writes: &[Write]) -> Result<Vec<Commit>, At
     .bind(&mutations)
     .execute(&mut *tx)
     .await?;
-    insert_effects(&mut tx, writes, &plan.commits).await?;
-    let new_last = last + writes.len() as i64;
+    insert_effects(&mut tx, plan.committed(writes)).await?;
+    let new_last = last + plan.count() as i64;
     sqlx::query("UPDATE kora_meta SET value = $1 WHERE name = 'last_seq'")
         .bind(new_last)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(plan.commits)
+    Ok(plan.outcomes)
 }
 
 /// Loads a batch's read set: its single records and its subtree ranges.
@@ -258,12 +267,11 @@ async fn load(conn: &mut PgConnection, writes: &[Write]) -> Result<Records, Atte
 
 async fn insert_effects(
     conn: &mut PgConnection,
-    writes: &[Write],
-    commits: &[Commit],
+    committed: impl Iterator<Item = (&Write, &Commit)>,
 ) -> Result<(), AttemptError> {
     let now = wall_millis() as i64;
     let (mut seqs, mut kinds, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
-    for (write, commit) in writes.iter().zip(commits) {
+    for (write, commit) in committed {
         for effect in &write.effects {
             seqs.push(commit.seq as i64);
             kinds.push(effect.kind.clone());
@@ -295,6 +303,42 @@ async fn begin_snapshot(
         .execute(&mut *tx)
         .await?;
     Ok(tx)
+}
+
+/// Up to `limit` change-log entries after `after`, oldest first.
+async fn log_after(
+    conn: &mut PgConnection,
+    after: Seq,
+    limit: usize,
+) -> Result<Vec<Change>, AttemptError> {
+    let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT seq, stamp, mutation FROM kora_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .persistent(false)
+    .bind(after as i64)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let changes = rows
+        .into_iter()
+        .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(changes)
+}
+
+/// The changes a batch's `Unchanged` conditions are checked against (see `crate::condition`),
+/// read inside the batch's transaction: no commit can come between.
+async fn window(
+    conn: &mut PgConnection,
+    writes: &[Write],
+    last: Seq,
+) -> Result<Window, AttemptError> {
+    let Some(from) = Window::start(oldest_since(writes), last) else {
+        return Ok(Window::empty(last));
+    };
+    let from = from.max((meta(conn, "log_start").await? as Seq).saturating_sub(1));
+    let changes = log_after(conn, from, (last - from) as usize).await?;
+    Ok(Window::of_changes(from, changes))
 }
 
 async fn meta(conn: &mut PgConnection, name: &str) -> Result<i64, AttemptError> {
@@ -362,9 +406,13 @@ async fn select(conn: &mut PgConnection, part: &PathQuery) -> Result<Option<Valu
 #[async_trait]
 impl Store for PostgresStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
+        self.submit(write).await?.await
+    }
+
+    async fn submit(&self, write: Write) -> Result<Submitted, StoreError> {
         self.gate.check()?;
         check_key_lengths(&write, MAX_KEY_BYTES)?;
-        self.writer.commit(write).await
+        self.writer.submit(write).await
     }
 
     async fn read(&self, parts: &[PathQuery]) -> Result<Snapshot, StoreError> {
@@ -411,19 +459,8 @@ impl Store for PostgresStore {
                 if after + 1 < log_start {
                     return Ok(LogRead::Compacted { oldest: log_start });
                 }
-                let rows: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(
-                "SELECT seq, stamp, mutation FROM kora_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
-            .persistent(false)
-            .bind(after as i64)
-            .bind(limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
+                let changes = log_after(&mut tx, after, limit).await?;
                 tx.rollback().await?;
-                let changes = rows
-                    .into_iter()
-                    .map(|(seq, stamp, mutation)| change_from(seq, stamp, &mutation))
-                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(LogRead::Changes(changes))
             })
             .await

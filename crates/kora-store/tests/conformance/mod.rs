@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use kora_core::testing::{mutation, path_query, stamped_set};
 use kora_core::{Mutation, Path, PathQuery, Stamp, Tree, Value};
-use kora_store::{Commit, LogRead, NewEffect, Store, StoreError, Write};
+use kora_store::{Commit, Condition, LogRead, NewEffect, Seq, Store, StoreError, Write};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map};
@@ -440,8 +440,6 @@ pub async fn compaction_keeps_the_tree(store: Arc<dyn Store>) {
 pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
     let mutation = Mutation::merge(&p("orders/o1"), json!({"total": 5})).unwrap();
     let write = Write {
-        stamp: stamp(1),
-        mutation,
         effects: vec![
             NewEffect {
                 kind: "webhook".into(),
@@ -452,6 +450,7 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
                 payload: json!({"url": "http://127.0.0.1:1/b"}),
             },
         ],
+        ..Write::new(stamp(1), mutation)
     };
     let c = store.commit(write).await.unwrap();
     let now = kora_core::stamp::wall_millis();
@@ -523,6 +522,305 @@ pub async fn closed_store_refuses_work(store: Arc<dyn Store>) {
     assert_eq!(err, StoreError::Closed);
 }
 
+// ---------- conditional writes (`kora_store::condition`) ----------
+
+/// The value at `path` and the sequence it was read at.
+async fn read_at(store: &dyn Store, path: &str) -> (Option<Value>, Seq) {
+    let snapshot = store.read(&[PathQuery::new(p(path))]).await.expect("read");
+    (snapshot.values.into_iter().next().flatten(), snapshot.seq)
+}
+
+async fn commit_if(
+    store: &dyn Store,
+    n: u64,
+    mutation: Value,
+    conditions: Vec<Condition>,
+) -> Result<Commit, StoreError> {
+    let mutation = Mutation::from_json(&mutation).expect("valid mutation");
+    store
+        .commit(Write::new(stamp(n), mutation).on(conditions))
+        .await
+}
+
+fn failed(result: Result<Commit, StoreError>) -> Vec<usize> {
+    match result {
+        Err(StoreError::Conflict(conflict)) => conflict.failed,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+pub async fn conditions_are_checked_against_the_committed_tree(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"c": {"n": 5, "o": {"x": 1}}}})).await;
+    let set_n = |v: i64| json!({"merge": {"c": {"n": v}}});
+    // Equals: a leaf, a subtree, numbers by value, nothing.
+    let ok = commit_if(
+        &*store,
+        2,
+        set_n(6),
+        vec![Condition::equals(p("c/n"), Some(json!(5.0)))],
+    );
+    assert_eq!(ok.await.expect("5.0 equals 5").seq, 2);
+    let stale = commit_if(
+        &*store,
+        3,
+        set_n(7),
+        vec![Condition::equals(p("c/n"), Some(json!(5)))],
+    );
+    assert_eq!(failed(stale.await), [0]);
+    let whole = Condition::equals(p("c/o"), Some(json!({"x": 1})));
+    assert!(commit_if(&*store, 4, set_n(8), vec![whole]).await.is_ok());
+    let absent = |path: &str| Condition::absent(p(path));
+    assert!(commit_if(&*store, 5, set_n(9), vec![absent("c/none")])
+        .await
+        .is_ok());
+    let both = vec![absent("c/none"), absent("c/n"), absent("c/o/x")];
+    assert_eq!(failed(commit_if(&*store, 6, set_n(10), both).await), [1, 2]);
+    // A refused write takes no sequence and writes nothing.
+    assert_eq!(store.last_seq().await.unwrap(), 4);
+    assert_eq!(get(&*store, "c/n").await, Some(json!(9)));
+    assert_eq!(commit(&*store, 7, json!({"merge": {"d": 1}})).await.seq, 5);
+    let LogRead::Changes(log) = store.changes(0, 100).await.unwrap() else {
+        panic!("compacted");
+    };
+    assert_eq!(
+        log.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+}
+
+pub async fn unchanged_since_sees_every_touch_after_its_sequence(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"a": {"b": {"c": 1}, "s": 1}}})).await;
+    let (_, seq) = read_at(&*store, "a/b").await;
+    let since = |path: &str| vec![Condition::unchanged(p(path), seq)];
+    // Nothing touched a/b yet: passes (and a write elsewhere does not disturb it).
+    commit(&*store, 2, json!({"merge": {"a": {"s": 2}}})).await;
+    assert!(
+        commit_if(&*store, 3, json!({"merge": {"x": 1}}), since("a/b"))
+            .await
+            .is_ok()
+    );
+    // A write beneath, at, or a delete above the path: each fails it.
+    commit(&*store, 4, json!({"merge": {"a": {"b": {"c": {"d": 2}}}}})).await;
+    assert_eq!(
+        failed(commit_if(&*store, 5, json!({"merge": {"x": 2}}), since("a/b")).await),
+        [0]
+    );
+    let (_, seq) = read_at(&*store, "a/b").await;
+    commit(&*store, 6, json!({"delete": {"a": 1}})).await;
+    let cond = vec![Condition::unchanged(p("a/b/c"), seq)];
+    assert_eq!(
+        failed(commit_if(&*store, 7, json!({"merge": {"x": 3}}), cond).await),
+        [0]
+    );
+    // A sequence the log no longer covers cannot be vouched for.
+    let far_future = kora_core::stamp::wall_millis() + 60_000;
+    store.compact(Stamp::ZERO, far_future).await.unwrap();
+    let (_, now) = read_at(&*store, "q").await;
+    let old = vec![Condition::unchanged(p("q"), 1)];
+    assert_eq!(
+        failed(commit_if(&*store, 8, json!({"merge": {"x": 4}}), old).await),
+        [0]
+    );
+    let fresh = vec![Condition::unchanged(p("q"), now)];
+    assert!(commit_if(&*store, 9, json!({"merge": {"x": 5}}), fresh)
+        .await
+        .is_ok());
+}
+
+pub async fn a_passing_conditional_write_beats_newer_stamps(store: Arc<dyn Store>) {
+    commit(&*store, 500, json!({"merge": {"k": {"v": 1}}})).await;
+    // An older stamp would lose to the leaf's; its condition held, so it must apply.
+    let cond = vec![Condition::equals(p("k/v"), Some(json!(1)))];
+    let done = commit_if(&*store, 10, json!({"merge": {"k": {"v": 2}}}), cond)
+        .await
+        .expect("commit");
+    assert!(
+        done.stamp > stamp(500),
+        "restamped above the leaf: {:?}",
+        done.stamp
+    );
+    assert_eq!(done.stamp.origin(), stamp(10).origin());
+    assert_eq!(get(&*store, "k/v").await, Some(json!(2)));
+    let cond = vec![Condition::absent(p("k/w"))];
+    let replace = json!({"delete": {"k": 1}, "merge": {"k": {"w": 3}}});
+    let done = commit_if(&*store, 11, replace, cond).await.expect("commit");
+    assert_eq!(get(&*store, "k").await, Some(json!({"w": 3})));
+    // A server-stamped write is ordered by commit too; a client's keeps its stamp (and
+    // loses to the newer one).
+    let client = Mutation::merge(&p("k/w"), json!(4)).unwrap();
+    let lost = store
+        .commit(Write::new(stamp(12), client.clone()))
+        .await
+        .unwrap();
+    assert!(lost.effect.is_empty());
+    let server = Write {
+        server_stamped: true,
+        ..Write::new(stamp(12), client)
+    };
+    let applied = store.commit(server).await.unwrap();
+    assert!(applied.stamp > done.stamp);
+    assert_eq!(get(&*store, "k/w").await, Some(json!(4)));
+}
+
+/// Concurrent writers on one group commit: refused writes fail alone.
+pub async fn a_refused_write_leaves_its_group_committing(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"g": {"v": 0}}})).await;
+    let tasks: Vec<_> = (0..100u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let holds = i % 2 == 0;
+                let expect = if holds { json!(0) } else { json!(-1) };
+                let m = json!({"merge": {"g": {"w": {i.to_string(): i}}}});
+                let cond = vec![Condition::equals(p("g/v"), Some(expect))];
+                (holds, commit_if(&*store, 10 + i, m, cond).await)
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (true, Ok(commit)) => seqs.push(commit.seq),
+            (false, Err(StoreError::Conflict(_))) => {}
+            (holds, other) => panic!("condition holds: {holds}, got {other:?}"),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..52).collect::<Vec<u64>>());
+    let written = get(&*store, "g/w").await.unwrap();
+    assert_eq!(written.as_object().unwrap().len(), 50);
+}
+
+/// Runs `work(i)` for `i` in `0..tasks` on tasks of their own, all at once; what each returns.
+async fn race<F, Fut>(tasks: u64, work: F) -> Vec<Fut::Output>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let handles: Vec<_> = (0..tasks).map(|i| tokio::spawn(work(i))).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
+
+/// The classic lost update, as a schedule (read, someone else writes, write back) and under
+/// load: 16 writers incrementing one counter by read-compute-write, retrying on conflict, with
+/// stamps that run backwards (each write older than the last). A store that skips the check
+/// loses increments; one that honours it ends at exactly the number of increments.
+pub async fn no_lost_update_under_concurrent_increments(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"n": 0}})).await;
+    let (value, seq) = read_at(&*store, "n").await;
+    commit(&*store, 2, json!({"merge": {"n": 1}})).await; // another writer
+    let since = vec![Condition::unchanged(p("n"), seq)];
+    assert_eq!(
+        failed(commit_if(&*store, 3, json!({"merge": {"n": 1}}), since).await),
+        [0]
+    );
+    let equals = vec![Condition::equals(p("n"), value)];
+    assert_eq!(
+        failed(commit_if(&*store, 3, json!({"merge": {"n": 1}}), equals).await),
+        [0]
+    );
+
+    const WRITERS: u64 = 16;
+    const EACH: u64 = 20;
+    let next_stamp = Arc::new(AtomicU64::new(1_000_000));
+    let results = race(WRITERS, |w| {
+        let store = store.clone();
+        let next_stamp = next_stamp.clone();
+        async move {
+            let mut conflicts = 0;
+            for _ in 0..EACH {
+                loop {
+                    let (value, seq) = read_at(&*store, "n").await;
+                    let n = value.and_then(|v| v.as_i64()).expect("a number");
+                    // Alternate the two kinds of condition between writers.
+                    let cond = if w % 2 == 0 {
+                        Condition::unchanged(p("n"), seq)
+                    } else {
+                        Condition::equals(p("n"), Some(json!(n)))
+                    };
+                    let t = next_stamp.fetch_sub(1, Ordering::SeqCst);
+                    let m = Mutation::merge(&p("n"), json!(n + 1)).unwrap();
+                    match store.commit(Write::new(stamp(t), m).on(vec![cond])).await {
+                        Ok(_) => break,
+                        Err(StoreError::Conflict(_)) => conflicts += 1,
+                        Err(e) => panic!("commit: {e}"),
+                    }
+                }
+            }
+            conflicts
+        }
+    })
+    .await;
+    let conflicts: u64 = results.iter().sum();
+    assert_eq!(get(&*store, "n").await, Some(json!(1 + WRITERS * EACH)));
+    println!("conformance: {WRITERS} writers x {EACH} increments: {conflicts} conflicts retried");
+}
+
+/// A read-modify-write of a whole node (replace it with one field changed) racing blind
+/// writes of new children: with the condition, no acknowledged child is ever erased.
+pub async fn read_modify_write_erases_no_racing_blind_write(store: Arc<dyn Store>) {
+    commit(&*store, 1, json!({"merge": {"doc": {"title": "t0"}}})).await;
+    let (doc, seq) = read_at(&*store, "doc").await;
+    commit(&*store, 2, json!({"merge": {"doc": {"c0": true}}})).await;
+    let mut next = doc.unwrap();
+    next["title"] = json!("t1");
+    let replace = json!({"delete": {"doc": 1}, "merge": {"doc": next}});
+    let since = vec![Condition::unchanged(p("doc"), seq)];
+    assert_eq!(failed(commit_if(&*store, 3, replace, since).await), [0]);
+
+    const CHILDREN: u64 = 60;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 1..=CHILDREN {
+                // Stamped by the server on arrival, long before it commits (the worst
+                // case): it is ordered by commit, after the rewrite it raced.
+                let m = Mutation::merge(&p(&format!("doc/c{i}")), json!(true)).unwrap();
+                let write = Write {
+                    server_stamped: true,
+                    ..Write::new(stamp(100 + i), m)
+                };
+                store.commit(write).await.expect("blind write");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let rewriter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut done = 0;
+            while done < 30 {
+                let (doc, seq) = read_at(&*store, "doc").await;
+                let mut next = doc.unwrap_or_else(|| json!({}));
+                next["title"] = json!(format!("t{done}"));
+                let mutation = Mutation::set(&p("doc"), next).unwrap();
+                let write = Write::new(stamp(10_000 + done), mutation)
+                    .on(vec![Condition::unchanged(p("doc"), seq)]);
+                match store.commit(write).await {
+                    Ok(_) => done += 1,
+                    Err(StoreError::Conflict(_)) => {}
+                    Err(e) => panic!("commit: {e}"),
+                }
+            }
+        })
+    };
+    writer.await.unwrap();
+    rewriter.await.unwrap();
+    let doc = get(&*store, "doc").await.unwrap();
+    for i in 1..=CHILDREN {
+        assert_eq!(
+            doc.get(format!("c{i}")),
+            Some(&json!(true)),
+            "child c{i} erased: {doc}"
+        );
+    }
+}
+
 /// One `#[test]` per check, for a backend's factory.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -585,6 +883,54 @@ macro_rules! conformance_tests {
                 $name,
                 $factory,
                 conformance::outbox_claims_leases_retries_and_buries,
+            );
+        }
+        #[test]
+        fn conditions_are_checked_against_the_committed_tree() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::conditions_are_checked_against_the_committed_tree,
+            );
+        }
+        #[test]
+        fn unchanged_since_sees_every_touch_after_its_sequence() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::unchanged_since_sees_every_touch_after_its_sequence,
+            );
+        }
+        #[test]
+        fn a_passing_conditional_write_beats_newer_stamps() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::a_passing_conditional_write_beats_newer_stamps,
+            );
+        }
+        #[test]
+        fn a_refused_write_leaves_its_group_committing() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::a_refused_write_leaves_its_group_committing,
+            );
+        }
+        #[test]
+        fn no_lost_update_under_concurrent_increments() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::no_lost_update_under_concurrent_increments,
+            );
+        }
+        #[test]
+        fn read_modify_write_erases_no_racing_blind_write() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::read_modify_write_erases_no_racing_blind_write,
             );
         }
         #[test]
