@@ -13,6 +13,10 @@ pub enum Conflicts {
     Arrival,
 }
 
+/// Attempts a write gets when what its interceptors read keeps changing under it: enough for
+/// dozens of writers on one hot path (each retry waits for nothing but the next commit).
+pub const DEFAULT_MAX_WRITE_ATTEMPTS: usize = 32;
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +33,10 @@ pub struct Config {
     /// Interceptors may add mutations that are intercepted in turn; this bounds the rounds
     /// so two interceptors feeding each other fail loudly instead of looping.
     pub max_intercept_rounds: usize,
+    /// A write whose interceptors or rules read data that changed before it committed runs
+    /// again on fresh data (`crate::reads`), at most this many times in all; then it is
+    /// refused with `conflict`.
+    pub max_write_attempts: usize,
     /// Events a session may have queued before it is told to resynchronise.
     pub session_queue: usize,
     /// Subscriptions one session may hold.
@@ -86,6 +94,7 @@ impl Default for Config {
             retention: Duration::from_secs(30 * 24 * 3600),
             compaction_interval: Duration::from_secs(3600),
             max_intercept_rounds: 8,
+            max_write_attempts: DEFAULT_MAX_WRITE_ATTEMPTS,
             session_queue: 4096,
             max_subscriptions_per_session: 1_000,
             max_replay: 100_000,

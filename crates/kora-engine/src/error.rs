@@ -49,6 +49,27 @@ impl fmt::Display for Code {
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// For a write refused because its conditions did not hold: which, and what is there now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<Box<Conflict>>,
+}
+
+/// What a `conflict` refusal tells the writer (docs/protocol.md, "Conditional writes").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The indexes of the write's conditions that did not hold.
+    pub failed: Vec<usize>,
+    /// The current values at the paths of those conditions that the writer may read.
+    pub current: Vec<Current>,
+    /// The last commit those values include.
+    pub seq: kora_store::Seq,
+}
+
+/// The value at one path now (`null`: nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub path: String,
+    pub value: Option<serde_json::Value>,
 }
 
 impl Error {
@@ -56,7 +77,21 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            conflict: None,
         }
+    }
+
+    /// A write refused because of its conditions, with what is there now.
+    pub fn conflict(message: impl Into<String>, conflict: Conflict) -> Self {
+        Error {
+            conflict: Some(Box::new(conflict)),
+            ..Error::new(Code::Conflict, message)
+        }
+    }
+
+    /// True for a refusal with code `conflict`.
+    pub fn is_conflict(&self) -> bool {
+        self.code == Code::Conflict
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -108,6 +143,7 @@ impl From<StoreError> for Error {
             }
             StoreError::TooLarge { .. } => Code::TooLarge,
             StoreError::NoSuchEffect(_) => Code::NotFound,
+            StoreError::Conflict(_) => Code::Conflict,
             _ => Code::Internal,
         };
         Error::new(code, error.to_string())

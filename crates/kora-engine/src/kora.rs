@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use kora_core::{Clock, Path, PathQuery, Value};
-use kora_store::{MemoryStore, Store};
+use kora_store::{MemoryStore, Seq, Snapshot, Store};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -17,6 +17,7 @@ use crate::handler::Handler;
 use crate::interceptor::{Interceptor, Registered};
 use crate::metrics::Metrics;
 use crate::pattern::{Pattern, PatternError};
+use crate::reads::ReadLog;
 use crate::session::Session;
 use crate::subscriptions::Index;
 
@@ -106,9 +107,25 @@ impl Kora {
     }
 
     /// The value at `path` straight from the store: no interceptors, for interceptors and
-    /// handlers that need the current data.
+    /// handlers that need the current data. Inside a write's interceptors, the read becomes
+    /// a condition of that write (`crate::reads`).
     pub async fn read_value(&self, path: &Path) -> Result<Option<Value>, Error> {
-        Ok(self.inner.store.get(&PathQuery::new(path.clone())).await?)
+        Ok(self.read_at(path).await?.0)
+    }
+
+    /// [`Kora::read_value`] with the last commit the value includes: what a conditional write
+    /// decided on this value uses (`Condition::unchanged(path, seq)`).
+    pub async fn read_at(&self, path: &Path) -> Result<(Option<Value>, Seq), Error> {
+        let snapshot = self.read_store(&[PathQuery::new(path.clone())]).await?;
+        Ok((snapshot.values.into_iter().next().flatten(), snapshot.seq))
+    }
+
+    /// Reads several path queries from the store at one consistent point; inside a write's
+    /// interceptors, each becomes a condition of that write (`crate::reads`).
+    pub async fn read_store(&self, parts: &[PathQuery]) -> Result<Snapshot, Error> {
+        let snapshot = self.inner.store.read(parts).await?;
+        ReadLog::record(parts.iter().map(|part| &part.path), snapshot.seq);
+        Ok(snapshot)
     }
 
     /// Calls handler `name` and returns its reply.

@@ -89,6 +89,10 @@ pub struct Metrics {
     pub subscriptions: Gauge,
     pub mutations: Counter,
     pub mutations_refused: Counter,
+    /// Writes run again because data their interceptors or rules read changed before commit.
+    pub write_retries: Counter,
+    /// Writes refused with `conflict`: their own conditions failed, or retries ran out.
+    pub write_conflicts: Counter,
     pub queries: Counter,
     pub deliveries: Counter,
     pub queue_overflows: Counter,

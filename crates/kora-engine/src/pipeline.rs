@@ -24,15 +24,17 @@ use std::time::{Duration, Instant};
 use kora_core::query::place;
 use kora_core::stamp::wall_millis;
 use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Value};
-use kora_store::{Change, Commit, NewEffect, Seq, Write};
+use kora_store::{Change, Commit, Condition, NewEffect, Seq, StoreError, Write};
 use serde_json::Map;
+use tokio::sync::oneshot;
 
 use crate::config::Conflicts;
 use crate::context::Context;
-use crate::error::Error;
+use crate::error::{Conflict as ErrorConflict, Current, Error};
 use crate::interceptor::{ReadLayer, WholeWrite, WriteLayer};
 use crate::kora::Kora;
 use crate::pattern::Relation;
+use crate::reads::ReadLog;
 
 /// How long a commit waits to be handed to the cluster bus before it is left to the other
 /// nodes' catch-up from the change log.
@@ -47,6 +49,85 @@ pub struct Answer {
     pub seq: Seq,
 }
 
+/// How a write is stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamping {
+    /// Its client's stamp, kept: per leaf, the write made last wins (offline writes included).
+    Client(Stamp),
+    /// This node's stamp, taken on arrival: the write is ordered by commit (the store gives it
+    /// a newer stamp if something it overwrites is newer; `kora_store::Write::server_stamped`).
+    Server(Stamp),
+}
+
+impl Stamping {
+    pub fn stamp(&self) -> Stamp {
+        match self {
+            Stamping::Client(stamp) | Stamping::Server(stamp) => *stamp,
+        }
+    }
+}
+
+/// A write on its way in: what [`Kora::write`] takes.
+#[derive(Debug)]
+pub struct WriteRequest {
+    pub mutation: Mutation,
+    pub stamping: Stamping,
+    /// The caller's conditions (`kora_store::condition`): refused with `conflict` when one
+    /// does not hold at commit.
+    pub conditions: Vec<Condition>,
+    /// Its place among its connection's writes ([`Turns`]), when those commit in order.
+    pub turn: Option<Turn>,
+}
+
+impl WriteRequest {
+    pub fn new(mutation: Mutation, stamping: Stamping) -> Self {
+        WriteRequest {
+            mutation,
+            stamping,
+            conditions: Vec::new(),
+            turn: None,
+        }
+    }
+}
+
+/// Keeps one connection's writes in the order they arrived: each is handed to the store only
+/// after the one before it was (or failed), while their interceptors still run concurrently.
+#[derive(Debug, Default)]
+pub struct Turns {
+    last: std::sync::Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl Turns {
+    /// The next write's turn; call in arrival order.
+    pub fn next(&self) -> Turn {
+        let (done, next) = oneshot::channel();
+        let previous = match self.last.lock() {
+            Ok(mut last) => last.replace(next),
+            Err(poisoned) => poisoned.into_inner().replace(next),
+        };
+        Turn {
+            previous,
+            _done: done,
+        }
+    }
+}
+
+/// One write's place in its connection's order: dropping it lets the next write go.
+#[derive(Debug)]
+pub struct Turn {
+    previous: Option<oneshot::Receiver<()>>,
+    _done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Waits until the writes before this one were handed to the store (or gave up).
+    async fn wait(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = previous.await;
+        }
+    }
+}
+
 impl Kora {
     /// Runs a write through the pipeline. Returns once it is durable.
     pub async fn mutate(
@@ -55,104 +136,206 @@ impl Kora {
         mutation: Mutation,
         client_stamp: Option<Stamp>,
     ) -> Result<Commit, Error> {
-        let stamp = self.stamp(client_stamp);
-        self.mutate_at(ctx, mutation, stamp).await
+        let stamping = self.stamp(client_stamp);
+        self.write(ctx, WriteRequest::new(mutation, stamping)).await
     }
 
-    /// Runs a write that already has its stamp (see [`Kora::stamp`]): a transport that
-    /// handles a connection's writes concurrently stamps them in arrival order first.
-    pub async fn mutate_at(
-        &self,
-        ctx: &Context,
-        mutation: Mutation,
-        stamp: Stamp,
-    ) -> Result<Commit, Error> {
+    /// Runs a write through the pipeline, optimistically: the interceptors and rules run on
+    /// the data as it is, the store commits the result only if nothing they read changed
+    /// meanwhile (`crate::reads`), and otherwise they run again, up to
+    /// `Config::max_write_attempts` times. Returns once the write is durable.
+    pub async fn write(&self, ctx: &Context, request: WriteRequest) -> Result<Commit, Error> {
         let started = Instant::now();
-        let metrics = &self.inner.metrics;
-        let (mutation, effects) = match self.intercept(ctx, mutation, stamp).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                metrics.mutations_refused.inc();
-                return Err(error);
-            }
+        let WriteRequest {
+            mutation,
+            stamping,
+            conditions,
+            mut turn,
+        } = request;
+        let attempts = match self.inner.interceptors.is_empty() {
+            true => 1, // nothing reads: nothing to retry
+            false => self.inner.config.max_write_attempts.max(1),
         };
-        let has_effects = !effects.is_empty();
+        let mut original = Some(mutation);
+        for attempt in 1..=attempts {
+            let mutation = match attempt < attempts {
+                true => original.clone(),
+                false => original.take(),
+            }
+            .unwrap_or_default();
+            let reads = ReadLog::default();
+            let intercepted = reads
+                .scope(self.intercept(ctx, mutation, stamping.stamp()))
+                .await;
+            let (mutation, effects) = match intercepted {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    self.inner.metrics.mutations_refused.inc();
+                    return Err(error);
+                }
+            };
+            let own = conditions.len();
+            let mut all = conditions.clone();
+            all.extend(reads.conditions());
+            let write = Write {
+                effects,
+                conditions: all,
+                server_stamped: matches!(stamping, Stamping::Server(_)),
+                ..Write::new(stamping.stamp(), mutation)
+            };
+            match self.commit(write, turn.take()).await {
+                Ok(commit) => {
+                    self.inner.metrics.mutations.inc();
+                    self.inner
+                        .metrics
+                        .mutation_latency
+                        .observe(started.elapsed());
+                    return Ok(commit);
+                }
+                Err(StoreError::Conflict(conflict))
+                    if conflict.failed.iter().all(|i| *i >= own) =>
+                {
+                    // Only what the interceptors read changed: decide again on fresh data.
+                    self.inner.metrics.write_retries.inc();
+                }
+                Err(StoreError::Conflict(conflict)) => {
+                    self.inner.metrics.write_conflicts.inc();
+                    return Err(self.conflict(ctx, &conditions, conflict).await);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.inner.metrics.write_conflicts.inc();
+        Err(Error::new(
+            crate::error::Code::Conflict,
+            format!(
+                "the data this write's rules or interceptors read kept changing: \
+                 gave up after {attempts} attempts (max_write_attempts)"
+            ),
+        ))
+    }
+
+    /// Commits a final write (after its turn) on a task of its own: once the store has it,
+    /// the feed must get it even if the caller stops waiting.
+    async fn commit(&self, write: Write, turn: Option<Turn>) -> Result<Commit, StoreError> {
+        let has_effects = !write.effects.is_empty();
         let kora = self.clone();
-        // Committed on a task of its own: once the store has it, the feed must get it even
-        // if the caller stops waiting.
-        let commit = tokio::spawn(async move {
+        tokio::spawn(async move {
             let store_started = Instant::now();
-            let commit = kora
-                .inner
-                .store
-                .commit(Write {
-                    stamp,
-                    mutation,
-                    ..Write::new(stamp, mutation)
-                })
-                .await?;
+            let submitted = match turn {
+                Some(mut turn) => {
+                    turn.wait().await;
+                    kora.inner.store.submit(write).await
+                    // (the turn is dropped here: the next write may go)
+                }
+                None => kora.inner.store.submit(write).await,
+            };
+            let commit = submitted?.await?;
             kora.inner
                 .metrics
                 .store_commit_latency
                 .observe(store_started.elapsed());
+            // A restamped write's stamp may be ahead of this node's clock: absorb it, so the
+            // node's next writes are newer. (Within the allowed skew by construction.)
+            let _ = kora.inner.clock.observe(commit.stamp);
             let change = Change {
                 seq: commit.seq,
                 stamp: commit.stamp,
                 mutation: commit.effect.clone(),
             };
-            if kora.inner.bus.is_some() {
-                let kora = kora.clone();
-                let change = change.clone();
-                // In the background, bounded: a bus that is down must not hold up writes.
-                tokio::spawn(async move {
-                    if let Some(bus) = &kora.inner.bus {
-                        let sent =
-                            tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish(&change)).await;
-                        if sent.is_ok() {
-                            kora.inner.metrics.cluster_published.inc();
-                        }
-                    }
-                });
-            }
+            kora.publish(&change);
             kora.inner.feed.push(change);
             if has_effects {
                 kora.inner.effects_due.notify_one();
             }
-            Ok::<Commit, Error>(commit)
+            Ok::<Commit, StoreError>(commit)
         })
         .await
-        .map_err(|e| Error::internal(format!("commit task: {e}")))??;
-        metrics.mutations.inc();
-        metrics.mutation_latency.observe(started.elapsed());
-        Ok(commit)
+        .map_err(|e| StoreError::Internal(format!("commit task: {e}")))?
     }
 
-    /// The stamp a write gets (DESIGN.md §4): the client's, absorbed by this node's clock,
-    /// unless it is too far ahead, older than the retention, or the server orders writes by
-    /// arrival — then a fresh server stamp.
-    pub fn stamp(&self, client_stamp: Option<Stamp>) -> Stamp {
+    /// Hands a commit to the cluster bus, in the background and bounded: a bus that is down
+    /// must not hold up writes.
+    fn publish(&self, change: &Change) {
+        if self.inner.bus.is_none() {
+            return;
+        }
+        let kora = self.clone();
+        let change = change.clone();
+        tokio::spawn(async move {
+            if let Some(bus) = &kora.inner.bus {
+                let sent = tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish(&change)).await;
+                if sent.is_ok() {
+                    kora.inner.metrics.cluster_published.inc();
+                }
+            }
+        });
+    }
+
+    /// The refusal of a write whose own conditions failed, with the current values at their
+    /// paths where the caller may read them.
+    async fn conflict(
+        &self,
+        ctx: &Context,
+        conditions: &[Condition],
+        conflict: kora_store::Conflict,
+    ) -> Error {
+        let mut current = Vec::new();
+        let mut seq = conflict.seq;
+        let failed: Vec<usize> = conflict
+            .failed
+            .iter()
+            .copied()
+            .filter(|i| *i < conditions.len())
+            .collect();
+        for i in &failed {
+            let path = conditions[*i].path();
+            let query = Query::of([path.clone()]);
+            if let Ok(answer) = self.query(ctx, &query).await {
+                seq = seq.max(answer.seq);
+                current.push(Current {
+                    path: path.to_string(),
+                    value: answer.values.into_iter().next().flatten(),
+                });
+            }
+        }
+        let which: Vec<String> = failed.iter().map(usize::to_string).collect();
+        Error::conflict(
+            format!("condition {} of the write did not hold", which.join(", ")),
+            ErrorConflict {
+                failed,
+                current,
+                seq,
+            },
+        )
+    }
+
+    /// How a write is stamped (DESIGN.md §4): the client's stamp, absorbed by this node's
+    /// clock, unless it is too far ahead, older than the retention, or the server orders
+    /// writes by arrival — then a fresh server stamp.
+    pub fn stamp(&self, client_stamp: Option<Stamp>) -> Stamping {
         let clock = &self.inner.clock;
         let Some(stamp) = client_stamp else {
-            return clock.now();
+            return Stamping::Server(clock.now());
         };
         if self.inner.config.conflicts == Conflicts::Arrival {
-            return clock.now();
+            return Stamping::Server(clock.now());
         }
         let horizon_ms =
             wall_millis().saturating_sub(self.inner.config.retention.as_millis() as u64);
         if stamp.millis() < horizon_ms || clock.observe(stamp).is_err() {
             // Too old to be ordered against compacted tombstones, or too far in the future:
             // the write counts as made now.
-            return clock.now();
+            return Stamping::Server(clock.now());
         }
-        stamp
+        Stamping::Client(stamp)
     }
 
     /// Runs a write through the interceptors without committing it: `Ok` when it would be
     /// accepted now. For writes registered ahead of time (Firebase's onDisconnect), which
     /// must be refused when they are registered, not only when they run.
     pub async fn check_write(&self, ctx: &Context, mutation: Mutation) -> Result<(), Error> {
-        let stamp = self.stamp(None);
+        let stamp = self.stamp(None).stamp();
         self.intercept(ctx, mutation, stamp).await.map(|_| ())
     }
 
@@ -268,7 +451,7 @@ impl Kora {
             values.push(resolved);
         }
         let started = Instant::now();
-        let snapshot = self.inner.store.read(&from_store).await?;
+        let snapshot = self.read_store(&from_store).await?;
         self.inner
             .metrics
             .store_read_latency

@@ -7,8 +7,10 @@
 //! writes, webhooks) becomes an [`Addition`], and reads and pushed changes are filtered.
 //!
 //! Register it on `**`. The system context (the server's own work) is not subject to rules.
-//! Rules are read before the write commits and are not re-checked inside the store's
-//! transaction: a concurrent write between the two can change what `data` was.
+//! Every lookup is read through `Kora::read_store`, so a write commits only if none of the data
+//! its rules read changed before its commit; otherwise the rules run again on fresh data
+//! (`crate::reads`). A `data`-dependent rule cannot be passed by racing a second write, and
+//! derived writes and server-set fields are computed from the data they commit on.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -113,7 +115,7 @@ async fn decide<T>(
             other => return other.map_err(refusal),
         };
         let parts: Vec<PathQuery> = needs.paths.iter().cloned().map(PathQuery::new).collect();
-        let snapshot = kora.store().read(&parts).await?;
+        let snapshot = kora.read_store(&parts).await?;
         for (path, value) in needs.paths.iter().zip(snapshot.values) {
             loaded.insert(path, value);
         }

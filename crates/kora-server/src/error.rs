@@ -32,7 +32,20 @@ pub fn status(code: Code) -> StatusCode {
 
 /// The JSON body of an error: `{"error": {"code", "message"}}`.
 pub fn body(error: &Error) -> serde_json::Value {
-    json!({"error": {"code": error.code, "message": error.message}})
+    json!({"error": error_json(error)})
+}
+
+/// An error as the protocol shows it: `{"code", "message"}`, and for a conditional write's
+/// `conflict`, `failed` (the conditions that did not hold), `current` (the values now at their
+/// paths that the caller may read) and `seq` (the commit those values include).
+pub fn error_json(error: &Error) -> serde_json::Value {
+    let mut json = json!({"code": error.code, "message": error.message});
+    if let Some(conflict) = &error.conflict {
+        json["failed"] = json!(conflict.failed);
+        json["current"] = json!(conflict.current);
+        json["seq"] = json!(conflict.seq);
+    }
+    json
 }
 
 impl IntoResponse for ApiError {

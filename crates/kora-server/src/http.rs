@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Value};
-use kora_engine::Error;
+use kora_engine::{Condition, Error, WriteRequest};
 use kora_store::Commit;
 use serde_json::json;
 
@@ -131,10 +131,15 @@ async fn write(
     caller: &Caller,
     mutation: Mutation,
     stamp: Option<Stamp>,
+    conditions: Vec<Condition>,
 ) -> Result<Response, ApiError> {
     check_size(state, &mutation)?;
     let ctx = state.context_for(&caller.headers, caller.token())?;
-    let commit = state.kora.mutate(&ctx, mutation, stamp).await?;
+    let request = WriteRequest {
+        conditions,
+        ..WriteRequest::new(mutation, state.kora.stamp(stamp))
+    };
+    let commit = state.kora.write(&ctx, request).await?;
     Ok(committed(commit))
 }
 
@@ -189,7 +194,7 @@ pub async fn put(
 ) -> Result<Response, ApiError> {
     let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
     let mutation = Mutation::set(&path, value)?;
-    write(&state, &caller, mutation, None).await
+    write(&state, &caller, mutation, None, Vec::new()).await
 }
 
 /// `PATCH /v1/data/{path}`: merges (a `null` member deletes that child).
@@ -204,7 +209,7 @@ pub async fn patch(
         return Err(Error::bad_request("PATCH needs a JSON object").into());
     }
     let mutation = Mutation::merge_with(&path, value, &state.config.path_limits())?;
-    write(&state, &caller, mutation, None).await
+    write(&state, &caller, mutation, None, Vec::new()).await
 }
 
 /// `DELETE /v1/data/{path}`.
@@ -214,25 +219,32 @@ pub async fn delete(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let path = data_path(&state, path.as_ref().map(|p| p.0.as_str()))?;
-    write(&state, &caller, Mutation::delete(&path), None).await
+    write(&state, &caller, Mutation::delete(&path), None, Vec::new()).await
 }
 
 /// `POST /v1/mutate`: `{"merge": …, "delete": …}` applied atomically; an optional
-/// `"stamp"` field carries the client's stamp.
+/// `"stamp"` field carries the client's stamp, an optional `"conditions"` list the
+/// conditions it commits under (a failed one: 409 `conflict`).
 pub async fn mutate(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(mut value): JsonBody,
 ) -> Result<Response, ApiError> {
-    let stamp = match value.as_object_mut().and_then(|m| m.remove("stamp")) {
+    let mut field = |name: &str| value.as_object_mut().and_then(|m| m.remove(name));
+    let stamp = match field("stamp") {
         None => None,
         Some(stamp) => Some(
             serde_json::from_value::<Stamp>(stamp)
                 .map_err(|e| Error::bad_request(format!("stamp: {e}")))?,
         ),
     };
+    let conditions = match field("conditions") {
+        None => Vec::new(),
+        Some(conditions) => serde_json::from_value::<Vec<Condition>>(conditions)
+            .map_err(|e| Error::bad_request(format!("conditions: {e}")))?,
+    };
     let mutation = Mutation::from_json_with(&value, &state.config.path_limits())?;
-    write(&state, &caller, mutation, stamp).await
+    write(&state, &caller, mutation, stamp, conditions).await
 }
 
 /// `GET /healthz`: 200 when the store answers, 503 when it does not.

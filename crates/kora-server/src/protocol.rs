@@ -6,7 +6,7 @@
 
 use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
 use kora_engine::Error;
-use kora_store::{Commit, Seq};
+use kora_store::{Commit, Condition, Seq};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,12 +18,14 @@ pub enum Request {
     Query { id: Value, paths: Vec<QueryPath> },
     /// End a subscription.
     Unsubscribe { id: Value, sub: String },
-    /// Apply a mutation, optionally with the client's stamp.
+    /// Apply a mutation, optionally with the client's stamp, only if its conditions hold.
     Mutate {
         id: Value,
         mutation: Value,
         #[serde(default)]
         stamp: Option<Stamp>,
+        #[serde(default)]
+        conditions: Vec<Condition>,
     },
     /// Call a handler and wait for its reply.
     Call {
@@ -121,7 +123,7 @@ pub fn result(id: &Value, result: Value) -> String {
 
 /// An error reply (`id` is `null` when the request's id could not be read).
 pub fn error(id: Option<&Value>, error: &Error) -> String {
-    json!({"id": id, "error": {"code": error.code, "message": error.message}}).to_string()
+    json!({"id": id, "error": crate::error::error_json(error)}).to_string()
 }
 
 /// The result of a committed mutation.
@@ -159,6 +161,15 @@ mod tests {
     fn parses_each_request_and_refuses_unknown_fields() {
         let r = parse(r#"{"op":"mutate","id":1,"mutation":{"merge":{"a":1}}}"#).unwrap();
         assert!(matches!(r, Request::Mutate { .. }));
+        let r = parse(
+            r#"{"op":"mutate","id":1,"mutation":{"merge":{"a":1}},
+                "conditions":[{"path":"a","equals":null},{"path":"b","since":3}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(r, Request::Mutate { conditions, .. } if conditions.len() == 2));
+        let (_, err) = parse(r#"{"op":"mutate","id":1,"mutation":{},"conditions":[{"path":"a"}]}"#)
+            .unwrap_err();
+        assert!(err.message.contains("exactly one of"), "{}", err.message);
         let r =
             parse(r#"{"op":"query","id":"q","paths":[{"path":"a","subscribe":true}]}"#).unwrap();
         assert!(matches!(r, Request::Query { .. }));

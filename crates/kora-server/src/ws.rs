@@ -3,8 +3,9 @@
 //! writes running concurrently, and the heartbeat.
 //!
 //! Writes and handler calls run on tasks of their own (at most `MAX_IN_FLIGHT` per
-//! connection) so a client can pipeline them; each write is stamped when its frame is read,
-//! so concurrent writes keep the connection's order. Reads and subscription changes run in
+//! connection) so a client can pipeline them; each write is stamped when its frame is read
+//! and handed to the store after the writes read before it (`kora_engine::Turns`), so
+//! concurrent writes keep the connection's order. Reads and subscription changes run in
 //! the connection task, in order. A socket too slow to take pushes fills the session's
 //! queue, which then resets the session instead of slowing anyone else.
 
@@ -19,7 +20,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use kora_core::{Mutation, Value};
-use kora_engine::{Context, Error, Initial, Push, Session};
+use kora_engine::{Context, Error, Initial, Push, Session, Turns, WriteRequest};
 use serde_json::{json, Map};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -100,6 +101,8 @@ struct Connection {
     session: Session,
     replies: mpsc::UnboundedSender<String>,
     in_flight: Arc<Semaphore>,
+    /// The connection's writes commit in the order they arrived.
+    turns: Turns,
 }
 
 async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: ConnectionGuard) {
@@ -114,6 +117,7 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         session,
         replies,
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        turns: Turns::default(),
     };
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
@@ -293,15 +297,20 @@ impl Connection {
                 id,
                 mutation,
                 stamp,
+                conditions,
             } => {
                 let limits = self.state.config.path_limits();
                 let mutation = Mutation::from_json_with(&mutation, &limits)?;
                 check_size(&self.state, &mutation)?;
-                let stamp = self.state.kora.stamp(stamp);
+                let request = WriteRequest {
+                    conditions,
+                    turn: Some(self.turns.next()),
+                    ..WriteRequest::new(mutation, self.state.kora.stamp(stamp))
+                };
                 let kora = self.state.kora.clone();
                 let ctx = self.session.context().clone();
                 self.spawn(Some(id), async move {
-                    let commit = kora.mutate_at(&ctx, mutation, stamp).await?;
+                    let commit = kora.write(&ctx, request).await?;
                     // The reply follows the commit's pushes (see `drain_pushes`); bounded, so
                     // a feed held up by a missing sequence cannot hold the reply for long.
                     let _ =

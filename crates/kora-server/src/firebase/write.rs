@@ -6,11 +6,13 @@
 //! Firebase does. A put to `P/.priority` changes P's priority (turning a leaf into
 //! `{".value", ".priority"}`), as Firebase's `setPriority` does.
 //!
-//! Compare-and-set (a transaction's `h`, REST's `if-match`) and increments read the current
-//! value before they write, under one lock per server, so two of them never interleave.
+//! Compare-and-set (a transaction's `h`, REST's `if-match`), increments and priorities decide
+//! on the current value: they read it, decide, and commit on condition that it did not change
+//! since (`kora_store::Condition::Unchanged`, checked inside the store's commit, across every
+//! node on the store). If it changed, they read and decide again ([`decide_and_commit`]).
 
-use kora_core::{Mutation, Path};
-use kora_engine::{Context, Error};
+use kora_core::{Mutation, Path, PathQuery};
+use kora_engine::{Code, Condition, Context, Error, WriteRequest};
 use kora_store::Seq;
 use serde_json::{Map, Value};
 
@@ -21,8 +23,6 @@ use crate::state::AppState;
 /// State the Firebase transports share across connections.
 #[derive(Default)]
 pub struct Shared {
-    /// Held by writes that read before they write (compare-and-set, increments).
-    pub conditional: tokio::sync::Mutex<()>,
     /// The last push id handed out, so REST `POST`s get increasing ids.
     pub push_ids: std::sync::Mutex<node::PushIdState>,
     /// The `orderByChild` indexes.
@@ -103,26 +103,30 @@ pub async fn put(
     if path.last() == Some(".priority") {
         return set_priority(state, ctx, path, data).await;
     }
-    let _lock = match needs_current(&expect, &data) {
-        true => Some(state.firebase.conditional.lock().await),
-        false => None,
-    };
-    let current = match needs_current(&expect, &data) {
-        true => state.kora.read_value(path).await?,
-        false => None,
-    };
-    if !matches(&expect, current.as_ref()) {
-        return Err(Refusal::Stale { current });
+    if !needs_current(&expect, &data) {
+        let value = resolve(data, None)?;
+        let seq = commit(state, ctx, set_or_delete(path, value.as_ref())?).await?;
+        return Ok(Written {
+            seq: Some(seq),
+            value,
+        });
     }
-    let value = resolve(data, current.as_ref())?;
-    let mutation = match &value {
-        Some(value) => Mutation::set(path, value.clone()).map_err(Error::from)?,
+    let (seq, value) = decide_and_commit(state, ctx, vec![path.clone()], |mut found| {
+        let current = found.pop().flatten();
+        if !matches(&expect, current.as_ref()) {
+            return Err(Refusal::Stale { current });
+        }
+        let value = resolve(data.clone(), current.as_ref())?;
+        Ok((Some(set_or_delete(path, value.as_ref())?), value))
+    })
+    .await?;
+    Ok(Written { seq, value })
+}
+
+fn set_or_delete(path: &Path, value: Option<&Value>) -> Result<Mutation, Error> {
+    Ok(match value {
+        Some(value) => Mutation::set(path, value.clone())?,
         None => Mutation::delete(path),
-    };
-    let seq = commit(state, ctx, mutation).await?;
-    Ok(Written {
-        seq: Some(seq),
-        value,
     })
 }
 
@@ -134,12 +138,7 @@ pub async fn update(
     children: Map<String, Value>,
 ) -> Result<Seq, Error> {
     let limits = state.config.path_limits();
-    let increments = children.values().any(has_increment);
-    let _lock = match increments {
-        true => Some(state.firebase.conditional.lock().await),
-        false => None,
-    };
-    let mut mutation = Mutation::new();
+    let mut located = Vec::with_capacity(children.len());
     for (relative, data) in children {
         let child = below(path, &relative)?;
         if child.depth() > limits.max_depth {
@@ -148,16 +147,71 @@ pub async fn update(
                 limit: limits.max_depth,
             }));
         }
-        let current = match increments {
-            true => state.kora.read_value(&child).await?,
-            false => None,
-        };
-        mutation = match resolve(data, current.as_ref())? {
-            Some(value) => mutation.combine(Mutation::set(&child, value).map_err(Error::from)?),
-            None => mutation.and_delete(&child),
-        };
+        located.push((child, data));
     }
-    commit(state, ctx, mutation).await
+    let build = |found: &[Option<Value>]| -> Result<Mutation, Error> {
+        let mut mutation = Mutation::new();
+        for (i, (child, data)) in located.iter().enumerate() {
+            let current = found.get(i).and_then(Option::as_ref);
+            mutation = match resolve(data.clone(), current)? {
+                Some(value) => mutation.combine(Mutation::set(child, value)?),
+                None => mutation.and_delete(child),
+            };
+        }
+        Ok(mutation)
+    };
+    if !located.iter().any(|(_, data)| has_increment(data)) {
+        return commit(state, ctx, build(&[])?).await;
+    }
+    let paths = located.iter().map(|(child, _)| child.clone()).collect();
+    let decided = decide_and_commit(state, ctx, paths, |found| Ok((Some(build(&found)?), ())));
+    match decided.await {
+        Ok((seq, ())) => Ok(seq.unwrap_or_default()),
+        Err(Refusal::Error(error)) => Err(error),
+        Err(Refusal::Stale { .. }) => Err(Error::internal("an update found stale")),
+    }
+}
+
+/// Reads `paths` at one point, lets `decide` make a write of what it found (`None`: nothing
+/// to write) and what to answer, and commits it on condition that none of them changed since
+/// the read. When one did (a concurrent writer, on this node or another), reads and decides
+/// again, up to `max_write_attempts` times. Returns the commit's sequence (`None`: nothing was
+/// written) and the answer.
+async fn decide_and_commit<T>(
+    state: &AppState,
+    ctx: &Context,
+    paths: Vec<Path>,
+    mut decide: impl FnMut(Vec<Option<Value>>) -> Result<(Option<Mutation>, T), Refusal>,
+) -> Result<(Option<Seq>, T), Refusal> {
+    let attempts = state.kora.config().max_write_attempts.max(1);
+    let parts: Vec<PathQuery> = paths.iter().cloned().map(PathQuery::new).collect();
+    for _ in 0..attempts {
+        let snapshot = state.kora.read_store(&parts).await?;
+        let (mutation, answer) = decide(snapshot.values)?;
+        let Some(mutation) = mutation else {
+            return Ok((None, answer));
+        };
+        check_size(state, &mutation)?;
+        let conditions = paths
+            .iter()
+            .map(|path| Condition::unchanged(path.clone(), snapshot.seq))
+            .collect();
+        let request = WriteRequest {
+            conditions,
+            ..WriteRequest::new(mutation, state.kora.stamp(None))
+        };
+        match state.kora.write(ctx, request).await {
+            Ok(commit) => return Ok((Some(commit.seq), answer)),
+            // What it decided on changed before it committed: read again.
+            Err(error) if error.conflict.is_some() => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Error::new(
+        Code::Conflict,
+        format!("the data kept changing under this write: gave up after {attempts} attempts"),
+    )
+    .into())
 }
 
 /// Whether `data` holds an increment (`{".sv": {"increment": n}}`), which reads the node.
@@ -209,35 +263,27 @@ async fn set_priority(
     let Some(parent) = path.parent() else {
         return Err(Error::bad_request("the root has no priority").into());
     };
-    let _lock = state.firebase.conditional.lock().await;
-    let current = state.kora.read_value(&parent).await?;
     let priority = resolve(priority, None)?;
-    let next = match (current, priority.clone()) {
-        (None, _) => {
-            return Ok(Written {
-                seq: None,
-                value: None,
-            })
-        }
-        (Some(Value::Object(mut map)), priority) => {
-            match priority {
-                Some(p) => map.insert(".priority".into(), p),
-                None => map.remove(".priority"),
-            };
-            node::normalize(Value::Object(map))
-        }
-        (Some(leaf), Some(p)) => Some(serde_json::json!({".value": leaf, ".priority": p})),
-        (Some(leaf), None) => Some(leaf),
-    };
-    let mutation = match &next {
-        Some(value) => Mutation::set(&parent, value.clone()).map_err(Error::from)?,
-        None => Mutation::delete(&parent),
-    };
-    let seq = commit(state, ctx, mutation).await?;
-    Ok(Written {
-        seq: Some(seq),
-        value: priority,
+    let (seq, value) = decide_and_commit(state, ctx, vec![parent.clone()], |mut found| {
+        let next = match (found.pop().flatten(), priority.clone()) {
+            (None, _) => return Ok((None, None)),
+            (Some(Value::Object(mut map)), priority) => {
+                match priority {
+                    Some(p) => map.insert(".priority".into(), p),
+                    None => map.remove(".priority"),
+                };
+                node::normalize(Value::Object(map))
+            }
+            (Some(leaf), Some(p)) => Some(serde_json::json!({".value": leaf, ".priority": p})),
+            (Some(leaf), None) => Some(leaf),
+        };
+        Ok((
+            Some(set_or_delete(&parent, next.as_ref())?),
+            priority.clone(),
+        ))
     })
+    .await?;
+    Ok(Written { seq, value })
 }
 
 async fn commit(state: &AppState, ctx: &Context, mutation: Mutation) -> Result<Seq, Error> {
