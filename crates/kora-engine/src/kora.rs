@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::contention::{Contention, HotTurn, CATCH_UP_WAIT};
 use crate::context::Context;
 use crate::effects::{EffectRunner, WebhookRunner};
 use crate::error::Error;
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     /// Wakes those waiting for `delivered` to pass a sequence.
     pub delivered_changed: Notify,
     pub shutting_down: std::sync::atomic::AtomicBool,
+    /// Turns of this node's writes retrying on hot paths.
+    pub contention: Arc<Contention>,
 }
 
 impl Kora {
@@ -126,6 +129,21 @@ impl Kora {
         let snapshot = self.inner.store.read(parts).await?;
         ReadLog::record(parts.iter().map(|part| &part.path), snapshot.seq);
         Ok(snapshot)
+    }
+
+    /// The turns of this node's writes on hot paths (`crate::contention`).
+    pub fn contention(&self) -> &Arc<Contention> {
+        &self.inner.contention
+    }
+
+    /// What a write does before it decides again after a conflict on `paths` seen at `seq`:
+    /// waits for its turn among this node's writes retrying on those paths, then (briefly)
+    /// until this node has seen `seq`, so its next read includes what beat it. Hold the turn
+    /// until the next attempt has committed or failed (`crate::contention`).
+    pub async fn before_retry(&self, paths: &[Path], seq: Seq) -> HotTurn {
+        let turn = self.inner.contention.turn(paths).await;
+        let _ = tokio::time::timeout(CATCH_UP_WAIT, self.wait_delivered(seq)).await;
+        turn
     }
 
     /// Calls handler `name` and returns its reply.
@@ -258,6 +276,7 @@ impl KoraBuilder {
                 delivered: std::sync::atomic::AtomicU64::new(last_seq),
                 delivered_changed: Notify::new(),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
+                contention: Arc::default(),
             }),
         };
         kora.spawn(crate::subscriptions::fan_out(kora.clone(), fanout));

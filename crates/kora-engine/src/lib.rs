@@ -25,6 +25,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod contention;
 pub mod context;
 pub mod effects;
 mod error;

@@ -152,67 +152,109 @@ impl Kora {
             conditions,
             mut turn,
         } = request;
-        let attempts = match self.inner.interceptors.is_empty() {
-            true => 1, // nothing reads: nothing to retry
-            false => self.inner.config.max_write_attempts.max(1),
-        };
-        let mut original = Some(mutation);
-        for attempt in 1..=attempts {
-            let mutation = match attempt < attempts {
-                true => original.clone(),
-                false => original.take(),
-            }
-            .unwrap_or_default();
+        if self.inner.interceptors.is_empty() {
+            // Nothing reads for this write: one attempt, decided by the caller alone.
+            let write = Write {
+                conditions: conditions.clone(),
+                server_stamped: matches!(stamping, Stamping::Server(_)),
+                ..Write::new(stamping.stamp(), mutation)
+            };
+            let committed = self.commit(write, turn).await;
+            return self.committed(ctx, &conditions, committed, started).await;
+        }
+        let attempts = self.inner.config.max_write_attempts.max(1);
+        let mut attempt = 0;
+        // This write's turn on hot paths it read (`crate::contention`), once it needs one.
+        let mut hot = None;
+        loop {
             let reads = ReadLog::default();
             let intercepted = reads
-                .scope(self.intercept(ctx, mutation, stamping.stamp()))
+                .scope(self.intercept(ctx, mutation.clone(), stamping.stamp()))
                 .await;
-            let (mutation, effects) = match intercepted {
+            let (final_mutation, effects) = match intercepted {
                 Ok(prepared) => prepared,
                 Err(error) => {
                     self.inner.metrics.mutations_refused.inc();
                     return Err(error);
                 }
             };
+            let tracked = reads.conditions();
+            if hot.is_none() {
+                let read: Vec<Path> = tracked.iter().map(|c| c.path().clone()).collect();
+                if self.inner.contention.is_hot(&read) {
+                    // Others on this node are taking turns on what it read: queue with them
+                    // (after the connection's earlier writes, so neither waits for the other)
+                    // and decide again when its turn comes.
+                    if let Some(turn) = turn.as_mut() {
+                        turn.wait().await;
+                    }
+                    hot = Some(self.inner.contention.turn(&read).await);
+                    continue;
+                }
+            }
+            attempt += 1;
             let own = conditions.len();
             let mut all = conditions.clone();
-            all.extend(reads.conditions());
+            all.extend(tracked.iter().cloned());
             let write = Write {
                 effects,
                 conditions: all,
                 server_stamped: matches!(stamping, Stamping::Server(_)),
-                ..Write::new(stamping.stamp(), mutation)
+                ..Write::new(stamping.stamp(), final_mutation)
             };
-            match self.commit(write, turn.take()).await {
-                Ok(commit) => {
-                    self.inner.metrics.mutations.inc();
-                    self.inner
-                        .metrics
-                        .mutation_latency
-                        .observe(started.elapsed());
-                    return Ok(commit);
+            let committed = self.commit(write, turn.take()).await;
+            match committed {
+                Err(StoreError::Conflict(conflict))
+                    if conflict.failed.iter().all(|i| *i >= own) && attempt < attempts =>
+                {
+                    // Only what the interceptors read changed: decide again on fresh data.
+                    self.inner.metrics.write_retries.inc();
+                    let changed: Vec<Path> = conflict
+                        .failed
+                        .iter()
+                        .filter_map(|i| tracked.get(i - own).map(|c| c.path().clone()))
+                        .collect();
+                    drop(hot.take()); // (a turn held from the last attempt goes first)
+                    hot = Some(self.before_retry(&changed, conflict.seq).await);
                 }
                 Err(StoreError::Conflict(conflict))
                     if conflict.failed.iter().all(|i| *i >= own) =>
                 {
-                    // Only what the interceptors read changed: decide again on fresh data.
-                    self.inner.metrics.write_retries.inc();
-                }
-                Err(StoreError::Conflict(conflict)) => {
                     self.inner.metrics.write_conflicts.inc();
-                    return Err(self.conflict(ctx, &conditions, conflict).await);
+                    return Err(Error::new(
+                        crate::error::Code::Conflict,
+                        format!(
+                            "the data this write's rules or interceptors read kept changing: \
+                             gave up after {attempts} attempts (max_write_attempts)"
+                        ),
+                    ));
                 }
-                Err(error) => return Err(error.into()),
+                committed => return self.committed(ctx, &conditions, committed, started).await,
             }
         }
-        self.inner.metrics.write_conflicts.inc();
-        Err(Error::new(
-            crate::error::Code::Conflict,
-            format!(
-                "the data this write's rules or interceptors read kept changing: \
-                 gave up after {attempts} attempts (max_write_attempts)"
-            ),
-        ))
+    }
+
+    /// The answer to a write once the store has answered: its commit, or its refusal.
+    async fn committed(
+        &self,
+        ctx: &Context,
+        conditions: &[Condition],
+        committed: Result<Commit, StoreError>,
+        started: Instant,
+    ) -> Result<Commit, Error> {
+        match committed {
+            Ok(commit) => {
+                let metrics = &self.inner.metrics;
+                metrics.mutations.inc();
+                metrics.mutation_latency.observe(started.elapsed());
+                Ok(commit)
+            }
+            Err(StoreError::Conflict(conflict)) => {
+                self.inner.metrics.write_conflicts.inc();
+                Err(self.conflict(ctx, conditions, conflict).await)
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Commits a final write (after its turn) on a task of its own: once the store has it,

@@ -185,6 +185,12 @@ async fn decide_and_commit<T>(
 ) -> Result<(Option<Seq>, T), Refusal> {
     let attempts = state.kora.config().max_write_attempts.max(1);
     let parts: Vec<PathQuery> = paths.iter().cloned().map(PathQuery::new).collect();
+    // This write's turn on its paths, when they are hot (`kora_engine::contention`).
+    let contention = state.kora.contention();
+    let mut hot = match contention.is_hot(&paths) {
+        true => Some(contention.turn(&paths).await),
+        false => None,
+    };
     for _ in 0..attempts {
         let snapshot = state.kora.read_store(&parts).await?;
         let (mutation, answer) = decide(snapshot.values)?;
@@ -203,7 +209,11 @@ async fn decide_and_commit<T>(
         match state.kora.write(ctx, request).await {
             Ok(commit) => return Ok((Some(commit.seq), answer)),
             // What it decided on changed before it committed: read again.
-            Err(error) if error.conflict.is_some() => continue,
+            Err(error) if error.conflict.is_some() => {
+                let seq = error.conflict.map_or(snapshot.seq, |c| c.seq);
+                drop(hot.take()); // (a turn held from the last attempt goes first)
+                hot = Some(state.kora.before_retry(&paths, seq).await);
+            }
             Err(error) => return Err(error.into()),
         }
     }
