@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Where the server is.
 #[derive(Args, Clone)]
@@ -83,6 +83,10 @@ pub struct GetArgs {
     /// Take the last children instead of the first.
     #[arg(long)]
     pub reverse: bool,
+    /// Print `{"seq": N, "value": …}`: the value with the last commit it includes (what
+    /// `--if-unchanged-since` takes).
+    #[arg(long)]
+    pub seq: bool,
     #[command(flatten)]
     pub server: Server,
 }
@@ -93,7 +97,52 @@ pub struct WriteArgs {
     /// A JSON value.
     pub json: String,
     #[command(flatten)]
+    pub when: When,
+    #[command(flatten)]
     pub server: Server,
+}
+
+#[derive(Args)]
+pub struct DeleteArgs {
+    /// A path such as todos/t1 (empty or / for the root).
+    pub path: String,
+    #[command(flatten)]
+    pub when: When,
+    #[command(flatten)]
+    pub server: Server,
+}
+
+/// Conditions a write commits under (docs/protocol.md, "Conditional writes"); a failed one
+/// refuses it with `conflict` and shows what the path holds now.
+#[derive(Args)]
+pub struct When {
+    /// Only if nothing is at the path.
+    #[arg(long, conflicts_with_all = ["if_equals", "if_unchanged_since"])]
+    pub if_absent: bool,
+    /// Only if the path holds exactly this JSON value.
+    #[arg(long, value_name = "JSON", conflicts_with = "if_unchanged_since")]
+    pub if_equals: Option<String>,
+    /// Only if nothing at, beneath or above the path changed after this sequence (the
+    /// `seq` that `kora get --seq` prints).
+    #[arg(long, value_name = "SEQ")]
+    pub if_unchanged_since: Option<u64>,
+}
+
+impl When {
+    /// The condition on `path`, if one was asked for.
+    fn condition(&self, path: &str) -> Result<Option<Value>> {
+        let path = kora_core::Path::parse(path)?.to_string();
+        Ok(if self.if_absent {
+            Some(json!({"path": path, "equals": null}))
+        } else if let Some(text) = &self.if_equals {
+            let value: Value =
+                serde_json::from_str(text).context("--if-equals is not valid JSON")?;
+            Some(json!({"path": path, "equals": value}))
+        } else {
+            self.if_unchanged_since
+                .map(|seq| json!({"path": path, "since": seq}))
+        })
+    }
 }
 
 #[derive(Args)]
@@ -115,14 +164,19 @@ pub async fn checked(response: reqwest::Response) -> Result<Value> {
     if status.is_success() {
         return Ok(body);
     }
-    match body.get("error") {
-        Some(error) => bail!(
-            "{}: {}",
-            error["code"].as_str().unwrap_or("error"),
-            error["message"].as_str().unwrap_or_default()
-        ),
-        None => bail!("HTTP {status}"),
+    let Some(error) = body.get("error") else {
+        bail!("HTTP {status}");
+    };
+    let mut text = format!(
+        "{}: {}",
+        error["code"].as_str().unwrap_or("error"),
+        error["message"].as_str().unwrap_or_default()
+    );
+    for current in error["current"].as_array().into_iter().flatten() {
+        let path = current["path"].as_str().unwrap_or_default();
+        text.push_str(&format!("; {path} now holds {}", current["value"]));
     }
+    bail!(text)
 }
 
 fn print(value: &Value) -> Result<()> {
@@ -148,11 +202,29 @@ pub async fn get(args: GetArgs) -> Result<()> {
         }
     }
     let url = url.as_str().trim_end_matches('?').to_string();
-    print(&checked(args.server.client()?.get(url).send().await?).await?)
+    let response = args.server.client()?.get(url).send().await?;
+    let seq = response
+        .headers()
+        .get("kora-seq")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let value = checked(response).await?;
+    match args.seq {
+        true => print(&json!({"seq": seq, "value": value})),
+        false => print(&value),
+    }
 }
 
 pub async fn write(args: WriteArgs, op: Op) -> Result<()> {
     let value: Value = serde_json::from_str(&args.json).context("the value is not valid JSON")?;
+    if let Some(condition) = args.when.condition(&args.path)? {
+        let path = kora_core::Path::parse(&args.path)?;
+        let mutation = match op {
+            Op::Set => kora_core::Mutation::set(&path, value)?,
+            Op::Merge => kora_core::Mutation::merge(&path, value)?,
+        };
+        return mutate_if(&args.server, mutation, condition).await;
+    }
     let url = args.server.data_url(&args.path)?;
     let client = args.server.client()?;
     let request = match op {
@@ -162,9 +234,21 @@ pub async fn write(args: WriteArgs, op: Op) -> Result<()> {
     print(&checked(request.json(&value).send().await?).await?)
 }
 
-pub async fn delete(args: PathArgs) -> Result<()> {
+pub async fn delete(args: DeleteArgs) -> Result<()> {
+    if let Some(condition) = args.when.condition(&args.path)? {
+        let mutation = kora_core::Mutation::delete(&kora_core::Path::parse(&args.path)?);
+        return mutate_if(&args.server, mutation, condition).await;
+    }
     let url = args.server.data_url(&args.path)?;
     print(&checked(args.server.client()?.delete(url).send().await?).await?)
+}
+
+/// A write under one condition, through `POST /v1/mutate`.
+async fn mutate_if(server: &Server, mutation: kora_core::Mutation, condition: Value) -> Result<()> {
+    let mut body = mutation.to_json();
+    body["conditions"] = json!([condition]);
+    let url = server.endpoint(&["v1", "mutate"])?;
+    print(&checked(server.client()?.post(url).json(&body).send().await?).await?)
 }
 
 /// Follows the event stream, reconnecting from the last event it saw.

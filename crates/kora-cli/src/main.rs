@@ -4,6 +4,7 @@
 //! kora serve                       # embedded store in ./kora-data, http://127.0.0.1:4000
 //! kora set todos/t1 '{"text": "hi"}'
 //! kora get todos --limit 10
+//! kora set counters/a 1 --if-equals 0   # only if it still holds 0 (else `conflict`)
 //! kora watch todos                 # prints each change as it happens
 //! ```
 
@@ -34,7 +35,7 @@ enum Command {
     /// Merge a value into a path (`null` members delete).
     Merge(client::WriteArgs),
     /// Delete a path and everything under it.
-    Delete(client::PathArgs),
+    Delete(client::DeleteArgs),
     /// Print each change under a path as it happens.
     Watch(client::WatchArgs),
     /// Write every leaf under a path as JSON lines to standard output.

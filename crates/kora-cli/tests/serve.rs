@@ -163,6 +163,44 @@ fn the_cli_sets_merges_gets_deletes_and_watches() {
     server.stop();
 }
 
+#[test]
+fn the_cli_writes_on_conditions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let ok = |args: &[&str]| {
+        let out = kora(&server, args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+    };
+    ok(&["set", "stock/a", "3", "--if-absent"]);
+    let taken = kora(&server, &["set", "stock/a", "9", "--if-absent"]);
+    assert!(!taken.status.success());
+    let stderr = String::from_utf8_lossy(&taken.stderr);
+    assert!(
+        stderr.contains("conflict") && stderr.contains("stock/a now holds 3"),
+        "{stderr}"
+    );
+    ok(&["set", "stock/a", "2", "--if-equals", "3"]);
+    let stale = kora(
+        &server,
+        &["merge", "stock", r#"{"a": 7}"#, "--if-equals", "{}"],
+    );
+    assert!(!stale.status.success());
+    let got = kora(&server, &["get", "stock/a", "--seq"]);
+    let read: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(read["value"], json!(2));
+    let seq = read["seq"].to_string();
+    ok(&["set", "stock/a", "1", "--if-unchanged-since", &seq]);
+    let late = kora(
+        &server,
+        &["delete", "stock/a", "--if-unchanged-since", &seq],
+    );
+    assert!(!late.status.success(), "stock/a changed after {seq}");
+    ok(&["delete", "stock/a", "--if-equals", "1"]);
+    assert_eq!(get(&server, "/v1/data/stock/a"), Value::Null);
+    server.stop();
+}
+
 /// Kills its process when dropped.
 struct Killed(Child);
 

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kora_core::{Clock, Mutation, Path, PathQuery, Stamp, Value};
-use kora_store::{EmbeddedStore, MemoryStore, Store, Write};
+use kora_store::{Condition, EmbeddedStore, MemoryStore, Store, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -45,6 +45,9 @@ pub struct Queued {
     pub number: u64,
     pub stamp: Stamp,
     pub mutation: Mutation,
+    /// Checked by the server when the write reaches it (possibly long after it was made).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
 /// A subscription as the cache keeps it.
@@ -129,7 +132,11 @@ impl Cache {
     }
 
     /// Queues a write durably and returns it stamped.
-    pub async fn enqueue(&self, mutation: Mutation) -> Result<Queued, ClientError> {
+    pub async fn enqueue(
+        &self,
+        mutation: Mutation,
+        conditions: Vec<Condition>,
+    ) -> Result<Queued, ClientError> {
         let mut state = self.state.lock().await;
         let number = state.next_number.max(1);
         state.next_number = number + 1;
@@ -137,6 +144,7 @@ impl Cache {
             number,
             stamp: self.clock.now(),
             mutation,
+            conditions,
         };
         let text = serde_json::to_string(&queued)?;
         self.commit(Mutation::merge(&pending_path(number)?, json!(text))?)

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
+use kora_store::Condition;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -23,6 +24,19 @@ use crate::subscription::Subscription;
 pub struct Client {
     shared: Arc<Shared>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// What became of a [`Client::transaction`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transacted {
+    /// False when `update` aborted.
+    pub committed: bool,
+    /// The value at the path: written by the transaction, or (aborted) as `update` last saw it.
+    pub value: Option<Value>,
+    /// The commit, when committed.
+    pub ack: Option<Ack>,
+    /// How many times `update` ran.
+    pub attempts: u32,
 }
 
 /// A write applied locally and queued for the server. Await [`Written::acknowledged`] for
@@ -123,6 +137,12 @@ impl Client {
         if let Some(value) = self.shared.cache.read(&query).await? {
             return Ok(value);
         }
+        self.query_server(query).await
+    }
+
+    /// Reads `query` from the server (online only), with this client's queued writes laid
+    /// over the answer.
+    async fn query_server(&self, query: PathQuery) -> Result<Option<Value>, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.command(Command::Query(query, tx))?;
         self.reply(rx).await?
@@ -214,10 +234,22 @@ impl Client {
     /// Applies `mutation` to the cache at once, stamped now, and queues it durably for the
     /// server; returns once it is queued.
     pub async fn mutate(&self, mutation: Mutation) -> Result<Written, ClientError> {
+        self.mutate_if(mutation, Vec::new()).await
+    }
+
+    /// [`Client::mutate`], committed only if `conditions` hold when the write reaches the
+    /// server — after this client's earlier writes, against the data then (for a write made
+    /// offline, possibly long after). A failed condition refuses it with `conflict`: it is
+    /// rolled back here, and [`ClientError::current`] tells what the server holds now.
+    pub async fn mutate_if(
+        &self,
+        mutation: Mutation,
+        conditions: Vec<Condition>,
+    ) -> Result<Written, ClientError> {
         if mutation.is_empty() {
             return Err(ClientError::Invalid("an empty mutation".into()));
         }
-        let queued = self.shared.cache.enqueue(mutation).await?;
+        let queued = self.shared.cache.enqueue(mutation, conditions).await?;
         let (tx, answer) = oneshot::channel();
         if let Ok(mut waiters) = self.shared.waiters.lock() {
             waiters.insert(queued.number, tx);
@@ -237,6 +269,63 @@ impl Client {
         self.shared.notify_touched(&queued.mutation, local).await;
         self.command(Command::Flush)?;
         Ok(Written { stamp, answer })
+    }
+
+    /// Replaces the value at `path` with what `update` makes of it, atomically: the write
+    /// commits only if the value is still the one `update` saw (a conditional write,
+    /// `Condition::equals`); when another writer got there first, `update` runs again on the
+    /// new value, after a short backoff, up to `Options::transaction_attempts` times.
+    ///
+    /// `update` gets the current value (`None`: nothing there; this client's queued writes
+    /// included) and returns the new one (`Value::Null` deletes), or `None` to abort. It may
+    /// run several times, so it should not have side effects. The write waits for the server
+    /// (through disconnections); the first read comes from the cache when a subscription
+    /// holds `path`, else from the server.
+    pub async fn transaction(
+        &self,
+        path: &str,
+        mut update: impl FnMut(Option<&Value>) -> Option<Value>,
+    ) -> Result<Transacted, ClientError> {
+        let path = Path::parse(path)?;
+        let name = path.to_string();
+        let attempts = self.shared.options.transaction_attempts.max(1);
+        let mut current = self.get(&name).await?;
+        for attempt in 1..=attempts {
+            let Some(next) = update(current.as_ref()) else {
+                return Ok(Transacted {
+                    committed: false,
+                    value: current,
+                    ack: None,
+                    attempts: attempt,
+                });
+            };
+            let condition = Condition::equals(path.clone(), current.clone());
+            let mutation = Mutation::set(&path, next.clone())?;
+            let written = self.mutate_if(mutation, vec![condition]).await?;
+            match written.acknowledged().await {
+                Ok(ack) => {
+                    return Ok(Transacted {
+                        committed: true,
+                        value: (!next.is_null()).then_some(next),
+                        ack: Some(ack),
+                        attempts: attempt,
+                    })
+                }
+                Err(error) if error.code() == Some("conflict") => {
+                    current = match error.current(&name) {
+                        Some(now) => now,
+                        None => self.query_server(PathQuery::new(path.clone())).await?,
+                    };
+                    tokio::time::sleep(self.shared.options.transaction_backoff(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ClientError::Refused {
+            code: "conflict".into(),
+            message: format!("{name} kept changing: gave up after {attempts} attempts"),
+            conflict: None,
+        })
     }
 
     /// Calls handler `name` on the server and waits for its reply (online only).

@@ -6,8 +6,14 @@ use kora_store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// The server refused the request: `code` is one of docs/protocol.md's error codes.
+    /// For a conditional write's `conflict`, `conflict` holds the server's `failed`,
+    /// `current` and `seq` (see [`ClientError::current`]).
     #[error("{code}: {message}")]
-    Refused { code: String, message: String },
+    Refused {
+        code: String,
+        message: String,
+        conflict: Option<Box<serde_json::Value>>,
+    },
     /// The request needs the server and the client is not connected.
     #[error("offline: {0}")]
     Offline(String),
@@ -30,7 +36,25 @@ impl ClientError {
         ClientError::Refused {
             code: code.to_string(),
             message: message.to_string(),
+            conflict: None,
         }
+    }
+
+    /// For a `conflict`: the value now at `path` as the server reported it (`Some(None)`:
+    /// nothing there), when the path was one of the failed conditions' and readable.
+    pub fn current(&self, path: &str) -> Option<Option<serde_json::Value>> {
+        let ClientError::Refused {
+            conflict: Some(conflict),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let current = conflict.get("current")?.as_array()?;
+        let found = current
+            .iter()
+            .find(|c| c.get("path").and_then(|p| p.as_str()) == Some(path))?;
+        Some(found.get("value").filter(|v| !v.is_null()).cloned())
     }
 
     /// The server's error code, for refusals.

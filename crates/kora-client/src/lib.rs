@@ -28,9 +28,10 @@ mod view;
 mod wire;
 
 pub use cache::MAX_SUBSCRIPTION_NAME;
-pub use client::{Client, Written};
+pub use client::{Client, Transacted, Written};
 pub use error::ClientError;
 pub use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
+pub use kora_store::Condition;
 pub use options::{Options, Status};
 pub use shared::{Ack, Stats, Update};
 pub use subscription::Subscription;

@@ -234,8 +234,13 @@ impl Link {
             self.writes_in_flight += 1;
             let id = self.id(Pending::Write(queued.number));
             Counters::add(&self.shared.counters.writes_sent, 1);
-            self.send(wire::mutate(id, &queued.mutation, queued.stamp))
-                .await?;
+            self.send(wire::mutate(
+                id,
+                &queued.mutation,
+                queued.stamp,
+                &queued.conditions,
+            ))
+            .await?;
         }
         Ok(())
     }

@@ -13,6 +13,13 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Writes sent before their replies come back (the server handles 64 per connection).
 pub const DEFAULT_WRITES_IN_FLIGHT: usize = 64;
+/// Times [`crate::Client::transaction`] runs its update before giving up with `conflict`
+/// (Firebase's SDKs give up after 25).
+pub const DEFAULT_TRANSACTION_ATTEMPTS: u32 = 25;
+/// First pause between a transaction's attempts; it doubles, with jitter, up to
+/// [`TRANSACTION_BACKOFF_MAX`].
+pub const TRANSACTION_BACKOFF_MIN: Duration = Duration::from_millis(1);
+pub const TRANSACTION_BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Updates queued for one subscription handle that is not being read; beyond it they are
 /// dropped and the handle gets `Update::Lagged`.
 pub const DEFAULT_UPDATE_QUEUE: usize = 1_024;
@@ -34,6 +41,8 @@ pub struct Options {
     pub writes_in_flight: usize,
     /// Updates queued per subscription handle (see [`DEFAULT_UPDATE_QUEUE`]).
     pub update_queue: usize,
+    /// See [`DEFAULT_TRANSACTION_ATTEMPTS`].
+    pub transaction_attempts: u32,
 }
 
 impl Default for Options {
@@ -47,6 +56,7 @@ impl Default for Options {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             writes_in_flight: DEFAULT_WRITES_IN_FLIGHT,
             update_queue: DEFAULT_UPDATE_QUEUE,
+            transaction_attempts: DEFAULT_TRANSACTION_ATTEMPTS,
         }
     }
 }
@@ -63,6 +73,15 @@ impl Options {
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// The pause after a transaction's attempt `attempt` (1-based) lost to another writer:
+    /// doubling from [`TRANSACTION_BACKOFF_MIN`], jittered, at most [`TRANSACTION_BACKOFF_MAX`].
+    pub fn transaction_backoff(&self, attempt: u32) -> Duration {
+        let base = TRANSACTION_BACKOFF_MIN
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(TRANSACTION_BACKOFF_MAX);
+        base.mul_f64(fastrand::f64())
     }
 
     /// The wait before reconnection attempt `attempt` (0-based): doubling from

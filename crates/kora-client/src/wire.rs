@@ -2,6 +2,7 @@
 //! and pushes in.
 
 use kora_core::{Mutation, PathQuery, Stamp, Value};
+use kora_store::Condition;
 use serde_json::json;
 
 use crate::error::ClientError;
@@ -31,8 +32,17 @@ pub fn unsubscribe(id: RequestId, name: &str) -> String {
     json!({"op": "unsubscribe", "id": id, "sub": name}).to_string()
 }
 
-pub fn mutate(id: RequestId, mutation: &Mutation, stamp: Stamp) -> String {
-    json!({"op": "mutate", "id": id, "mutation": mutation, "stamp": stamp}).to_string()
+pub fn mutate(
+    id: RequestId,
+    mutation: &Mutation,
+    stamp: Stamp,
+    conditions: &[Condition],
+) -> String {
+    let mut request = json!({"op": "mutate", "id": id, "mutation": mutation, "stamp": stamp});
+    if !conditions.is_empty() {
+        request["conditions"] = json!(conditions);
+    }
+    request.to_string()
 }
 
 pub fn call(id: RequestId, name: &str, args: &Value) -> String {
@@ -133,7 +143,13 @@ pub fn parse(text: &str) -> Result<Incoming, ClientError> {
 
 fn refusal(error: &Value) -> ClientError {
     let field = |name: &str| error.get(name).and_then(Value::as_str).unwrap_or("");
-    ClientError::refused(field("code"), field("message"))
+    let mut refused = ClientError::refused(field("code"), field("message"));
+    if let ClientError::Refused { conflict, .. } = &mut refused {
+        if error.get("current").is_some() {
+            *conflict = Some(Box::new(error.clone()));
+        }
+    }
+    refused
 }
 
 #[cfg(test)]
