@@ -5,15 +5,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::cluster::{Database, Nats, Node};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
-use sqlx::Connection;
 use tokio_tungstenite::tungstenite::Message;
-
-const KORA: &str = env!("CARGO_BIN_EXE_kora");
 
 fn skip() -> Option<String> {
     let pg = std::env::var("KORA_TEST_POSTGRES_URL").ok();
@@ -29,136 +27,6 @@ fn skip() -> Option<String> {
             );
             None
         }
-    }
-}
-
-/// A fresh database for one test, dropped at the end.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(admin: &str) -> Database {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let name = format!(
-            "kora_cluster_{}_{}_{}",
-            std::process::id(),
-            kora_core::stamp::wall_millis() % 1_000_000_000,
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let mut conn = sqlx::PgConnection::connect(admin).await.expect("postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create");
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-        Database {
-            admin: admin.to_string(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-
-    async fn drop(self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
-
-/// A NATS server of the test's own, on a fixed free port so it can be restarted there.
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut nats = Nats { child: None, port };
-        nats.resume();
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn resume(&mut self) {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// One `kora serve` node.
-struct Node {
-    child: Child,
-    addr: String,
-}
-
-impl Node {
-    fn start(store: &str, nats: &str) -> Node {
-        let mut child = Command::new(KORA)
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--store",
-                store,
-                "--cluster",
-                nats,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kora serve starts");
-        let addr = common::listening_address(&mut child);
-        Node { child, addr }
-    }
-
-    fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill_9();
     }
 }
 

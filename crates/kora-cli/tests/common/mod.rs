@@ -1,5 +1,9 @@
 //! Shared by the tests that start the real `kora serve`.
 
+#![allow(dead_code)]
+
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 
