@@ -1,14 +1,18 @@
 //! The write and read paths.
 //!
 //! ```text
-//!  mutate(ctx, mutation, stamp?)
+//!  write(ctx, WriteRequest { mutation, stamping, conditions, turn })
 //!    │ 1. stamp: the client's (absorbed by the clock; re-stamped if too far ahead or older
-//!    │    than the retention) or the server's
+//!    │    than the retention) or the server's (`Kora::stamp`)
 //!    │ 2. before_mutation: every matching interceptor, every layer, in order; an error
-//!    │    refuses the whole write; extra mutations are combined in and intercepted in turn
+//!    │    refuses the whole write; extra mutations are combined in and intercepted in turn.
+//!    │    Every read they make is recorded (`crate::reads`).
 //!    │ 3. effects: what the final write asks to run after commit
 //!    ▼
-//!  store.commit (group commit: data + tombstones + change log + outbox, one transaction)
+//!  store.submit, after the connection's earlier writes (`Turns`) — group commit: the
+//!  caller's conditions and "nothing read in 2 changed since" checked, then data +
+//!  tombstones + change log + outbox, one transaction. A read that changed: back to 2
+//!  (`Config::max_write_attempts`; `crate::contention` for hot paths).
 //!    ▼
 //!  feed (sequence order) ──► fan-out (each subscriber's part) ──► session queues
 //!                        └─► effects runner (woken)

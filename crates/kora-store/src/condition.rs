@@ -11,7 +11,10 @@
 //! A conditional write that passes is applied in full: if its stamp is not newer than what it
 //! overwrites (an earlier stamp from a lagging clock, an offline client), the committer gives it
 //! the smallest stamp that is ([`stamp_above`]), and returns that stamp in its [`Commit`].
-//! Otherwise last-writer-wins could silently drop the very write its conditions allowed.
+//! Otherwise last-writer-wins could silently drop the very write its conditions allowed. A
+//! write the server stamped on arrival (`Write::server_stamped`) is treated the same way: it
+//! is ordered by commit, so a write stamped before a transaction but committed after it is not
+//! hidden by the transaction, which never saw it.
 //!
 //! [`Commit`]: crate::Commit
 
