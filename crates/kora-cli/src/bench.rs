@@ -25,6 +25,8 @@ use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+mod increments;
+
 #[derive(Args, Clone)]
 pub struct BenchArgs {
     /// The server's URL (http:// or ws://).
@@ -71,6 +73,14 @@ pub struct BenchArgs {
     /// does, instead of merging into it.
     #[arg(long)]
     replace: bool,
+    /// Instead of writing keys, every writer increments one counter (`<path>/counter`) by
+    /// transactions — read, write on condition, retry on conflict — as a `kora-client`
+    /// (`Client::transaction`); writers alternate between `--url` and `--other-url`.
+    #[arg(long)]
+    increments: bool,
+    /// A second node of the same cluster, for `--increments`.
+    #[arg(long, requires = "increments")]
+    other_url: Option<String>,
 }
 
 /// Which WebSocket protocol the benchmark speaks.
@@ -224,6 +234,9 @@ async fn ws_url(url: &str, protocol: Protocol) -> Result<(String, SocketAddr)> {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if args.increments {
+        return increments::run(&args).await;
+    }
     let (url, server) = ws_url(&args.url, args.protocol).await?;
     let (subscriber_url, subscriber_server) = match &args.subscriber_url {
         Some(other) => ws_url(other, args.protocol).await?,
