@@ -26,6 +26,10 @@ pub struct Client {
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
+/// A transaction retries on the value a conflict reports this many times before it starts
+/// pausing between attempts.
+const TRANSACTION_RETRIES_AT_ONCE: u32 = 3;
+
 /// What became of a [`Client::transaction`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transacted {
@@ -274,7 +278,8 @@ impl Client {
     /// Replaces the value at `path` with what `update` makes of it, atomically: the write
     /// commits only if the value is still the one `update` saw (a conditional write,
     /// `Condition::equals`); when another writer got there first, `update` runs again on the
-    /// new value, after a short backoff, up to `Options::transaction_attempts` times.
+    /// new value (at once, then after a short jittered pause and a fresh read), up to
+    /// `Options::transaction_attempts` times.
     ///
     /// `update` gets the current value (`None`: nothing there; this client's queued writes
     /// included) and returns the new one (`Value::Null` deletes), or `None` to abort. It may
@@ -312,11 +317,18 @@ impl Client {
                     })
                 }
                 Err(error) if error.code() == Some("conflict") => {
-                    current = match error.current(&name) {
-                        Some(now) => now,
-                        None => self.query_server(PathQuery::new(path.clone())).await?,
+                    // The refusal carries the value now: retry on it at once, while it is
+                    // fresh. Past the first few losses, pause first (fewer writers racing),
+                    // then read afresh — a value kept through a pause is stale again.
+                    let reported = error.current(&name);
+                    current = match reported {
+                        Some(now) if attempt < TRANSACTION_RETRIES_AT_ONCE => now,
+                        _ => {
+                            let pause = self.shared.options.transaction_backoff(attempt);
+                            tokio::time::sleep(pause).await;
+                            self.query_server(PathQuery::new(path.clone())).await?
+                        }
                     };
-                    tokio::time::sleep(self.shared.options.transaction_backoff(attempt)).await;
                 }
                 Err(error) => return Err(error),
             }

@@ -49,6 +49,11 @@ impl Record {
     fn newest_write(&self) -> Option<Stamp> {
         self.leaf.as_ref().map(|(s, _)| *s).max(self.branch)
     }
+
+    /// The newest of its three stamps.
+    pub fn newest_stamp(&self) -> Option<Stamp> {
+        self.newest_write().max(self.tombstone)
+    }
 }
 
 /// The records a batch of mutations must read before it is applied.
@@ -113,6 +118,9 @@ pub fn read_set(mutation: &Mutation) -> ReadSet {
 pub struct Records {
     map: BTreeMap<Vec<u8>, Record>,
     dirty: BTreeSet<Vec<u8>>,
+    /// The newest stamp any record held, since loading: a bound that lets a committer see
+    /// at a glance that a write is newer than everything it could overwrite.
+    newest: Option<Stamp>,
 }
 
 impl Records {
@@ -122,7 +130,14 @@ impl Records {
 
     /// Adds a record read from the store.
     pub fn load(&mut self, key: Vec<u8>, record: Record) {
+        self.newest = self.newest.max(record.newest_stamp());
         self.map.insert(key, record);
+    }
+
+    /// The newest stamp any loaded record held or any applied write set (a bound: it does not
+    /// go down when records change). Below a write's stamp, nothing here is newer than it.
+    pub fn newest_ever(&self) -> Option<Stamp> {
+        self.newest
     }
 
     /// All records, in key order.
@@ -188,18 +203,13 @@ impl Records {
     /// The newest stamp (of a leaf, tombstone or branch) among the loaded records that `set`
     /// names: a write stamped above it wins every conflict with what is stored there.
     pub fn newest_stamp(&self, set: &ReadSet) -> Option<Stamp> {
-        let stamps = |r: &Record| [r.leaf.as_ref().map(|(s, _)| *s), r.tombstone, r.branch];
         let mut newest = None;
         for k in &set.points {
-            if let Some(r) = self.get(k) {
-                newest = stamps(r).into_iter().fold(newest, Option::max);
-            }
+            newest = newest.max(self.get(k).and_then(Record::newest_stamp));
         }
         for k in set.outer_subtrees() {
             for key in self.beneath_keys(k) {
-                if let Some(r) = self.get(key) {
-                    newest = stamps(r).into_iter().fold(newest, Option::max);
-                }
+                newest = newest.max(self.get(key).and_then(Record::newest_stamp));
             }
         }
         newest
@@ -213,6 +223,7 @@ impl Records {
     fn update<T>(&mut self, key: &[u8], f: impl FnOnce(&mut Record) -> T) -> T {
         let record = self.map.entry(key.to_vec()).or_default();
         let out = f(record);
+        self.newest = self.newest.max(record.newest_stamp());
         if record.is_empty() {
             self.map.remove(key);
         }

@@ -231,19 +231,37 @@ impl Window {
     }
 }
 
+/// The commits before a batch, as its `Unchanged` conditions see them.
+pub trait History {
+    /// True when a commit after `since` changed the value at `path` — or when that cannot be
+    /// told (the commits after `since` are no longer at hand): the condition then fails, and
+    /// the writer reads afresh.
+    fn changed_after(&self, path: &Path, since: Seq) -> bool;
+}
+
+impl History for Window {
+    fn changed_after(&self, path: &Path, since: Seq) -> bool {
+        since < self.from
+            || self
+                .changes
+                .iter()
+                .any(|(seq, effect)| *seq > since && effect.touches(path))
+    }
+}
+
 /// Checks one write's conditions. `value_at` reads the visible value at a path as the write
-/// would see it; `window` holds the logged commits, `batch` the effects of the group's
-/// earlier writes. Returns the indexes of the conditions that failed.
+/// would see it; `history` holds the commits before the batch, `batch` the effects of the
+/// group's earlier writes. Returns the indexes of the conditions that failed.
 pub fn check(
     conditions: &[Condition],
     value_at: impl Fn(&Path) -> Option<Value>,
-    window: &Window,
+    history: &dyn History,
     batch: &[(Seq, Mutation)],
 ) -> Vec<usize> {
     conditions
         .iter()
         .enumerate()
-        .filter(|(_, condition)| !holds(condition, &value_at, window, batch))
+        .filter(|(_, condition)| !holds(condition, &value_at, history, batch))
         .map(|(i, _)| i)
         .collect()
 }
@@ -251,7 +269,7 @@ pub fn check(
 fn holds(
     condition: &Condition,
     value_at: &impl Fn(&Path) -> Option<Value>,
-    window: &Window,
+    history: &dyn History,
     batch: &[(Seq, Mutation)],
 ) -> bool {
     match condition {
@@ -259,11 +277,8 @@ fn holds(
             equals_holds(equals.as_ref(), value_at(path).as_ref())
         }
         Condition::Unchanged { path, since } => {
-            // A `since` before the window cannot be vouched for (the log was compacted, or it
-            // is older than MAX_UNCHANGED_SPAN): it fails, and the writer reads afresh.
-            let covered = *since >= window.from;
-            let changed = |(seq, effect): &(Seq, Mutation)| *seq > *since && effect.touches(path);
-            covered && !window.changes.iter().any(changed) && !batch.iter().any(changed)
+            let in_batch = |(seq, effect): &(Seq, Mutation)| *seq > *since && effect.touches(path);
+            !history.changed_after(path, *since) && !batch.iter().any(in_batch)
         }
     }
 }

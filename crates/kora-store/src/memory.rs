@@ -61,32 +61,36 @@ impl Inner {
 
     /// Checks a write's conditions against the tree and the log: the stamp it commits with.
     fn check(&self, write: &Write) -> Result<Stamp, Conflict> {
-        if !write.ordered_by_commit() {
-            return Ok(write.stamp);
+        if !write.conditions.is_empty() {
+            let window = self.window(condition::oldest_since(&write.conditions));
+            let failed = condition::check(
+                &write.conditions,
+                |path| self.tree.select(&PathQuery::new(path.clone())),
+                &window,
+                &[],
+            );
+            if !failed.is_empty() {
+                return Err(Conflict {
+                    failed,
+                    seq: self.last_seq,
+                });
+            }
         }
-        let from = Window::start(condition::oldest_since(&write.conditions), self.last_seq)
-            .unwrap_or(self.last_seq)
-            .max(self.log_start() - 1);
-        let window = Window::of_changes(
-            from,
-            self.log
-                .iter()
-                .filter(|(change, _)| change.seq > from)
-                .map(|(change, _)| change.clone()),
-        );
-        let failed = condition::check(
-            &write.conditions,
-            |path| self.tree.select(&PathQuery::new(path.clone())),
-            &window,
-            &[],
-        );
-        if !failed.is_empty() {
-            return Err(Conflict {
-                failed,
-                seq: self.last_seq,
-            });
+        match write.ordered_by_commit() {
+            true => Ok(condition::stamp_above(write.stamp, self.newest)),
+            false => Ok(write.stamp),
         }
-        Ok(condition::stamp_above(write.stamp, self.newest))
+    }
+
+    /// The logged changes after the oldest `since` (see `condition::Window`).
+    fn window(&self, oldest: Option<Seq>) -> Window {
+        let Some(from) = Window::start(oldest, self.last_seq) else {
+            return Window::empty(self.last_seq);
+        };
+        let start = self.log_start();
+        let from = from.max(start - 1);
+        let skip = (from + 1 - start) as usize;
+        Window::of_changes(from, self.log.iter().skip(skip).map(|(c, _)| c.clone()))
     }
 }
 

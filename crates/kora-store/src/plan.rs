@@ -9,7 +9,7 @@ use kora_core::records::{ReadSet, Record, Records};
 use kora_core::stamp::wall_millis;
 use kora_core::{Mutation, Path, Value};
 
-use crate::condition::{self, Condition, Conflict, Window};
+use crate::condition::{self, Condition, Conflict, History};
 use crate::group::Outcome;
 use crate::store::{Commit, Seq, Write};
 
@@ -104,8 +104,13 @@ pub struct LogRow {
 
 /// Applies a batch to records loaded through its read set, numbering commits after
 /// `last_seq`. Each write's conditions are checked first, against the records as the earlier
-/// writes left them and against `window` (the log after the batch's oldest `since`).
-pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq, window: &Window) -> Plan {
+/// writes left them and against `history` (the commits after the batch's oldest `since`).
+pub fn plan(
+    mut records: Records,
+    writes: &[Write],
+    last_seq: Seq,
+    history: &dyn History,
+) -> Plan {
     let now = wall_millis() as i64;
     let mut outcomes = Vec::with_capacity(writes.len());
     let mut log = Vec::with_capacity(writes.len());
@@ -119,7 +124,7 @@ pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq, window: &Wind
             let failed = condition::check(
                 &write.conditions,
                 |path| records.value_at(path),
-                window,
+                history,
                 &batch,
             );
             if !failed.is_empty() {
@@ -127,7 +132,9 @@ pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq, window: &Wind
                 continue;
             }
         }
-        if write.ordered_by_commit() {
+        // Only when something loaded might be newer (a server stamp rarely is) does it look
+        // at what this write overwrites.
+        if write.ordered_by_commit() && records.newest_ever() >= Some(stamp) {
             let newest = records.newest_stamp(&kora_core::records::read_set(&write.mutation));
             stamp = condition::stamp_above(stamp, newest);
         }

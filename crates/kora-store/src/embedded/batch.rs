@@ -16,7 +16,6 @@
 //! changes only after its commit returned; a failed persist resets the pipeline, so a failed
 //! batch leaves nothing behind and the next one is numbered right after the last durable one.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
@@ -24,11 +23,11 @@ use async_trait::async_trait;
 use fjall::Readable;
 use kora_core::records::{ReadSet, Record, Records};
 use kora_core::stamp::wall_millis;
-use kora_core::Mutation;
 
 use super::codec;
 use super::read;
 use super::{blocking, Shared};
+use super::recent::{self, Batch, Kept, Recent, Split};
 use crate::condition::Window;
 use crate::error::StoreError;
 use crate::group::{Outcome, Persisting, Pipeline};
@@ -36,27 +35,16 @@ use crate::outbox::Entry;
 use crate::plan::{oldest_since, plan, read_set, Plan};
 use crate::store::{LogRead, Seq, Write};
 
-/// The records a staged batch writes (`None`: deletes), by key.
-type Overlay = BTreeMap<Vec<u8>, Option<Record>>;
-
 /// Records read, in key order.
 type Found = Vec<(Vec<u8>, Record)>;
 
-/// A batch staged and not yet durable, as the next batches must see it.
-pub struct Pending {
-    /// The records it writes.
-    overlay: Overlay,
-    /// Its commits' effects, for the `Unchanged` conditions of the next batches.
-    changes: Vec<(Seq, Mutation)>,
-}
-
-/// The batches staged and not yet durable, oldest first.
-type InFlight = Arc<Mutex<VecDeque<Arc<Pending>>>>;
+/// The batches kept in memory (see `recent.rs`), shared with the persisting task.
+type Shelf = Arc<Mutex<Kept>>;
 
 /// The write side of the embedded store.
 pub struct EmbeddedPipeline {
     shared: Arc<Shared>,
-    in_flight: InFlight,
+    kept: Shelf,
     /// The last sequence staged (durable or not): the committer's alone.
     staged_seq: Seq,
 }
@@ -66,13 +54,13 @@ impl EmbeddedPipeline {
         let staged_seq = shared.durable_seq();
         EmbeddedPipeline {
             shared,
-            in_flight: InFlight::default(),
+            kept: Shelf::default(),
             staged_seq,
         }
     }
 
-    fn in_flight(&self) -> Result<std::sync::MutexGuard<'_, VecDeque<Arc<Pending>>>, StoreError> {
-        self.in_flight
+    fn kept(&self) -> Result<std::sync::MutexGuard<'_, Kept>, StoreError> {
+        self.kept
             .lock()
             .map_err(|_| StoreError::Internal("commit pipeline lock poisoned".into()))
     }
@@ -86,7 +74,7 @@ pub struct Staged {
     records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     log: Vec<([u8; 8], Vec<u8>)>,
     entries: Vec<Entry>,
-    pending: Arc<Pending>,
+    batch: Arc<Batch>,
 }
 
 #[async_trait]
@@ -99,69 +87,73 @@ impl Pipeline for EmbeddedPipeline {
             0 => 0,
             n => self.shared.outbox()?.reserve_ids(n),
         };
-        let pending: Vec<Arc<Pending>> = self.in_flight()?.iter().cloned().collect();
+        let kept = self.kept()?.split();
         let (shared, last) = (self.shared.clone(), self.staged_seq);
-        let staged = blocking(move || stage(&shared, &pending, &writes, last, first_id)).await?;
+        let staged = blocking(move || stage(&shared, &kept, &writes, last, first_id)).await?;
         self.staged_seq += staged.count as Seq;
-        self.in_flight()?.push_back(staged.pending.clone());
+        self.kept()?.stage(staged.batch.clone());
         Ok(staged)
     }
 
     fn persist(&self, staged: Staged) -> Persisting {
-        let (shared, in_flight) = (self.shared.clone(), self.in_flight.clone());
+        let (shared, kept) = (self.shared.clone(), self.kept.clone());
         Box::pin(async move {
-            let pending = staged.pending.clone();
+            let batch = staged.batch.clone();
             let outcomes = blocking(move || persist(&shared, staged)).await?;
-            if let Ok(mut in_flight) = in_flight.lock() {
-                if in_flight.front().is_some_and(|p| Arc::ptr_eq(p, &pending)) {
-                    in_flight.pop_front();
-                }
+            if let Ok(mut kept) = kept.lock() {
+                kept.durable(&batch);
             }
             Ok(outcomes)
         })
     }
 
     fn reset(&mut self) {
-        if let Ok(mut in_flight) = self.in_flight.lock() {
-            in_flight.clear();
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.reset();
         }
         self.staged_seq = self.shared.durable_seq();
     }
 }
 
-/// Plans a batch numbered after `last`, on a snapshot with the `pending` batches laid over
-/// it.
+/// Plans a batch numbered after `last`, on a snapshot with the kept batches not yet durable
+/// laid over it.
 fn stage(
     shared: &Shared,
-    pending: &[Arc<Pending>],
+    kept: &Split,
     writes: &[Write],
     last: Seq,
     first_id: u64,
 ) -> Result<Staged, StoreError> {
     let e = &shared.engine;
     let snapshot = e.db.read_tx();
-    let records = load(shared, &snapshot, &read_set(writes), pending)?;
-    let window = window(shared, &snapshot, writes, last, pending)?;
-    let plan = plan(records, writes, last, &window);
+    let records = load(shared, &snapshot, &read_set(writes), &kept.in_flight)?;
+    let history = history(shared, &snapshot, writes, last, &kept.all)?;
+    let plan = plan(records, writes, last, &history);
     let entries = new_entries(&plan, writes, first_id);
-    Ok(encode(plan, entries))
+    Ok(encode(plan, entries, last))
 }
 
-/// The changes a batch's `Unchanged` conditions are checked against: the durable log from the
-/// snapshot, then the batches not yet durable.
-fn window(
+/// What a batch's `Unchanged` conditions are checked against: the kept batches' overlays, and
+/// the change log from the snapshot for whatever reaches back before them.
+fn history(
     shared: &Shared,
     snapshot: &impl Readable,
     writes: &[Write],
     last: Seq,
-    pending: &[Arc<Pending>],
-) -> Result<Window, StoreError> {
-    let Some(mut from) = Window::start(oldest_since(writes), last) else {
-        return Ok(Window::empty(last));
+    kept: &[Arc<Batch>],
+) -> Result<Recent, StoreError> {
+    let covered = Kept::covered_from(kept, last);
+    let Some(mut from) = Window::start(oldest_since(writes), last).filter(|f| *f < covered) else {
+        let log = recent::log_window(covered, Vec::new());
+        return Ok(Recent {
+            log,
+            batches: kept.to_vec(),
+        });
     };
+    // Everything up to `covered` is durable (what is in flight is kept): in the snapshot.
     let e = &shared.engine;
-    let limit = (last - from) as usize;
-    let mut changes = match read::changes(e, snapshot, from, limit)? {
+    let limit = (covered - from) as usize;
+    let changes = match read::changes(e, snapshot, from, limit)? {
         LogRead::Changes(changes) => changes,
         LogRead::Compacted { oldest } => {
             from = oldest - 1;
@@ -171,19 +163,21 @@ fn window(
             }
         }
     };
-    let durable = changes.last().map_or(from, |c| c.seq);
-    let mut window = Window::of_changes(from, changes.drain(..));
-    for batch in pending {
-        let newer = batch.changes.iter().filter(|(seq, _)| *seq > durable);
-        window.changes.extend(newer.cloned());
-    }
-    Ok(window)
+    let changes = changes
+        .into_iter()
+        .filter(|c| c.seq <= covered)
+        .map(|c| (c.seq, c.mutation))
+        .collect();
+    Ok(Recent {
+        log: recent::log_window(from, changes),
+        batches: kept.to_vec(),
+    })
 }
 
-/// Encodes a plan's records and change-log entries.
-fn encode(plan: Plan, entries: Vec<Entry>) -> Staged {
+/// Encodes a plan's records and change-log entries; `last` is the sequence before it.
+fn encode(plan: Plan, entries: Vec<Entry>, last: Seq) -> Staged {
     let count = plan.count();
-    let records = plan
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = plan
         .upserts
         .iter()
         .map(|(key, record)| (key.clone(), Some(codec::encode_record(record))))
@@ -198,7 +192,7 @@ fn encode(plan: Plan, entries: Vec<Entry>) -> Staged {
             (codec::encode_u64(commit.seq), value)
         })
         .collect();
-    let changes = commits.map(|c| (c.seq, c.effect.clone())).collect();
+    let bytes = records_bytes(&records);
     let overlay = plan
         .upserts
         .into_iter()
@@ -211,8 +205,21 @@ fn encode(plan: Plan, entries: Vec<Entry>) -> Staged {
         records,
         log,
         entries,
-        pending: Arc::new(Pending { overlay, changes }),
+        batch: Arc::new(Batch {
+            overlay,
+            first: last + 1,
+            last: last + count as Seq,
+            bytes,
+        }),
     }
+}
+
+/// The encoded size of a batch's records (what the kept batches are bounded by).
+fn records_bytes(records: &[(Vec<u8>, Option<Vec<u8>>)]) -> usize {
+    records
+        .iter()
+        .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+        .sum()
 }
 
 /// Writes a staged batch in one durable transaction.
@@ -264,7 +271,7 @@ fn load(
     shared: &Shared,
     r: &impl Readable,
     set: &ReadSet,
-    pending: &[Arc<Pending>],
+    in_flight: &[Arc<Batch>],
 ) -> Result<Records, StoreError> {
     let e = &shared.engine;
     let mut records = Records::new();
@@ -279,7 +286,7 @@ fn load(
             records.load(key, record);
         }
     }
-    for batch in pending {
+    for batch in in_flight {
         for (key, record) in batch.overlay.iter() {
             if set.points.contains(key) || covered(&subtrees, key) {
                 // An empty record stands for none: `Records` treats the two alike.

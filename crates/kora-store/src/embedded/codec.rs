@@ -182,6 +182,12 @@ pub fn decode_log(seq: Seq, bytes: &[u8]) -> Result<Change, CodecError> {
     })
 }
 
+/// A mutation as logged (JSON text).
+pub fn decode_mutation(text: &str) -> Result<Mutation, CodecError> {
+    let value: Value = json(text.as_bytes(), "logged mutation")?;
+    Mutation::from_json(&value).or_else(|e| fail(format!("logged mutation: {e}")))
+}
+
 /// An outbox entry's value (its id is the key).
 pub fn encode_entry(entry: &Entry) -> Vec<u8> {
     let effect = &entry.effect;

@@ -27,6 +27,7 @@
 //! | `engine.rs` | fjall's settings, the keyspaces, error mapping |
 //! | `codec.rs` | the byte formats of keys and values |
 //! | `batch.rs` | the committer: read set, plan, one durable transaction, pipelined |
+//! | `recent.rs` | the batches the committer keeps: in flight, and recent ones for conditions |
 //! | `read.rs` | queries, the change log, the last sequence |
 //! | `effects.rs` | the outbox, in memory and written through |
 //! | `compact.rs` | compaction |
@@ -39,6 +40,7 @@ pub mod dir;
 mod effects;
 pub mod engine;
 mod read;
+mod recent;
 pub mod watermark;
 
 use std::path::{Path, PathBuf};

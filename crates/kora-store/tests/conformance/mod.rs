@@ -612,11 +612,12 @@ pub async fn unchanged_since_sees_every_touch_after_its_sequence(store: Arc<dyn 
         failed(commit_if(&*store, 7, json!({"merge": {"x": 3}}), cond).await),
         [0]
     );
-    // A sequence the log no longer covers cannot be vouched for.
+    // Once the log no longer holds the commits after `since`, a change among them must
+    // still fail the condition: a store that cannot vouch for the path treats it as changed.
     let far_future = kora_core::stamp::wall_millis() + 60_000;
     store.compact(Stamp::ZERO, far_future).await.unwrap();
     let (_, now) = read_at(&*store, "q").await;
-    let old = vec![Condition::unchanged(p("q"), 1)];
+    let old = vec![Condition::unchanged(p("a"), 1)];
     assert_eq!(
         failed(commit_if(&*store, 8, json!({"merge": {"x": 4}}), old).await),
         [0]
