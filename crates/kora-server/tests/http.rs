@@ -324,3 +324,73 @@ async fn health_and_metrics() {
         .unwrap();
     assert!(console.contains("/v1/ws"));
 }
+
+/// `POST /v1/mutate` and the WebSocket's `mutate` with conditions: a failed one answers 409
+/// `conflict` with what is there now — only at paths the caller may read.
+#[tokio::test]
+async fn conditional_writes_answer_conflict_with_what_the_caller_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("kora.rules.yaml");
+    let text = "rules:\n  open:\n    read: true\n    write: true\n  secret:\n    read: false\n    write: true\n";
+    std::fs::write(&rules, text).unwrap();
+    let running = server_with(Kora::builder(), |config| config.rules = Some(rules)).await;
+    let client = reqwest::Client::new();
+    let post = |body: Value| client.post(url(&running, "/v1/mutate")).json(&body).send();
+    let ok = post(json!({"merge": {"open": {"n": 1}, "secret": {"s": 1}}}))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let refused = post(json!({
+        "merge": {"open": {"n": 2}},
+        "conditions": [
+            {"path": "open/n", "equals": 0},
+            {"path": "secret/s", "equals": 0},
+            {"path": "open/none", "equals": null}
+        ]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], json!("conflict"));
+    assert_eq!(body["error"]["failed"], json!([0, 1]));
+    assert_eq!(
+        body["error"]["current"],
+        json!([{"path": "open/n", "value": 1}]),
+        "the secret's value is not shown"
+    );
+    assert_eq!(
+        get(&running, "/v1/data/open/n").await,
+        json!(1),
+        "nothing written"
+    );
+    let bad = post(json!({"merge": {"open": {"n": 2}}, "conditions": [{"path": "open/n"}]}))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let mut ws = common::Client::connect(&running).await;
+    let since = ws
+        .request(json!({"op": "query", "paths": [{"path": "open"}]}))
+        .await["result"]["seq"]
+        .clone();
+    let reply = ws
+        .request(
+            json!({"op": "mutate", "mutation": {"merge": {"open": {"n": 2}}},
+            "conditions": [{"path": "open", "since": since}]}),
+        )
+        .await;
+    assert_eq!(reply["result"]["seq"], json!(2), "{reply}");
+    let stale = ws
+        .request(
+            json!({"op": "mutate", "mutation": {"merge": {"open": {"n": 3}}},
+            "conditions": [{"path": "open/n", "since": since}]}),
+        )
+        .await;
+    assert_eq!(stale["error"]["code"], json!("conflict"), "{stale}");
+    assert_eq!(
+        stale["error"]["current"],
+        json!([{"path": "open/n", "value": 2}])
+    );
+    assert_eq!(stale["error"]["seq"], json!(2));
+}

@@ -105,12 +105,7 @@ pub struct LogRow {
 /// Applies a batch to records loaded through its read set, numbering commits after
 /// `last_seq`. Each write's conditions are checked first, against the records as the earlier
 /// writes left them and against `history` (the commits after the batch's oldest `since`).
-pub fn plan(
-    mut records: Records,
-    writes: &[Write],
-    last_seq: Seq,
-    history: &dyn History,
-) -> Plan {
+pub fn plan(mut records: Records, writes: &[Write], last_seq: Seq, history: &dyn History) -> Plan {
     let now = wall_millis() as i64;
     let mut outcomes = Vec::with_capacity(writes.len());
     let mut log = Vec::with_capacity(writes.len());

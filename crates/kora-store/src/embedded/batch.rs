@@ -26,8 +26,8 @@ use kora_core::stamp::wall_millis;
 
 use super::codec;
 use super::read;
-use super::{blocking, Shared};
 use super::recent::{self, Batch, Kept, Recent, Split};
+use super::{blocking, Shared};
 use crate::condition::Window;
 use crate::error::StoreError;
 use crate::group::{Outcome, Persisting, Pipeline};

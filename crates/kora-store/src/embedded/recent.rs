@@ -73,7 +73,11 @@ impl Kept {
 
     /// `batch` (the oldest in flight) is durable now.
     pub fn durable(&mut self, batch: &Arc<Batch>) {
-        if !self.in_flight.front().is_some_and(|b| Arc::ptr_eq(b, batch)) {
+        if !self
+            .in_flight
+            .front()
+            .is_some_and(|b| Arc::ptr_eq(b, batch))
+        {
             return;
         }
         if let Some(batch) = self.in_flight.pop_front() {
@@ -98,7 +102,12 @@ impl Kept {
     /// Every batch kept, oldest first, and those in flight.
     pub fn split(&self) -> Split {
         Split {
-            all: self.durable.iter().chain(&self.in_flight).cloned().collect(),
+            all: self
+                .durable
+                .iter()
+                .chain(&self.in_flight)
+                .cloned()
+                .collect(),
             in_flight: self.in_flight.iter().cloned().collect(),
         }
     }
@@ -169,7 +178,10 @@ mod tests {
         assert!(recent.changed_after(&p("a/b"), 4));
         assert!(recent.changed_after(&p("a/b/c"), 4), "an ancestor's record");
         assert!(recent.changed_after(&p("a"), 4), "a record beneath");
-        assert!(!recent.changed_after(&p("a/bc"), 4), "a sibling sharing a prefix");
+        assert!(
+            !recent.changed_after(&p("a/bc"), 4),
+            "a sibling sharing a prefix"
+        );
         assert!(!recent.changed_after(&p("x"), 4));
         assert!(!recent.changed_after(&p("a/b"), 6), "all before since");
         assert!(recent.changed_after(&p("x"), 3), "older than the window");
