@@ -48,9 +48,17 @@ pub struct BenchArgs {
     /// Writes each writer keeps outstanding.
     #[arg(long, default_value_t = 1)]
     in_flight: usize,
-    /// Leaves per write.
+    /// Leaves per write (`l0`…: each `{"t": send time}`).
     #[arg(long, default_value_t = 1)]
     leaves: usize,
+    /// Write a small document instead of leaves: about 100 bytes of JSON in five fields
+    /// (`t`, the send time, among them).
+    #[arg(long, conflicts_with = "leaves")]
+    document: bool,
+    /// Every writer rewrites one key of its own (`w<writer>`) instead of writing a new key
+    /// each time: the hot-key load (presence, cursors, counters, game state).
+    #[arg(long)]
+    hot: bool,
     /// Writes per second per writer (0: as fast as acknowledged).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
@@ -450,16 +458,15 @@ async fn write_loop(
         let writing = Instant::now() < deadline;
         while writing && outstanding.len() < args.in_flight.max(1) && Instant::now() >= next_send {
             let t = now_us(origin);
-            let mut leaves = serde_json::Map::new();
-            for leaf in 0..args.leaves.max(1) {
-                leaves.insert(format!("l{leaf}"), json!({"t": t}));
-            }
-            let key = format!("w{writer}-{next_id}");
+            let key = match args.hot {
+                true => format!("w{writer}"),
+                false => format!("w{writer}-{next_id}"),
+            };
             let request = args.protocol.write(
                 next_id,
                 &args.path,
                 &key,
-                Value::Object(leaves),
+                payload(args, t, next_id),
                 args.replace,
             );
             socket
@@ -508,6 +515,20 @@ async fn write_loop(
     }
 }
 
+/// What one write writes at its key, carrying its send time `t`.
+fn payload(args: &BenchArgs, t: u64, n: u64) -> Value {
+    if args.document {
+        // About 100 bytes of JSON in five fields, as a small real-world document.
+        return json!({"t": t, "name": "Elizabeth Swann", "score": n, "online": true,
+            "place": "Port Royal, Jamaica"});
+    }
+    let mut leaves = serde_json::Map::new();
+    for leaf in 0..args.leaves.max(1) {
+        leaves.insert(format!("l{leaf}"), json!({"t": t}));
+    }
+    Value::Object(leaves)
+}
+
 fn percentiles(histogram: &Histogram<u64>) -> String {
     if histogram.is_empty() {
         return "-".into();
@@ -526,13 +547,17 @@ fn summary(args: &BenchArgs, totals: &Totals, elapsed: Duration) {
     let seconds = args.seconds.max(1) as f64;
     let acked = totals.acked.load(Ordering::Relaxed);
     let delivered = totals.delivered.load(Ordering::Relaxed);
+    let shape = match args.document {
+        true => "document".to_string(),
+        false => format!("leaves {}", args.leaves),
+    };
     println!(
-        "connections {}  writers {}  subscribers {}  in-flight {}  leaves {}  ({:.1} s)",
+        "connections {}  writers {}  subscribers {}  in-flight {}  {shape}{}  ({:.1} s)",
         args.connections,
         args.writers,
         args.subscribers,
         args.in_flight,
-        args.leaves,
+        if args.hot { "  hot keys" } else { "" },
         elapsed.as_secs_f64()
     );
     println!(
