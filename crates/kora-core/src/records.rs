@@ -77,10 +77,16 @@ impl ReadSet {
 
     fn add_path(&mut self, path: &[&str], with_subtree: bool) {
         let mut k = Vec::new();
-        self.points.insert(k.clone());
+        let add = |points: &mut BTreeSet<Vec<u8>>, k: &Vec<u8>| {
+            // Sibling writes share their ancestors: copy a key only when it is new.
+            if !points.contains(k) {
+                points.insert(k.clone());
+            }
+        };
+        add(&mut self.points, &k);
         for segment in path {
             key::push_segment(&mut k, segment);
-            self.points.insert(k.clone());
+            add(&mut self.points, &k);
         }
         if with_subtree {
             self.subtrees.insert(k);
@@ -143,6 +149,20 @@ impl Records {
     /// All records, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Record)> {
         self.map.iter().map(|(k, r)| (k.as_slice(), r))
+    }
+
+    /// The record at `key`, if loaded (or written) and not empty.
+    pub fn get_record(&self, key: &[u8]) -> Option<&Record> {
+        self.map.get(key)
+    }
+
+    /// The records of the subtree at `root`: its own and every one beneath, in key order.
+    pub fn subtree<'a>(&'a self, root: &'a [u8]) -> impl Iterator<Item = (&'a [u8], &'a Record)> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let end = key::subtree_end(root).map_or(Unbounded, Excluded);
+        self.map
+            .range((Included(root.to_vec()), end))
+            .map(|(k, r)| (k.as_slice(), r))
     }
 
     /// The records changed since the last call: `Some` to write, `None` to delete.
@@ -221,50 +241,45 @@ impl Records {
 
     /// Changes the record at `key` (created if absent), dropping it if left empty.
     fn update<T>(&mut self, key: &[u8], f: impl FnOnce(&mut Record) -> T) -> T {
-        let record = self.map.entry(key.to_vec()).or_default();
+        // Copies of the key only where a new entry needs one: this runs for every record
+        // every write changes.
+        if !self.map.contains_key(key) {
+            self.map.insert(key.to_vec(), Record::default());
+        }
+        let record = self.map.get_mut(key).expect("inserted above");
         let out = f(record);
         self.newest = self.newest.max(record.newest_stamp());
         if record.is_empty() {
             self.map.remove(key);
         }
-        self.dirty.insert(key.to_vec());
-        out
-    }
-
-    /// Keys of the ancestors of `path` (root first) and of `path` itself, last.
-    fn keys_along(path: &[&str]) -> Vec<Vec<u8>> {
-        let mut keys = Vec::with_capacity(path.len() + 1);
-        let mut k = Vec::new();
-        keys.push(k.clone());
-        for segment in path {
-            key::push_segment(&mut k, segment);
-            keys.push(k.clone());
+        if !self.dirty.contains(key) {
+            self.dirty.insert(key.to_vec());
         }
-        keys
+        out
     }
 
     /// Index of the first key along the path whose tombstone is newer than `t` (or, with
     /// `inclusive`, not older), if any.
-    fn covering(&self, keys: &[Vec<u8>], t: Stamp, inclusive: bool) -> Option<usize> {
-        keys.iter().position(|k| {
-            self.get(k)
+    fn covering(&self, keys: &KeysAlong, t: Stamp, inclusive: bool) -> Option<usize> {
+        (0..keys.len()).position(|i| {
+            self.get(keys.at(i))
                 .and_then(|r| r.tombstone)
                 .is_some_and(|ts| ts > t || (inclusive && ts == t))
         })
     }
 
     fn delete(&mut self, path: &[&str], t: Stamp, fx: &mut Effects) {
-        let keys = Self::keys_along(path);
-        let target = keys.last().cloned().unwrap_or_default();
+        let keys = KeysAlong::new(path);
+        let target = keys.last();
         if self.covering(&keys, t, true).is_some() {
             // Dominated: changes nothing — unlike the delete as written, if something shows.
-            if self.has_leaves(&target) {
+            if self.has_leaves(target) {
                 fx.inexact();
             }
             return;
         }
-        let removed = self.prune(&target, t);
-        if self.has_leaves(&target) {
+        let removed = self.prune(target, t);
+        if self.has_leaves(target) {
             // Newer leaves beneath survive: only the older ones went.
             fx.inexact();
             fx.delete_beneath(path, removed);
@@ -272,21 +287,21 @@ impl Records {
     }
 
     fn write(&mut self, path: &[&str], value: Option<&Value>, t: Stamp, fx: &mut Effects) {
-        let keys = Self::keys_along(path);
+        let keys = KeysAlong::new(path);
         let cover = self.covering(&keys, t, false);
         // The write turns every ancestor above the cover into a branch from `t` on.
         let reach = cover.unwrap_or(keys.len() - 1);
-        for (depth, k) in keys[..reach].iter().enumerate() {
-            self.kill_older_leaf(k, &path[..depth], t, fx);
+        for depth in 0..reach {
+            self.kill_older_leaf(keys.at(depth), &path[..depth], t, fx);
         }
         if let Some(at) = cover {
             fx.inexact();
             // Nothing changes at or beneath a newer tombstone; its record keeps `t` so that
             // later leaves above it still see that something was written beneath them.
-            self.update(&keys[at], |r| r.branch = r.branch.max(Some(t)));
+            self.update(keys.at(at), |r| r.branch = r.branch.max(Some(t)));
             return;
         }
-        let target = &keys[keys.len() - 1];
+        let target = keys.last();
         match value {
             None => {
                 self.kill_older_leaf(target, path, t, fx);
@@ -400,6 +415,39 @@ impl Records {
             || self
                 .beneath_keys(target)
                 .any(|k| self.get(k).is_some_and(|r| r.leaf.is_some()))
+    }
+}
+
+/// The keys of a path's ancestors (root first) and of the path itself, last: one buffer,
+/// sliced — the hot loop of every apply needs them without an allocation per ancestor.
+struct KeysAlong {
+    buf: Vec<u8>,
+    /// `ends[i]`: the end of key `i` in `buf` (key 0, the root's, is empty).
+    ends: Vec<usize>,
+}
+
+impl KeysAlong {
+    fn new(path: &[&str]) -> Self {
+        let mut buf = Vec::with_capacity(path.iter().map(|s| s.len() + 1).sum());
+        let mut ends = Vec::with_capacity(path.len() + 1);
+        ends.push(0);
+        for segment in path {
+            key::push_segment(&mut buf, segment);
+            ends.push(buf.len());
+        }
+        KeysAlong { buf, ends }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn at(&self, i: usize) -> &[u8] {
+        &self.buf[..self.ends[i]]
+    }
+
+    fn last(&self) -> &[u8] {
+        &self.buf
     }
 }
 

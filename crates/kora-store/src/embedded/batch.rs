@@ -24,6 +24,7 @@ use fjall::Readable;
 use kora_core::records::{ReadSet, Record, Records};
 use kora_core::stamp::wall_millis;
 
+use super::cache::RecordCache;
 use super::codec;
 use super::read;
 use super::recent::{self, Batch, Kept, Recent, Split};
@@ -45,6 +46,8 @@ type Shelf = Arc<Mutex<Kept>>;
 pub struct EmbeddedPipeline {
     shared: Arc<Shared>,
     kept: Shelf,
+    /// What the committer last read and wrote (`cache.rs`); only staging uses it.
+    cache: Arc<Mutex<RecordCache>>,
     /// The last sequence staged (durable or not): the committer's alone.
     staged_seq: Seq,
 }
@@ -52,9 +55,11 @@ pub struct EmbeddedPipeline {
 impl EmbeddedPipeline {
     pub fn new(shared: Arc<Shared>) -> Self {
         let staged_seq = shared.durable_seq();
+        let budget = shared.engine.tuning.record_cache_bytes;
         EmbeddedPipeline {
             shared,
             kept: Shelf::default(),
+            cache: Arc::new(Mutex::new(RecordCache::new(budget))),
             staged_seq,
         }
     }
@@ -88,8 +93,14 @@ impl Pipeline for EmbeddedPipeline {
             n => self.shared.outbox()?.reserve_ids(n),
         };
         let kept = self.kept()?.split();
-        let (shared, last) = (self.shared.clone(), self.staged_seq);
-        let staged = blocking(move || stage(&shared, &kept, &writes, last, first_id)).await?;
+        let (shared, last, cache) = (self.shared.clone(), self.staged_seq, self.cache.clone());
+        let staged = blocking(move || {
+            let mut cache = cache
+                .lock()
+                .map_err(|_| StoreError::Internal("record cache lock poisoned".into()))?;
+            stage(&shared, &kept, &mut cache, &writes, last, first_id)
+        })
+        .await?;
         self.staged_seq += staged.count as Seq;
         self.kept()?.stage(staged.batch.clone());
         Ok(staged)
@@ -111,6 +122,10 @@ impl Pipeline for EmbeddedPipeline {
         if let Ok(mut kept) = self.kept.lock() {
             kept.reset();
         }
+        // The cache holds what was staged: some of it never became durable.
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
         self.staged_seq = self.shared.durable_seq();
     }
 }
@@ -120,17 +135,27 @@ impl Pipeline for EmbeddedPipeline {
 fn stage(
     shared: &Shared,
     kept: &Split,
+    cache: &mut RecordCache,
     writes: &[Write],
     last: Seq,
     first_id: u64,
 ) -> Result<Staged, StoreError> {
     let e = &shared.engine;
+    let compactions = shared
+        .compactions
+        .load(std::sync::atomic::Ordering::Acquire);
+    if cache.compactions != compactions {
+        cache.clear();
+        cache.compactions = compactions;
+    }
     let snapshot = e.db.read_tx();
-    let records = load(shared, &snapshot, &read_set(writes), &kept.in_flight)?;
+    let records = load(shared, &snapshot, &read_set(writes), &kept.in_flight, cache)?;
     let history = history(shared, &snapshot, writes, last, &kept.all)?;
     let plan = plan(records, writes, last, &history);
     let entries = new_entries(&plan, writes, first_id);
-    Ok(encode(plan, entries, last))
+    let staged = encode(plan, entries, last);
+    cache.apply(&staged.batch.overlay);
+    Ok(staged)
 }
 
 /// What a batch's `Unchanged` conditions are checked against: the kept batches' overlays, and
@@ -262,26 +287,46 @@ fn persist(shared: &Shared, staged: Staged) -> Result<Vec<Outcome>, StoreError> 
 /// and `todos/z`) waste at most this many records before falling back.
 pub const SCAN_SLACK: usize = 64;
 
-/// Reads a batch's read set: each subtree as a range that starts at its own key (a path's
-/// key sorts first in its subtree), sibling subtrees in one range, and the single records
-/// no subtree covers — fewer, larger reads, as starting an LSM lookup costs about as much
-/// as starting a range scan. Then the overlays of batches not yet durable, oldest first,
-/// replace what they changed.
+/// Reads a batch's read set: from the committer's cache what it knows, the rest from the
+/// snapshot — each subtree as a range that starts at its own key (a path's key sorts first in
+/// its subtree), sibling subtrees in one range, and the single records no subtree covers:
+/// fewer, larger reads, as starting an LSM lookup costs about as much as starting a range
+/// scan. Then the overlays of batches not yet durable, oldest first, replace what they
+/// changed; the cache learns what was read.
 fn load(
     shared: &Shared,
     r: &impl Readable,
     set: &ReadSet,
     in_flight: &[Arc<Batch>],
+    cache: &mut RecordCache,
 ) -> Result<Records, StoreError> {
     let e = &shared.engine;
     let mut records = Records::new();
     let subtrees = set.outer_subtrees();
+    let mut missed_points = Vec::new();
     for key in set.points.iter().filter(|k| !covered(&subtrees, k)) {
-        if let Some(record) = read::record(e, r, key)? {
-            records.load(key.clone(), record);
+        match cache.point(key) {
+            Some(known) => {
+                if let Some(record) = known {
+                    records.load(key.clone(), record.clone());
+                }
+            }
+            None => {
+                if let Some(record) = read::record(e, r, key)? {
+                    records.load(key.clone(), record);
+                }
+                missed_points.push(key);
+            }
         }
     }
-    for group in subtrees.chunk_by(|a, b| parent(a) == parent(b) && !a.is_empty()) {
+    let mut missed: Vec<&[u8]> = Vec::new();
+    for root in &subtrees {
+        match cache.subtree(root) {
+            Some(known) => known.for_each(|(k, r)| records.load(k.clone(), r.clone())),
+            None => missed.push(root),
+        }
+    }
+    for group in missed.chunk_by(|a, b| parent(a) == parent(b) && !a.is_empty()) {
         for (key, record) in scan_group(shared, r, group)? {
             records.load(key, record);
         }
@@ -292,6 +337,16 @@ fn load(
                 // An empty record stands for none: `Records` treats the two alike.
                 records.load(key.clone(), record.clone().unwrap_or_default());
             }
+        }
+    }
+    for key in missed_points {
+        if cache.admit(key) {
+            cache.learn_point(key, &records);
+        }
+    }
+    for root in missed {
+        if cache.admit(root) {
+            cache.learn_subtree(root, &records);
         }
     }
     Ok(records)

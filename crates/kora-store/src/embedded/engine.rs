@@ -53,6 +53,8 @@ pub const MAX_KEY_BYTES: usize = 65_536;
 pub struct Tuning {
     pub cache_bytes: u64,
     pub memtable_bytes: u64,
+    /// The committer's record cache (`super::cache`).
+    pub record_cache_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -60,6 +62,7 @@ impl Default for Tuning {
         Tuning {
             cache_bytes: CACHE_BYTES,
             memtable_bytes: MEMTABLE_BYTES,
+            record_cache_bytes: super::cache::RECORD_CACHE_BYTES,
         }
     }
 }
@@ -74,6 +77,8 @@ pub const META: &str = "meta";
 pub struct Engine {
     /// The data directory (for messages).
     pub dir: PathBuf,
+    /// The settings it was opened with.
+    pub tuning: Tuning,
     pub db: SingleWriterTxDatabase,
     pub records: SingleWriterTxKeyspace,
     pub log: SingleWriterTxKeyspace,
@@ -103,6 +108,7 @@ impl Engine {
             outbox: keyspace(OUTBOX)?,
             meta: keyspace(META)?,
             dir: dir.to_path_buf(),
+            tuning,
             db,
         })
     }

@@ -27,6 +27,7 @@
 //! | `engine.rs` | fjall's settings, the keyspaces, error mapping |
 //! | `codec.rs` | the byte formats of keys and values |
 //! | `batch.rs` | the committer: read set, plan, one durable transaction, pipelined |
+//! | `cache.rs` | the committer's record cache, so rewriting hot keys reads nothing |
 //! | `recent.rs` | the batches the committer keeps: in flight, and recent ones for conditions |
 //! | `read.rs` | queries, the change log, the last sequence |
 //! | `effects.rs` | the outbox, in memory and written through |
@@ -34,6 +35,7 @@
 //! | `watermark.rs` | the highest acknowledged sequence, to detect a journal that lost commits |
 
 mod batch;
+mod cache;
 pub mod codec;
 mod compact;
 pub mod dir;
@@ -72,6 +74,8 @@ pub(crate) struct Shared {
     outbox: Mutex<Outbox>,
     /// The last durable sequence, as published by the committer.
     last_seq: AtomicU64,
+    /// Compactions run: the committer clears its record cache when this moves.
+    compactions: AtomicU64,
 }
 
 impl Shared {
@@ -157,6 +161,7 @@ fn open_shared(dir: &Path, tuning: Tuning) -> Result<Shared, StoreError> {
         watermark,
         outbox: Mutex::new(outbox),
         last_seq: AtomicU64::new(last_seq),
+        compactions: AtomicU64::new(0),
     })
 }
 
@@ -304,8 +309,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {
-        self.with(move |s| compact::compact(s, horizon, log_before_ms))
-            .await
+        self.with(move |s| {
+            let done = compact::compact(s, horizon, log_before_ms);
+            s.compactions.fetch_add(1, Ordering::AcqRel);
+            done
+        })
+        .await
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
