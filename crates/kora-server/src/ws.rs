@@ -37,6 +37,9 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// busy connection sends its backlog in few writes, and still reads its client between them.
 pub const PUSHES_PER_WRITE: usize = 256;
 
+/// Most replies one connection sends in one socket write.
+pub const REPLIES_PER_WRITE: usize = 256;
+
 /// Longest a write's reply waits for the fan-out to queue the write's pushes.
 pub const DELIVERY_WAIT: Duration = Duration::from_secs(5);
 
@@ -161,9 +164,20 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                 None => break,
             },
             Some(reply) = replied.recv() => {
-                // Pushes already queued go first: a write's reply follows its changes.
+                // Pushes already queued go first: a write's reply follows its changes. Every
+                // reply already waiting goes in the same socket write (pipelined writes of one
+                // commit group finish together).
+                let mut replies = vec![reply];
+                while replies.len() < REPLIES_PER_WRITE {
+                    match replied.try_recv() {
+                        Ok(reply) => replies.push(reply),
+                        Err(_) => break,
+                    }
+                }
+                // Drained after the replies were taken: each reply was sent once its pushes
+                // were queued, so they are all here.
                 let mut out = conn.drain_pushes().await;
-                out.push(reply);
+                out.extend(replies);
                 out
             }
             _ = tick.tick() => {
