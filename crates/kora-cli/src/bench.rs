@@ -20,6 +20,7 @@ use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use kora_protocol::{QueryPath, Request};
 use serde_json::{json, Value};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -109,7 +110,15 @@ impl Protocol {
     fn listen(self, path: &str) -> Value {
         match self {
             Protocol::Kora => {
-                json!({"op": "query", "id": 0, "paths": [{"path": path, "subscribe": true}]})
+                let path = QueryPath {
+                    path: path.to_string(),
+                    subscribe: true,
+                    ..QueryPath::default()
+                };
+                json!(Request::Query {
+                    id: json!(0),
+                    paths: vec![path]
+                })
             }
             Protocol::Firebase => {
                 json!({"t": "d", "d": {"r": 0, "a": "q", "b": {"p": format!("/{path}"), "h": ""}}})
@@ -119,10 +128,17 @@ impl Protocol {
 
     fn write(self, id: u64, path: &str, key: &str, leaves: Value, replace: bool) -> Value {
         match self {
-            Protocol::Kora if replace => json!({"op": "mutate", "id": id,
-                "mutation": {"merge": {path: {key: leaves}}, "delete": {path: {key: 1}}}}),
             Protocol::Kora => {
-                json!({"op": "mutate", "id": id, "mutation": {"merge": {path: {key: leaves}}}})
+                let mut mutation = json!({"merge": {path: {key: leaves}}});
+                if replace {
+                    mutation["delete"] = json!({path: {key: 1}});
+                }
+                json!(Request::Mutate {
+                    id: json!(id),
+                    mutation,
+                    stamp: None,
+                    conditions: Vec::new(),
+                })
             }
             Protocol::Firebase => {
                 json!({"t": "d", "d": {"r": id, "a": "p", "b": {"p": format!("/{path}/{key}"), "d": leaves}}})
@@ -130,7 +146,9 @@ impl Protocol {
         }
     }
 
-    /// A reply's request id and whether it succeeded.
+    /// A reply's request id and whether it succeeded. Frames are read as plain JSON, not as
+    /// `kora_protocol::ServerFrame`s: the generator shares the machine with the server and
+    /// needs two fields of each frame.
     fn reply(self, frame: &Value) -> Option<(u64, bool)> {
         match self {
             Protocol::Kora => Some((frame["id"].as_u64()?, frame.get("error").is_none())),

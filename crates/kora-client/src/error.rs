@@ -1,6 +1,7 @@
 //! What can go wrong in the client.
 
 use kora_store::StoreError;
+use serde_json::Value;
 
 /// A client error. Server refusals keep the server's code (docs/protocol.md).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,18 +69,9 @@ impl ClientError {
     /// True when sending the same request again later cannot succeed: the write is rolled
     /// back instead of retried.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self.code(),
-            Some(
-                "bad_request"
-                    | "invalid_path"
-                    | "too_large"
-                    | "permission_denied"
-                    | "validation_failed"
-                    | "not_found"
-                    | "conflict"
-            )
-        )
+        let code = self.code().map(|code| Value::String(code.to_string()));
+        code.and_then(|code| serde_json::from_value::<kora_protocol::Code>(code).ok())
+            .is_some_and(kora_protocol::Code::is_permanent)
     }
 }
 

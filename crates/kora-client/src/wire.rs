@@ -2,59 +2,87 @@
 //! and pushes in.
 
 use kora_core::{Mutation, PathQuery, Stamp, Value};
+use kora_protocol::{ErrorBody, Push, QueryPath, Request, ServerFrame};
 use kora_store::Condition;
-use serde_json::json;
 
 use crate::error::ClientError;
 
 /// A request id; the client numbers its requests.
 pub type RequestId = u64;
 
-pub fn subscribe(id: RequestId, name: &str, query: &PathQuery, since: Option<u64>) -> String {
-    let mut path = json!(query);
-    path["subscribe"] = json!(true);
-    path["sub"] = json!(name);
-    if let Some(since) = since {
-        path["since"] = json!(since);
-    }
-    json!({"op": "query", "id": id, "paths": [path]}).to_string()
+fn id(id: RequestId) -> Value {
+    Value::from(id)
 }
 
-pub fn query(id: RequestId, query: &PathQuery) -> String {
-    let mut path = json!(query);
-    if let Some(map) = path.as_object_mut() {
-        map.remove("subscribe");
+pub fn subscribe(request: RequestId, name: &str, query: &PathQuery, since: Option<u64>) -> String {
+    let path = QueryPath {
+        subscribe: true,
+        since,
+        sub: Some(name.to_string()),
+        ..QueryPath::of(query)
+    };
+    Request::Query {
+        id: id(request),
+        paths: vec![path],
     }
-    json!({"op": "query", "id": id, "paths": [path]}).to_string()
+    .to_text()
 }
 
-pub fn unsubscribe(id: RequestId, name: &str) -> String {
-    json!({"op": "unsubscribe", "id": id, "sub": name}).to_string()
+pub fn query(request: RequestId, query: &PathQuery) -> String {
+    let path = QueryPath {
+        subscribe: false,
+        ..QueryPath::of(query)
+    };
+    Request::Query {
+        id: id(request),
+        paths: vec![path],
+    }
+    .to_text()
+}
+
+pub fn unsubscribe(request: RequestId, name: &str) -> String {
+    Request::Unsubscribe {
+        id: id(request),
+        sub: name.to_string(),
+    }
+    .to_text()
 }
 
 pub fn mutate(
-    id: RequestId,
+    request: RequestId,
     mutation: &Mutation,
     stamp: Stamp,
     conditions: &[Condition],
 ) -> String {
-    let mut request = json!({"op": "mutate", "id": id, "mutation": mutation, "stamp": stamp});
-    if !conditions.is_empty() {
-        request["conditions"] = json!(conditions);
+    Request::Mutate {
+        id: id(request),
+        mutation: serde_json::to_value(mutation).unwrap_or_default(),
+        stamp: Some(stamp),
+        conditions: conditions.to_vec(),
     }
-    request.to_string()
+    .to_text()
 }
 
-pub fn call(id: RequestId, name: &str, args: &Value) -> String {
-    json!({"op": "call", "id": id, "name": name, "args": args}).to_string()
+pub fn call(request: RequestId, name: &str, args: &Value) -> String {
+    Request::Call {
+        id: id(request),
+        name: name.to_string(),
+        args: args.clone(),
+    }
+    .to_text()
 }
 
 pub fn cast(name: &str, args: &Value) -> String {
-    json!({"op": "cast", "name": name, "args": args}).to_string()
+    Request::Cast {
+        id: None,
+        name: name.to_string(),
+        args: args.clone(),
+    }
+    .to_text()
 }
 
-pub fn ping(id: RequestId) -> String {
-    json!({"op": "ping", "id": id}).to_string()
+pub fn ping(request: RequestId) -> String {
+    Request::Ping { id: id(request) }.to_text()
 }
 
 /// Something the server sent.
@@ -87,73 +115,59 @@ pub enum Incoming {
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Result<Incoming, ClientError> {
-    let frame: Value = serde_json::from_str(text)
-        .map_err(|e| ClientError::Protocol(format!("a frame that is not JSON: {e}")))?;
-    let bad = |what: &str| ClientError::Protocol(format!("{what} in {text:.200}"));
-    let Some(push) = frame.get("push").and_then(Value::as_str) else {
-        let id = frame.get("id").and_then(Value::as_u64);
-        let outcome = match (frame.get("result"), frame.get("error")) {
-            (Some(result), _) => Ok(result.clone()),
-            (None, Some(error)) => Err(refusal(error)),
-            (None, None) => return Err(bad("a reply without result or error")),
-        };
-        return Ok(Incoming::Reply { id, outcome });
-    };
-    let sub = || {
-        frame
-            .get("sub")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .ok_or_else(|| bad("a push without sub"))
-    };
-    let seq = || {
-        frame
-            .get("seq")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad("a push without seq"))
-    };
-    Ok(match push {
-        "change" => Incoming::Change {
-            sub: sub()?,
-            seq: seq()?,
-            stamp: serde_json::from_value(frame.get("stamp").cloned().unwrap_or_default())
-                .map_err(|_| bad("a change without a valid stamp"))?,
-            mutation: Mutation::from_json(frame.get("mutation").unwrap_or(&Value::Null))
-                .map_err(|e| bad(&format!("a change with an invalid mutation ({e})")))?,
+    let frame = ServerFrame::parse(text)
+        .map_err(|e| ClientError::Protocol(format!("an unreadable frame ({e}) in {text:.200}")))?;
+    Ok(match frame {
+        ServerFrame::Reply(reply) => Incoming::Reply {
+            id: reply.id.as_u64(),
+            outcome: reply.outcome.map_err(refusal),
         },
-        "reset" => Incoming::Reset {
-            sub: sub()?,
-            seq: seq()?,
-            value: frame.get("value").filter(|v| !v.is_null()).cloned(),
-            query: match frame.get("query") {
-                Some(q) => Some(
-                    serde_json::from_value(q.clone())
-                        .map_err(|_| bad("a reset with an invalid query"))?,
-                ),
-                None => None,
-            },
+        ServerFrame::Push(Push::Change {
+            sub,
+            seq,
+            stamp,
+            mutation,
+        }) => Incoming::Change {
+            sub,
+            seq,
+            stamp,
+            mutation,
         },
-        "ended" => Incoming::Ended {
-            sub: sub()?,
-            error: refusal(frame.get("error").unwrap_or(&Value::Null)),
+        ServerFrame::Push(Push::Reset {
+            sub,
+            seq,
+            value,
+            query,
+        }) => Incoming::Reset {
+            sub,
+            seq,
+            value,
+            query,
         },
-        _ => Incoming::Other,
+        ServerFrame::Push(Push::Ended { sub, error }) => Incoming::Ended {
+            sub,
+            error: refusal(error),
+        },
+        ServerFrame::Push(Push::AuthExpired) | ServerFrame::Unknown(_) => Incoming::Other,
     })
 }
 
-fn refusal(error: &Value) -> ClientError {
-    let field = |name: &str| error.get(name).and_then(Value::as_str).unwrap_or("");
-    let mut refused = ClientError::refused(field("code"), field("message"));
-    if let ClientError::Refused { conflict, .. } = &mut refused {
-        if error.get("current").is_some() {
-            *conflict = Some(Box::new(error.clone()));
-        }
+fn refusal(error: ErrorBody) -> ClientError {
+    let conflict = error
+        .current
+        .is_some()
+        .then(|| Box::new(serde_json::to_value(&error).unwrap_or_default()));
+    let mut refused = ClientError::refused(error.code.as_str(), &error.message);
+    if let ClientError::Refused { conflict: slot, .. } = &mut refused {
+        *slot = conflict;
     }
     refused
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -3,6 +3,7 @@
 //! Kora's data model, pure: no I/O, no async. Everything above it — stores, the engine,
 //! the server, clients — agrees on the semantics defined here.
 //!
+//! - [`condition`]: what must hold for a write to commit (checked by the stores).
 //! - [`path`]: validated paths (`todos/TOD1/text`) and the limits on them.
 //! - [`mutation`]: merge + delete, `combine`, `layers`, `restrict`, plain `apply`, and the
 //!   strict JSON wire shape.
@@ -15,6 +16,7 @@
 //! - [`id`]: time-sortable unique ids.
 
 mod base32;
+pub mod condition;
 pub mod id;
 pub mod key;
 pub mod mutation;
@@ -26,6 +28,7 @@ pub mod stamp;
 pub mod testing;
 pub mod tree;
 
+pub use condition::{Condition, Seq};
 pub use mutation::{Delete, Effect, Layer, Mutation, MutationError};
 pub use path::{Limits, Path, PathError};
 pub use query::{PathQuery, Query};

@@ -1,47 +1,10 @@
 //! Errors as codes a program can branch on (DESIGN.md §9), each with a message for people.
 
-use std::fmt;
-
 use kora_core::{MutationError, PathError};
+use kora_protocol::ErrorBody;
+pub use kora_protocol::{Code, Current};
 use kora_store::StoreError;
 use serde::{Deserialize, Serialize};
-
-/// What kind of failure: the transports map each code to its HTTP status once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Code {
-    BadRequest,
-    InvalidPath,
-    TooLarge,
-    PermissionDenied,
-    ValidationFailed,
-    NotFound,
-    Conflict,
-    Unavailable,
-    Internal,
-}
-
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::BadRequest => "bad_request",
-            Code::InvalidPath => "invalid_path",
-            Code::TooLarge => "too_large",
-            Code::PermissionDenied => "permission_denied",
-            Code::ValidationFailed => "validation_failed",
-            Code::NotFound => "not_found",
-            Code::Conflict => "conflict",
-            Code::Unavailable => "unavailable",
-            Code::Internal => "internal",
-        }
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// An error with its code. Interceptors and handlers return these to refuse a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -65,13 +28,6 @@ pub struct Conflict {
     pub seq: kora_store::Seq,
 }
 
-/// The value at one path now (`null`: nothing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Current {
-    pub path: String,
-    pub value: Option<serde_json::Value>,
-}
-
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Error {
@@ -87,6 +43,18 @@ impl Error {
             conflict: Some(Box::new(conflict)),
             ..Error::new(Code::Conflict, message)
         }
+    }
+
+    /// The error as the protocol shows it: code and message, and for a `conflict`, which
+    /// conditions failed, the values now at their paths and the commit those include.
+    pub fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody::new(self.code, self.message.clone());
+        if let Some(conflict) = &self.conflict {
+            body.failed = Some(conflict.failed.clone());
+            body.current = Some(conflict.current.clone());
+            body.seq = Some(conflict.seq);
+        }
+        body
     }
 
     /// True for a refusal with code `conflict`.

@@ -39,13 +39,7 @@ pub fn body(error: &Error) -> serde_json::Value {
 /// `conflict`, `failed` (the conditions that did not hold), `current` (the values now at their
 /// paths that the caller may read) and `seq` (the commit those values include).
 pub fn error_json(error: &Error) -> serde_json::Value {
-    let mut json = json!({"code": error.code, "message": error.message});
-    if let Some(conflict) = &error.conflict {
-        json["failed"] = json!(conflict.failed);
-        json["current"] = json!(conflict.current);
-        json["seq"] = json!(conflict.seq);
-    }
-    json
+    serde_json::to_value(error.body()).unwrap_or_default()
 }
 
 impl IntoResponse for ApiError {

@@ -1,111 +1,13 @@
-//! The WebSocket protocol's messages (docs/protocol.md is the contract).
-//!
-//! Requests are JSON objects with an `op` and, except `cast`, an `id` of the client's
-//! choosing. Every request with an `id` gets exactly one reply echoing it, with a `result` or
-//! an `error`. Pushes carry `push` and the subscription's name (`sub`).
+//! The WebSocket protocol's frames as the server writes them: the types are
+//! `kora-protocol`'s (docs/protocol.md is the contract); this module joins them to the
+//! engine's errors, commits and pushes.
 
-use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
+use kora_core::{Mutation, PathQuery, Stamp, Value};
 use kora_engine::Error;
-use kora_store::{Commit, Condition, Seq};
-use serde::Deserialize;
-use serde_json::json;
+use kora_protocol::{Committed, Push, QueryPath, Reply};
+use kora_store::{Commit, Seq};
 
-/// A client request.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
-    /// Read paths; those with `subscribe` keep receiving changes.
-    Query { id: Value, paths: Vec<QueryPath> },
-    /// End a subscription.
-    Unsubscribe { id: Value, sub: String },
-    /// Apply a mutation, optionally with the client's stamp, only if its conditions hold.
-    Mutate {
-        id: Value,
-        mutation: Value,
-        #[serde(default)]
-        stamp: Option<Stamp>,
-        #[serde(default)]
-        conditions: Vec<Condition>,
-    },
-    /// Call a handler and wait for its reply.
-    Call {
-        id: Value,
-        name: String,
-        #[serde(default)]
-        args: Value,
-    },
-    /// Call a handler without a reply.
-    Cast {
-        #[serde(default)]
-        id: Option<Value>,
-        name: String,
-        #[serde(default)]
-        args: Value,
-    },
-    /// Check the connection.
-    Ping { id: Value },
-    /// Authenticate with a token (`null`: become anonymous).
-    Auth {
-        id: Value,
-        #[serde(default)]
-        token: Option<String>,
-    },
-}
-
-impl Request {
-    pub fn id(&self) -> Option<&Value> {
-        match self {
-            Request::Query { id, .. }
-            | Request::Unsubscribe { id, .. }
-            | Request::Mutate { id, .. }
-            | Request::Call { id, .. }
-            | Request::Ping { id }
-            | Request::Auth { id, .. } => Some(id),
-            Request::Cast { id, .. } => id.as_ref(),
-        }
-    }
-}
-
-/// One path of a `query` request.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryPath {
-    pub path: String,
-    #[serde(default)]
-    pub min: Option<String>,
-    #[serde(default)]
-    pub max: Option<String>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-    #[serde(default)]
-    pub reverse: bool,
-    #[serde(default)]
-    pub subscribe: bool,
-    /// Resume a subscription after this sequence instead of reading a snapshot.
-    #[serde(default)]
-    pub since: Option<Seq>,
-    /// The subscription's name in pushes (default: the path).
-    #[serde(default)]
-    pub sub: Option<String>,
-}
-
-impl QueryPath {
-    pub fn to_query(&self, limits: &kora_core::Limits) -> Result<PathQuery, Error> {
-        Ok(PathQuery {
-            path: Path::parse_with(&self.path, limits)?,
-            min: self.min.clone(),
-            max: self.max.clone(),
-            limit: self.limit,
-            reverse: self.reverse,
-            subscribe: self.subscribe,
-        })
-    }
-
-    /// The subscription's name.
-    pub fn name(&self) -> String {
-        self.sub.clone().unwrap_or_else(|| self.path.clone())
-    }
-}
+pub use kora_protocol::Request;
 
 /// Parses a text frame. On failure, returns the error and the request id if one could be
 /// read, so the reply can still echo it.
@@ -116,45 +18,66 @@ pub fn parse(text: &str) -> Result<Request, (Option<Value>, Error)> {
     serde_json::from_value(value).map_err(|e| (id, Error::bad_request(e.to_string())))
 }
 
+/// The path query one `query` path asks for.
+pub fn to_query(path: &QueryPath, limits: &kora_core::Limits) -> Result<PathQuery, Error> {
+    Ok(path.to_query(limits)?)
+}
+
 /// A successful reply.
-pub fn result(id: &Value, result: Value) -> String {
-    json!({"id": id, "result": result}).to_string()
+pub fn result(id: &Value, result: impl serde::Serialize) -> String {
+    Reply::ok(id.clone(), result).to_text()
 }
 
 /// An error reply (`id` is `null` when the request's id could not be read).
 pub fn error(id: Option<&Value>, error: &Error) -> String {
-    json!({"id": id, "error": crate::error::error_json(error)}).to_string()
+    Reply::error(id.cloned(), error.body()).to_text()
 }
 
 /// The result of a committed mutation.
 pub fn commit(commit: &Commit) -> Value {
-    json!({"seq": commit.seq, "stamp": commit.stamp})
+    serde_json::to_value(Committed {
+        seq: commit.seq,
+        stamp: commit.stamp,
+    })
+    .unwrap_or_default()
 }
 
 /// A pushed change.
 pub fn change(sub: &str, seq: Seq, stamp: Stamp, mutation: &Mutation) -> String {
-    json!({"push": "change", "sub": sub, "seq": seq, "stamp": stamp, "mutation": mutation})
-        .to_string()
+    Push::change_text(sub, seq, stamp, mutation)
 }
 
 /// A subscription the server ended (its subscriber may no longer read its path).
 pub fn ended(sub: &str, error: &Error) -> String {
-    json!({"push": "ended", "sub": sub, "error": {"code": error.code, "message": error.message}})
-        .to_string()
+    let error = kora_protocol::ErrorBody::new(error.code, error.message.clone());
+    Push::Ended {
+        sub: sub.to_string(),
+        error,
+    }
+    .to_text()
 }
 
 /// A pushed fresh value that replaces what the client holds for `sub`; with the query of a
 /// subscription the server started (a stored subscription).
 pub fn reset(sub: &str, seq: Seq, value: Option<Value>, query: Option<&PathQuery>) -> String {
-    let mut push = json!({"push": "reset", "sub": sub, "seq": seq, "value": value});
-    if let Some(query) = query {
-        push["query"] = json!(query);
+    Push::Reset {
+        sub: sub.to_string(),
+        seq,
+        value,
+        query: query.cloned(),
     }
-    push.to_string()
+    .to_text()
+}
+
+/// The connection's token expired: it is anonymous now.
+pub fn auth_expired() -> String {
+    Push::AuthExpired.to_text()
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -178,5 +101,24 @@ mod tests {
         assert_eq!(err.code, kora_engine::Code::BadRequest);
         assert!(parse("{nope").is_err());
         assert!(parse(r#"{"op":"fly","id":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_conflict_reply_carries_what_the_writer_may_read() {
+        let conflict = kora_engine::Conflict {
+            failed: vec![0],
+            current: vec![kora_engine::Current {
+                path: "n".into(),
+                value: Some(json!(3)),
+            }],
+            seq: 7,
+        };
+        let text = error(Some(&json!(1)), &Error::conflict("changed", conflict));
+        let reply: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            reply,
+            json!({"id": 1, "error": {"code": "conflict", "message": "changed", "failed": [0],
+                "current": [{"path": "n", "value": 3}], "seq": 7}})
+        );
     }
 }

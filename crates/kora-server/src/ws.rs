@@ -26,9 +26,10 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::error::ApiError;
 use crate::http::check_size;
-use crate::protocol::{self, QueryPath, Request};
+use crate::protocol::{self, Request};
 use crate::rendered::Rendered;
 use crate::state::{AppState, ConnectionGuard};
+use kora_protocol::{AuthResult, QueryPath, QueryResult};
 
 /// Writes and calls one connection may have running at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -290,7 +291,7 @@ impl Connection {
             return Vec::new();
         }
         ctx.set_auth(None);
-        vec![json!({"push": "auth_expired"}).to_string()]
+        vec![protocol::auth_expired()]
     }
 
     async fn dispatch(&mut self, request: Request) -> Result<Vec<String>, Error> {
@@ -300,7 +301,7 @@ impl Connection {
                 let claims = self.state.authenticate(token.as_deref())?;
                 self.session.context().set_auth(claims.clone());
                 follow_stored(&mut self.session).await;
-                Ok(vec![protocol::result(&id, json!({"auth": claims}))])
+                Ok(vec![protocol::result(&id, AuthResult { auth: claims })])
             }
             Request::Query { id, paths } => self.query(id, paths).await,
             Request::Unsubscribe { id, sub } => {
@@ -383,7 +384,7 @@ impl Connection {
         let limits = self.state.config.path_limits();
         let mut queries = Vec::with_capacity(paths.len());
         for path in &paths {
-            queries.push(path.to_query(&limits)?);
+            queries.push(protocol::to_query(path, &limits)?);
         }
         let mut tree = Map::new();
         let mut seq = 0;
@@ -419,7 +420,8 @@ impl Connection {
                 }
             }
         }
-        let mut out = vec![protocol::result(&id, json!({"value": tree, "seq": seq}))];
+        let value = Value::Object(tree);
+        let mut out = vec![protocol::result(&id, QueryResult { seq, value })];
         out.extend(pushes);
         Ok(out)
     }

@@ -12,7 +12,7 @@ use crate::condition::Condition;
 use crate::error::StoreError;
 
 /// A commit's position in the change log. Starts at 1; 0 means "before the first commit".
-pub type Seq = u64;
+pub use kora_core::Seq;
 
 /// A stamped mutation to commit, with the effects to run once it is durable and the
 /// conditions it commits under (`crate::condition`).
