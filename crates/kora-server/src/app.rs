@@ -4,13 +4,14 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
-use crate::{console, export, firebase, http, metrics, ws};
+use crate::{console, export, firebase, http, metrics, web_client, ws};
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(console::page))
         .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/client.js", get(web_client::script))
         .route(
             "/v1/data",
             get(http::get)

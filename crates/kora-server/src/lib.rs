@@ -25,6 +25,7 @@ pub mod rendered;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod web_client;
 pub mod ws;
 
 pub use config::{Limits, ServerConfig};
