@@ -1,0 +1,41 @@
+// `kora serve` serves the built client at /v1/client.js, and a page imports it from there
+// with no build step.
+import test, { after, before } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { launch, root, startKora } from "./harness.mjs";
+
+let browser, kora;
+before(async () => {
+  browser = await launch();
+  kora = await startKora();
+});
+after(async () => {
+  await browser?.close();
+  await kora?.close();
+});
+
+test("GET /v1/client.js answers the committed bundle as JavaScript", async () => {
+  const res = await fetch(`${kora.url}/v1/client.js`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/javascript/);
+  assert.equal(await res.text(), readFileSync(join(root, "dist/kora.js"), "utf8"), "rebuild kora after `npm run build`");
+});
+
+test("a page on the server's origin imports /v1/client.js and writes", async () => {
+  const page = await browser.newPage();
+  // Any page of the server's origin will do: the console at `/`.
+  await page.goto(`${kora.url}/`);
+  const result = await page.evaluate(async () => {
+    const { connect } = await import("/v1/client.js");
+    const db = connect({ name: "served" });
+    await db.set("hello", "world");
+    const value = await db.get("hello");
+    await db.close();
+    return value;
+  });
+  assert.equal(result, "world");
+  assert.equal(await kora.get("hello"), "world");
+  await page.close();
+});
