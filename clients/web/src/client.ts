@@ -687,8 +687,12 @@ export class Kora {
       for (const sub of subs) {
         if (this.closed || this.subs.get(sub.name) !== sub) continue;
         if (sub.seq === null && this.resumed) continue; // nothing known yet: wait for the server
-        const value = this.view(sub);
-        for (const f of sub.listeners) f(value);
+        // Each listener gets its own copy: one changing it must not change what others see.
+        let value: Json | null | undefined = this.view(sub);
+        for (const f of sub.listeners) {
+          f(value === undefined ? this.view(sub) : value);
+          value = undefined;
+        }
       }
     }, 0);
   }
