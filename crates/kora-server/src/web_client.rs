@@ -16,6 +16,9 @@ pub async fn script() -> impl IntoResponse {
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             // The module changes with the server binary; a short cache keeps upgrades visible.
             (header::CACHE_CONTROL, "public, max-age=300"),
+            // Module scripts are fetched with CORS: pages of other origins (an app served from
+            // its own host) may import it. It is public code, the same for everyone.
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
         SCRIPT,
     )

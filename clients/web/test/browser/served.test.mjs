@@ -20,6 +20,7 @@ test("GET /v1/client.js answers the committed bundle as JavaScript", async () =>
   const res = await fetch(`${kora.url}/v1/client.js`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type"), /^text\/javascript/);
+  assert.equal(res.headers.get("access-control-allow-origin"), "*", "pages of other origins may import it");
   assert.equal(await res.text(), readFileSync(join(root, "dist/kora.js"), "utf8"), "rebuild kora after `npm run build`");
 });
 
