@@ -278,35 +278,69 @@ pub async fn watch(args: WatchArgs) -> Result<()> {
 
 /// Prints each event as one JSON line: `{"event": "value"|"change", …}`.
 async fn follow(response: reqwest::Response, last_id: &mut Option<String>) {
-    let mut bytes = response.bytes_stream();
-    let mut buffer = String::new();
-    let (mut event, mut data, mut id) = (String::new(), String::new(), None::<String>);
-    while let Some(Ok(chunk)) = bytes.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if !data.is_empty() {
-                    let mut payload: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-                    if let Value::Object(map) = &mut payload {
-                        map.insert("event".into(), Value::from(event.as_str()));
-                    }
-                    println!("{payload}");
-                    if id.is_some() {
-                        last_id.clone_from(&id);
-                    }
-                }
-                event.clear();
-                data.clear();
-                id = None;
-            } else if let Some(value) = line.strip_prefix("event:") {
-                event = value.trim().to_string();
-            } else if let Some(value) = line.strip_prefix("data:") {
-                data.push_str(value.trim_start());
-            } else if let Some(value) = line.strip_prefix("id:") {
-                id = Some(value.trim().to_string());
-            }
+    let mut stdout = std::io::stdout();
+    if let Err(error) = print_events(response.bytes_stream(), last_id, &mut stdout).await {
+        eprintln!("kora watch: {error}; reconnecting");
+    }
+}
+
+/// Writes each event of an SSE byte stream as one JSON line, remembering the last event id
+/// to resume from. The stream is parsed by `eventsource-stream`, which keeps a character
+/// split across two chunks whole.
+async fn print_events<B, E>(
+    bytes: impl futures_util::Stream<Item = Result<B, E>> + Unpin,
+    last_id: &mut Option<String>,
+    out: &mut impl std::io::Write,
+) -> Result<()>
+where
+    B: AsRef<[u8]>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use eventsource_stream::Eventsource;
+    let mut events = bytes.eventsource();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| anyhow::anyhow!("the event stream broke: {e}"))?;
+        if event.data.is_empty() {
+            continue;
         }
+        let mut payload: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut payload {
+            map.insert("event".into(), Value::from(event.event.as_str()));
+        }
+        writeln!(out, "{payload}")?;
+        if !event.id.is_empty() {
+            *last_id = Some(event.id);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_character_split_across_two_chunks_is_printed_whole() {
+        let text = "id: 7\nevent: change\ndata: {\"value\":\"caf\u{e9} \u{1F3F4}\"}\n\n";
+        let bytes = text.as_bytes();
+        // Split inside "é" (two bytes) and inside the flag (four bytes).
+        let e = text.find('\u{e9}').unwrap() + 1;
+        let flag = text.find('\u{1F3F4}').unwrap() + 2;
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+            Ok(bytes[..e].to_vec()),
+            Ok(bytes[e..flag].to_vec()),
+            Ok(bytes[flag..].to_vec()),
+        ];
+        let mut out = Vec::new();
+        let mut last_id = None;
+        print_events(futures_util::stream::iter(chunks), &mut last_id, &mut out)
+            .await
+            .unwrap();
+        let line: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({"value": "caf\u{e9} \u{1F3F4}", "event": "change"})
+        );
+        assert_eq!(last_id.as_deref(), Some("7"));
     }
 }

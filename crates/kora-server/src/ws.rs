@@ -23,6 +23,7 @@ use kora_core::{Mutation, Value};
 use kora_engine::{Context, Error, Initial, Push, Session, Turns, WriteRequest};
 use serde_json::{json, Map};
 use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite;
 
 use crate::error::ApiError;
 use crate::http::check_size;
@@ -145,9 +146,8 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Vec::new(),
                     Some(Err(error)) => {
                         // The only error worth telling the client about: its frame was too big.
-                        let text = error.to_string();
-                        tracing::debug!(%text, "websocket read error");
-                        if text.contains("too long") || text.contains("Space limit") || text.contains("too big") {
+                        tracing::debug!(%error, "websocket read error");
+                        if exceeds_capacity(error) {
                             let limit = conn.state.config.limits.max_body_bytes;
                             let error = Error::too_large(format!("the message exceeds {limit} bytes"));
                             let _ = sink.send(Message::Text(protocol::error(None, &error).into())).await;
@@ -206,6 +206,16 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         }
     }
     let _ = sink.close().await;
+}
+
+/// True when a read failed because the message or a frame was larger than the socket reads
+/// (`configured`'s limits).
+fn exceeds_capacity(error: axum::Error) -> bool {
+    let error = error.into_inner();
+    matches!(
+        error.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 /// Subscribes the connection's user (if any) to the subscriptions stored for them.

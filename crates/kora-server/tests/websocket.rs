@@ -248,9 +248,12 @@ async fn an_oversized_frame_is_refused() {
     client
         .send_text(json!({"op": "mutate", "id": 9, "mutation": {"merge": {"a": huge}}}).to_string())
         .await;
+    let mut told = false;
     while let Some(frame) = client.frame().await {
         assert_ne!(frame["result"], json!({}), "never accepted: {frame}");
+        told |= frame["error"]["code"] == json!("too_large");
     }
+    assert!(told, "the client is told why its connection closes");
     let mut other = Client::connect(&running).await;
     let reply = other
         .request(json!({"op": "query", "paths": [{"path": "a"}]}))

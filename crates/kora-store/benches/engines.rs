@@ -40,6 +40,9 @@
 //! The multi-second, fsync-bound runs fit a plain `harness = false` bench binary better than
 //! Criterion's `iter_custom`, which is why this is one.
 
+// The crash and cold-read measurements call libc: kill -9 a child, sync, drop the page cache.
+#![allow(unsafe_code)]
+
 #[path = "engines/crash.rs"]
 mod crash;
 #[path = "engines/fjall_store.rs"]

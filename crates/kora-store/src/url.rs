@@ -82,16 +82,29 @@ impl StoreUrl {
     }
 }
 
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
+/// Replaces the password with `***`. The URL parser finds where the user information ends
+/// (at the last `@` before the host), so a password holding `@`, `:` or `/` is hidden whole.
+fn redact(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            if parsed.set_password(Some("***")).is_err() {
+                return "<a URL that cannot be shown>".into();
+            }
+            parsed.to_string()
         }
-        None => url.to_string(),
+        Ok(_) => text.to_string(),
+        // Not a URL the parser reads (Cassandra's list of hosts): the user information
+        // ends at the last `@`.
+        Err(_) => match text.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((userinfo, hosts)) => {
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:***@{hosts}")
+                }
+                None => text.to_string(),
+            },
+            None => "***".into(),
+        },
     }
 }
 
@@ -136,5 +149,30 @@ mod tests {
     fn redacts_passwords() {
         let url = StoreUrl::parse("postgres://kora:secret@127.0.0.1:5432/db").unwrap();
         assert_eq!(url.redacted(), "postgres://kora:***@127.0.0.1:5432/db");
+    }
+
+    #[test]
+    fn redacts_passwords_holding_at_signs_and_colons() {
+        for (url, shown) in [
+            (
+                "postgres://kora:p@ss@db.example:5432/kora",
+                "postgres://kora:***@db.example:5432/kora",
+            ),
+            (
+                "mysql://kora:a:b@c@127.0.0.1/kora",
+                "mysql://kora:***@127.0.0.1/kora",
+            ),
+            (
+                "cassandra://u:s3@cr3t@10.0.0.1:9042,10.0.0.2/ks",
+                "cassandra://u:***@10.0.0.1:9042,10.0.0.2/ks",
+            ),
+            ("postgres://127.0.0.1/kora", "postgres://127.0.0.1/kora"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+            assert!(
+                !redact(url).contains("ss@") && !redact(url).contains("cr3t"),
+                "{url}"
+            );
+        }
     }
 }
