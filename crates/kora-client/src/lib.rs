@@ -9,7 +9,7 @@
 //! - **Writes** apply to the cache at once, stamped with the client's hybrid logical clock,
 //!   and wait in a durable queue until the server acknowledges them. Writes made offline
 //!   survive restarts and are sent on reconnection, in order, with the stamps they were
-//!   made with, so conflicts resolve by when the user made the change (DESIGN.md §4).
+//!   made with, so conflicts resolve by when the user made the change (docs/design.md §4).
 //!   A write the server refuses is rolled back and reported.
 //! - **Subscriptions** persist in the cache; after a reconnection each one resumes from the
 //!   last sequence it applied (the server replays what was missed, or sends a fresh value

@@ -1,4 +1,4 @@
-//! Queries (DESIGN.md §5): one or more paths, each with optional inclusive key bounds on its
+//! Queries (docs/design.md §5): one or more paths, each with optional inclusive key bounds on its
 //! children (`min`, `max`), a `limit` (first N children in key order, or last N with
 //! `reverse`), and `subscribe`. The answer is the tree holding the selected subtrees.
 //!

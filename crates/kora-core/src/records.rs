@@ -1,4 +1,4 @@
-//! The conflict rules of DESIGN.md §4 over flat records, one per path, keyed by the encoded
+//! The conflict rules of docs/design.md §4 over flat records, one per path, keyed by the encoded
 //! path (`crate::key`): the form every ordered store keeps on disk.
 //!
 //! A store applies a batch of stamped mutations in three steps:

@@ -1,4 +1,4 @@
-//! Stamps and the hybrid logical clock that issues them (DESIGN.md §4).
+//! Stamps and the hybrid logical clock that issues them (docs/design.md §4).
 //!
 //! A [`Stamp`] is 48 bits of milliseconds since the Unix epoch, a 16-bit counter, and the
 //! 64-bit id of the origin (node or client) that issued it; stamps compare in that order, so

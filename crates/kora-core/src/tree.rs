@@ -1,5 +1,5 @@
 //! The reference tree: stamped mutations applied with per-leaf last-writer-wins and delete
-//! tombstones, exactly as DESIGN.md §4 states. Every store backend is tested against it.
+//! tombstones, exactly as docs/design.md §4 states. Every store backend is tested against it.
 //!
 //! The rule: a mutation at stamp T records a tombstone (P, T) for each deleted path P, and for
 //! each merged leaf at P both a tombstone (P, T) and the leaf (P, value, T). A leaf at P with
@@ -176,7 +176,7 @@ impl Tree {
 
     /// Forgets tombstones and branch stamps older than `horizon`. Afterwards a mutation
     /// stamped before `horizon` may resurrect deleted data, so writers must refuse or
-    /// re-stamp those (DESIGN.md §4: retention window).
+    /// re-stamp those (docs/design.md §4: retention window).
     pub fn compact(&mut self, horizon: Stamp) {
         self.root.compact(horizon);
     }

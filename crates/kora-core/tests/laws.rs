@@ -1,7 +1,7 @@
 //! The algebraic laws of the data model, property-tested (1,000 cases each).
 //!
 //! 1. Convergence: any permutation of a set of stamped mutations, with duplicates, gives the
-//!    same tree — and that tree is the one the rule of DESIGN.md §4 defines (checked against a
+//!    same tree — and that tree is the one the rule of docs/design.md §4 defines (checked against a
 //!    literal transcription, `spec_tree`) and the one plain sequential application in stamp
 //!    order gives.
 //! 2. `apply(combine(a, b)) == apply(b) ∘ apply(a)` for unstamped mutations.
@@ -51,7 +51,7 @@ fn any_path() -> impl Strategy<Value = Path> {
         .prop_map(|s| Path::from_segments(s).expect("valid path"))
 }
 
-// ---------- the rule of DESIGN.md §4, transcribed literally ----------
+// ---------- the rule of docs/design.md §4, transcribed literally ----------
 
 fn spec_tree(writes: &[(Stamp, Mutation)]) -> Value {
     let mut tombstones: Vec<(Vec<String>, Stamp)> = Vec::new();

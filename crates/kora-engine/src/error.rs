@@ -1,4 +1,4 @@
-//! Errors as codes a program can branch on (DESIGN.md §9), each with a message for people.
+//! Errors as codes a program can branch on (docs/design.md §9), each with a message for people.
 
 use kora_core::{MutationError, PathError};
 use kora_protocol::ErrorBody;

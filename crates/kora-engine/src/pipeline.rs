@@ -356,7 +356,7 @@ impl Kora {
         )
     }
 
-    /// How a write is stamped (DESIGN.md §4): the client's stamp, absorbed by this node's
+    /// How a write is stamped (docs/design.md §4): the client's stamp, absorbed by this node's
     /// clock, unless it is too far ahead, older than the retention, or the server orders
     /// writes by arrival — then a fresh server stamp.
     pub fn stamp(&self, client_stamp: Option<Stamp>) -> Stamping {

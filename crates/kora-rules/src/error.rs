@@ -72,7 +72,7 @@ fn list(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-/// Why a request was refused; the codes are those of the protocol (DESIGN.md §9).
+/// Why a request was refused; the codes are those of the protocol (docs/design.md §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// A `read` or `write` rule is false, or no rule grants access.

@@ -1,5 +1,5 @@
 //! Firebase's WebSocket protocol and REST API, frame by frame, against a real server: the
-//! orderings the SDKs depend on (notes §7), transactions, onDisconnect, and that Kora's own
+//! orderings the SDKs depend on (docs/firebase-protocol.md §7), transactions, onDisconnect, and that Kora's own
 //! clients and Firebase's see one tree. The SDK itself runs in `tests/firebase` (Node).
 
 mod common;

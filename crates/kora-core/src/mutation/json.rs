@@ -1,4 +1,4 @@
-//! The wire shape of a mutation (DESIGN.md §3), parsed strictly.
+//! The wire shape of a mutation (docs/design.md §3), parsed strictly.
 //!
 //! Accepted: an object with optional `merge` (an object) and `delete` (an object whose leaves
 //! are the integer `1`, or `1` itself for the whole tree). Anything else — other fields, other

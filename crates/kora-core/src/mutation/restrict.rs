@@ -1,4 +1,4 @@
-//! The part of a mutation that a subscriber of one path must see (DESIGN.md §5): changes at
+//! The part of a mutation that a subscriber of one path must see (docs/design.md §5): changes at
 //! or under the path, and deletes or leaf writes of its ancestors — which, seen from the
 //! path, delete it. Nothing outside the path is ever included.
 

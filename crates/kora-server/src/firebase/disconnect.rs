@@ -1,5 +1,5 @@
 //! onDisconnect: writes a connection registers (`o`, `om`), cancels (`oc`), and that run when
-//! the connection closes, for whatever reason (notes §5.4).
+//! the connection closes, for whatever reason (docs/firebase-protocol.md §5.4).
 
 use kora_core::Path;
 use kora_engine::{Context, Error};

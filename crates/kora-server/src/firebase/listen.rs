@@ -5,7 +5,7 @@
 //! limit) keeps the node at its path and sends the query's whole result again, tagged,
 //! whenever a change alters it: a full overwrite of the window is what lets the SDK fire
 //! `child_removed` for a child that leaves a limited window and `child_added` for the one
-//! that enters it (notes §3.2).
+//! that enters it (docs/firebase-protocol.md §3.2).
 
 use std::sync::Arc;
 

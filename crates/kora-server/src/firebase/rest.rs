@@ -1,6 +1,6 @@
 //! Firebase's REST API: `GET/PUT/PATCH/POST/DELETE /{path}.json` with Firebase's answers,
 //! query parameters, ETags, and event streams (`Accept: text/event-stream`, see
-//! [`super::stream`]). Errors are Firebase's `{"error": "…"}` (notes §6).
+//! [`super::stream`]). Errors are Firebase's `{"error": "…"}` (docs/firebase-protocol.md §6).
 
 use std::net::SocketAddr;
 

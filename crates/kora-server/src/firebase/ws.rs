@@ -1,5 +1,5 @@
 //! Firebase's WebSocket protocol v5 at `/.ws?v=5&ns=…`: one task per connection handles the
-//! client's requests strictly in order (notes §7: per-connection FIFO), and passes the
+//! client's requests strictly in order (docs/firebase-protocol.md §7: per-connection FIFO), and passes the
 //! engine's pushes on as Firebase pushes.
 //!
 //! The two ordering rules the SDKs depend on hold by construction: a listen's data is sent
@@ -77,7 +77,7 @@ async fn run(
     let hello = wire::hello(super::now_millis(), &host, &session_id);
     // The pong after the hello makes the JS SDK count the connection healthy at once: a
     // browser whose WebSocket never became healthy tries long polling next time, which Kora
-    // does not serve (notes §1.5). Android and iOS ignore it.
+    // does not serve (docs/firebase-protocol.md §1.5). Android and iOS ignore it.
     let greeting = [hello, wire::pong()].map(|text| Message::Text(text.into()));
     if sink
         .send_all(&mut futures_util::stream::iter(greeting.map(Ok)))
@@ -130,7 +130,7 @@ async fn run(
                     break;
                 }
                 // WebSocket pings, never a `0` frame: the JS SDK reads a bare number as a
-                // fragment count (notes §1.6).
+                // fragment count (docs/firebase-protocol.md §1.6).
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }

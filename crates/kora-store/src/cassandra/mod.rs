@@ -245,7 +245,7 @@ impl Store for CassandraStore {
             .run("reading from Cassandra", || async {
                 let shared = &self.shared;
                 // Every commit up to `applied` is in the records read after it (later ones may
-                // be too: replaying a change already seen is harmless, DESIGN.md §5).
+                // be too: replaying a change already seen is harmless, docs/design.md §5).
                 let seq = log::meta(&shared.session, &shared.st, APPLIED).await?;
                 let reader = shared.reader();
                 let values =
