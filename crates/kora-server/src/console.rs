@@ -1,5 +1,8 @@
-//! The admin console: one page, served at `/`, that shows the tree live. It speaks the same
-//! WebSocket protocol as any client (subscribe to a path, apply pushed changes).
+//! The admin console: one page, served at `/`, built on the web client (`/v1/client.js`,
+//! clients/web). It signs in with a token, browses the tree a page of children at a time
+//! (each page is a subscription to a key window, so a path with 100,000 children costs one
+//! page), edits, adds and deletes values, highlights live changes, and shows the server's
+//! metrics (effects dead-lettered among them).
 
 use axum::response::Html;
 
@@ -14,95 +17,223 @@ const PAGE: &str = r##"<!doctype html>
 <meta charset="utf-8">
 <title>Kora console</title>
 <style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #222; }
-  header { display: flex; gap: .5rem; align-items: center; margin-bottom: 1rem; }
-  input { font: inherit; padding: .3rem .5rem; min-width: 20rem; }
-  #status { margin-left: auto; color: #666; }
-  #tree { font: 13px/1.5 ui-monospace, monospace; white-space: pre; background: #f6f6f6;
-          padding: 1rem; border-radius: 6px; overflow: auto; }
-  #log { font: 12px ui-monospace, monospace; color: #555; max-height: 12rem; overflow: auto; }
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem 2rem; color: #222; }
+  header { display: flex; gap: .5rem; align-items: center; margin-bottom: 1rem; flex-wrap: wrap; }
+  input { font: inherit; padding: .25rem .5rem; }
+  #path { min-width: 18rem; }
+  #status { margin-left: auto; color: #888; }
+  #status.online { color: #2a7; }
+  #who { color: #555; }
+  main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(14rem, 1fr); gap: 2rem; }
+  #crumbs a { cursor: pointer; color: #15c; }
+  table { border-collapse: collapse; width: 100%; font: 13px/1.5 ui-monospace, monospace; }
+  td { padding: .15rem .5rem; border-bottom: 1px solid #eee; vertical-align: top; }
+  td.key { white-space: nowrap; }
+  td.key a { cursor: pointer; color: #15c; }
+  td.value { word-break: break-all; color: #333; }
+  td.actions { white-space: nowrap; text-align: right; }
+  td.actions button { font-size: 12px; }
+  tr.changed td { animation: flash 2s ease-out; }
+  @keyframes flash { from { background: #fe8; } to { background: transparent; } }
+  #pager { margin: .5rem 0; display: flex; gap: .5rem; align-items: center; }
+  #error { color: #c33; min-height: 1.4em; }
+  #metrics td:last-child { text-align: right; }
+  #metrics tr.bad td { color: #c33; font-weight: bold; }
+  #log { font: 12px ui-monospace, monospace; color: #555; max-height: 14rem; overflow: auto; }
+  form { display: flex; gap: .4rem; margin-top: .6rem; }
+  footer { margin-top: 2rem; color: #888; font-size: 12px; }
 </style>
 </head>
 <body>
 <header>
   <strong>Kora</strong>
-  <input id="path" placeholder="path to watch (empty: everything)">
-  <button id="watch">Watch</button>
-  <span id="status">connecting…</span>
+  <input id="path" placeholder="path (empty: the root)">
+  <button id="go">Open</button>
+  <input id="token" type="password" placeholder="token (JWT)">
+  <button id="signin">Sign in</button>
+  <span id="who">anonymous</span>
+  <span id="status">offline</span>
 </header>
-<div id="tree">{}</div>
-<h4>Changes</h4>
-<div id="log"></div>
-<script>
-let tree = {}, ws, watched = null, nextId = 1;
+<main>
+<section>
+  <div id="crumbs"></div>
+  <div id="error"></div>
+  <table><tbody id="rows"></tbody></table>
+  <div id="pager"><button id="prev">◀ previous</button><button id="next">next ▶</button><span id="range"></span></div>
+  <form id="add"><input id="newkey" placeholder="key"><input id="newvalue" placeholder='JSON value, e.g. {"a": 1}'><button>Set</button></form>
+</section>
+<aside>
+  <h4>Metrics</h4>
+  <table id="metrics"></table>
+  <h4>Changes</h4>
+  <div id="log"></div>
+</aside>
+</main>
+<footer>Endpoints: WebSocket <code>/v1/ws</code> (through the web client, <code>/v1/client.js</code>),
+  REST <code>/v1/data/…</code>, <a href="/metrics">/metrics</a>, <a href="/healthz">/healthz</a></footer>
+<script type="module">
+import { connect } from "/v1/client.js";
+
+const PAGE = 50;
 const $ = (id) => document.getElementById(id);
-function place(root, path, value) {
-  if (!path.length) return value;
-  let node = root;
-  for (const key of path.slice(0, -1)) {
-    if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
-    node = node[key];
-  }
-  node[path[path.length - 1]] = value;
-  return root;
-}
-function removePath(node, path) {
-  if (!path.length) { for (const k of Object.keys(node)) delete node[k]; return; }
-  const [key, ...rest] = path;
-  if (!rest.length) { delete node[key]; return; }
-  if (typeof node[key] === "object" && node[key] !== null) {
-    removePath(node[key], rest);
-    if (!Object.keys(node[key]).length) delete node[key];
-  }
-}
-function deletes(d, path, out) {
-  if (d === 1) { out.push(path); return; }
-  for (const [k, v] of Object.entries(d)) deletes(v, path.concat(k), out);
-}
-function mergeInto(dst, src) {
-  for (const [k, v] of Object.entries(src)) {
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      if (typeof dst[k] !== "object" || dst[k] === null || Array.isArray(dst[k])) dst[k] = {};
-      mergeInto(dst[k], v);
-      if (!Object.keys(dst[k]).length) delete dst[k];
-    } else dst[k] = v;
-  }
-}
-function apply(m) {
-  const paths = []; deletes(m.delete, [], paths);
-  for (const p of paths) removePath(tree, p);
-  mergeInto(tree, m.merge);
-}
-function render() { $("tree").textContent = JSON.stringify(tree, null, 2); }
+const token = sessionStorage.getItem("kora-console-token");
+// The console keeps nothing in the browser: an admin's data stays on the server.
+const db = connect({ persist: false, token });
+if (token) $("who").textContent = "signed in";
+
+let path = "", cursor = null, stop = null, shown = new Map(), hasNext = false;
+
+db.on("status", (s) => { $("status").textContent = s; $("status").className = s; });
+
+const join = (...parts) => parts.filter((p) => p !== "").join("/");
+const preview = (v) => {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return JSON.stringify(v);
+  const n = Object.keys(v).length;
+  return `{${n} ${n === 1 ? "child" : "children"}}`;
+};
+const byBytes = (a, b) => {
+  const x = new TextEncoder().encode(a), y = new TextEncoder().encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+};
+function fail(e) { $("error").textContent = e ? `${e.code ?? "error"}: ${e.message}` : ""; }
 function log(text) {
   const line = document.createElement("div");
-  line.textContent = new Date().toLocaleTimeString() + "  " + text;
+  line.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
   $("log").prepend(line);
+  while ($("log").childElementCount > 200) $("log").lastChild.remove();
 }
-function watch() {
-  const path = $("path").value.trim();
-  if (watched !== null) ws.send(JSON.stringify({op: "unsubscribe", id: nextId++, sub: "console"}));
-  watched = path; tree = {};
-  ws.send(JSON.stringify({op: "query", id: nextId++,
-    paths: [{path, subscribe: true, sub: "console"}]}));
+
+/** Shows `at`, from the child after `from` (`null`: the first), or up to `before`. */
+function open(at, from = null, before = null) {
+  stop?.();
+  path = at; cursor = { from, before }; shown = new Map(); fail(null);
+  $("path").value = at;
+  crumbs();
+  // One key window: a subscription with min (or max, reversed) and a limit one past the page,
+  // so the server sends PAGE+1 children and the changes inside that window only.
+  const opts = before !== null ? { max: before, limit: PAGE + 2, reverse: true }
+    : from !== null ? { min: from, limit: PAGE + 2 } : { limit: PAGE + 1 };
+  stop = db.subscribe(at, { ...opts, onError: fail }, (value) => render(value));
 }
-function connect() {
-  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/ws");
-  ws.onopen = () => { $("status").textContent = "live"; watched = null; watch(); };
-  ws.onclose = () => { $("status").textContent = "offline — reconnecting"; setTimeout(connect, 1000); };
-  ws.onmessage = (event) => {
-    const msg = JSON.parse(event.data);
-    if (msg.result && msg.result.value !== undefined) { tree = msg.result.value; render(); }
-    else if (msg.error) log("error: " + msg.error.code + ": " + msg.error.message);
-    else if (msg.push === "change") { apply(msg.mutation); render(); log("#" + msg.seq + " " + JSON.stringify(msg.mutation)); }
-    else if (msg.push === "reset") {
-      tree = place({}, watched ? watched.split("/") : [], msg.value || {}); render(); log("#" + msg.seq + " reset");
-    }
+
+function render(value) {
+  const rows = $("rows");
+  if (value !== null && (typeof value !== "object" || Array.isArray(value))) {
+    rows.replaceChildren(row("(value)", value, path, false));
+    $("range").textContent = ""; $("next").disabled = $("prev").disabled = true;
+    return;
+  }
+  let keys = Object.keys(value ?? {}).sort(byBytes);
+  if (cursor.before !== null) {
+    keys = keys.filter((k) => k !== cursor.before);
+    hasNext = true;
+    keys = keys.slice(Math.max(0, keys.length - PAGE));
+  } else {
+    if (cursor.from !== null) keys = keys.filter((k) => k !== cursor.from);
+    hasNext = keys.length > PAGE;
+    keys = keys.slice(0, PAGE);
+  }
+  const first = shown.size === 0;
+  const changed = [];
+  const next = new Map(keys.map((k) => [k, JSON.stringify(value[k])]));
+  rows.replaceChildren(...keys.map((k) => {
+    const tr = row(k, value[k], join(path, k), true);
+    if (!first && shown.get(k) !== next.get(k)) { tr.className = "changed"; changed.push(k); }
+    return tr;
+  }));
+  for (const k of shown.keys()) if (!next.has(k) && !first) changed.push(`${k} (gone)`);
+  if (changed.length) log(`${path || "/"}: ${changed.join(", ")}`);
+  shown = next;
+  $("range").textContent = keys.length ? `${keys[0]} … ${keys[keys.length - 1]}` : "(nothing here)";
+  $("next").disabled = !hasNext;
+  $("prev").disabled = cursor.from === null && cursor.before === null;
+}
+
+function row(key, value, full, isChild) {
+  const tr = document.createElement("tr");
+  const k = document.createElement("td"); k.className = "key";
+  const branch = value !== null && typeof value === "object" && !Array.isArray(value);
+  if (isChild && branch) {
+    const a = document.createElement("a"); a.textContent = key; a.onclick = () => open(full);
+    k.append(a);
+  } else k.textContent = key;
+  const v = document.createElement("td"); v.className = "value"; v.textContent = preview(value);
+  const actions = document.createElement("td"); actions.className = "actions";
+  const edit = document.createElement("button"); edit.textContent = "edit";
+  edit.onclick = () => {
+    const input = document.createElement("input");
+    input.value = JSON.stringify(value); input.style.width = "100%";
+    input.onkeydown = (e) => {
+      if (e.key === "Escape") return v.replaceChildren(preview(value));
+      if (e.key !== "Enter") return;
+      let parsed;
+      try { parsed = JSON.parse(input.value); } catch (err) { return fail({ code: "bad_request", message: `not JSON: ${err.message}` }); }
+      db.set(full, parsed).catch(fail);
+    };
+    v.replaceChildren(input); input.focus();
   };
+  const del = document.createElement("button"); del.textContent = "delete";
+  del.onclick = () => { if (confirm(`Delete ${full} and everything beneath it?`)) db.delete(full).catch(fail); };
+  actions.append(edit, del);
+  tr.append(k, v, actions);
+  return tr;
 }
-$("watch").onclick = watch;
-$("path").onkeydown = (e) => { if (e.key === "Enter") watch(); };
-connect();
+
+function crumbs() {
+  const c = $("crumbs"); c.replaceChildren();
+  const parts = path === "" ? [] : path.split("/");
+  const root = document.createElement("a"); root.textContent = "(root)"; root.onclick = () => open("");
+  c.append(root);
+  parts.forEach((p, i) => {
+    const a = document.createElement("a"); a.textContent = p; a.onclick = () => open(parts.slice(0, i + 1).join("/"));
+    c.append(" / ", a);
+  });
+}
+
+async function metrics() {
+  try {
+    const text = await (await fetch("/metrics")).text();
+    const wanted = ["connections", "subscriptions", "mutations_total", "mutations_refused_total", "queries_total",
+      "deliveries_total", "delivered_seq", "effects_run_total", "effects_failed_total", "effects_dead_total"];
+    const values = new Map(text.split("\n").filter((l) => l.startsWith("kora_") && !l.includes("{"))
+      .map((l) => l.split(" ")).map(([n, v]) => [n.slice(5), v]));
+    $("metrics").replaceChildren(...wanted.filter((n) => values.has(n)).map((n) => {
+      const tr = document.createElement("tr");
+      if (n === "effects_dead_total" && Number(values.get(n)) > 0) tr.className = "bad";
+      tr.innerHTML = "<td></td><td></td>";
+      tr.firstChild.textContent = n === "effects_dead_total" ? "effects dead-lettered" : n.replaceAll("_", " ");
+      tr.lastChild.textContent = values.get(n);
+      return tr;
+    }));
+  } catch { /* offline: keep the last figures */ }
+}
+
+$("go").onclick = () => open($("path").value.trim().replace(/^\/+|\/+$/g, ""));
+$("path").onkeydown = (e) => { if (e.key === "Enter") $("go").onclick(); };
+$("next").onclick = () => { const keys = [...shown.keys()]; if (keys.length) open(path, keys[keys.length - 1]); };
+$("prev").onclick = () => { const keys = [...shown.keys()]; if (keys.length) open(path, null, keys[0]); };
+$("signin").onclick = async () => {
+  const t = $("token").value.trim() || null;
+  try {
+    const r = await db.auth(t);
+    if (t) sessionStorage.setItem("kora-console-token", t); else sessionStorage.removeItem("kora-console-token");
+    $("who").textContent = t ? `signed in as ${r?.auth?.sub ?? "?"}` : "anonymous";
+    open(path, cursor?.from ?? null, cursor?.before ?? null);
+  } catch (e) { fail(e); }
+};
+$("add").onsubmit = (e) => {
+  e.preventDefault();
+  const key = $("newkey").value.trim();
+  let value;
+  try { value = JSON.parse($("newvalue").value); } catch (err) { return fail({ code: "bad_request", message: `not JSON: ${err.message}` }); }
+  if (!key) return fail({ code: "invalid_path", message: "a key is needed" });
+  db.set(join(path, key), value).then(() => { $("newkey").value = ""; $("newvalue").value = ""; }, fail);
+};
+
+open(new URLSearchParams(location.search).get("path") ?? "");
+metrics();
+setInterval(metrics, 5000);
 </script>
 </body>
 </html>

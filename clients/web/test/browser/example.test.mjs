@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { launch, root, startKora, until } from "./harness.mjs";
+import { clickIn, launch, root, startKora, until } from "./harness.mjs";
 
 const dir = join(root, "examples/todos");
 let browser, site;
@@ -38,7 +38,7 @@ test("the web-todos example adds, checks and deletes, online and offline", async
     await until("online", () => page.$eval("#status", (e) => e.textContent === "online"));
     const add = async (text) => {
       await page.type("#text", text);
-      await page.click("#add button");
+      await clickIn(page, "#add button");
     };
     await add("find the Black Pearl");
     await until("the item to show", () => page.$$eval("li span", (s) => s.map((e) => e.textContent).join() === "find the Black Pearl"));
@@ -47,7 +47,7 @@ test("the web-todos example adds, checks and deletes, online and offline", async
     await kora.stop();
     await until("offline", () => page.$eval("#status", (e) => e.textContent.startsWith("offline")));
     await add("keep working offline");
-    await page.click("li input[type=checkbox]");
+    await clickIn(page, "li input[type=checkbox]");
     await until("both items to show, the first checked", () =>
       page.$$eval("li", (lis) => lis.length === 2 && lis[0].className === "done"));
     await until("two writes waiting", () => page.$eval("#status", (e) => e.textContent === "offline · 2 to send"));
@@ -58,7 +58,7 @@ test("the web-todos example adds, checks and deletes, online and offline", async
       const todos = Object.values((await kora.get("todos")) ?? {});
       return todos.length === 2 && todos.some((t) => t.text === "find the Black Pearl" && t.done);
     });
-    await page.click("li button");
+    await clickIn(page, "li button");
     await until("the delete to reach the server", async () => Object.values((await kora.get("todos")) ?? {}).length === 1);
     await page.close();
   } finally {

@@ -6,6 +6,7 @@
 // driven by puppeteer-core.
 
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import net from "node:net";
@@ -46,14 +47,21 @@ function freePort() {
   });
 }
 
-/** `kora serve` with its own data directory; `stop()` kills it, `start()` brings it back. */
-export async function startKora({ rules } = {}) {
+/**
+ * `kora serve` with its own data directory (and optionally a rules file and a kora.toml);
+ * `stop()` kills it, `start()` brings it back. `http()` sends `token` as a bearer token.
+ */
+export async function startKora({ rules, config, token } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "kora-web-"));
   const port = await freePort();
   const args = ["serve", "--bind", `127.0.0.1:${port}`, "--data", join(dir, "data"), "--log", "warn"];
   if (rules) {
     writeFileSync(join(dir, "rules.yaml"), rules);
     args.push("--rules", join(dir, "rules.yaml"));
+  }
+  if (config) {
+    writeFileSync(join(dir, "kora.toml"), config);
+    args.push("--config", join(dir, "kora.toml"));
   }
   const url = `http://127.0.0.1:${port}`;
   let child = null;
@@ -74,7 +82,8 @@ export async function startKora({ rules } = {}) {
       await kora.exited;
     },
     async http(method, path, body) {
-      const res = await fetch(`${url}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+      const headers = token ? { authorization: `Bearer ${token}` } : {};
+      const res = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
       const text = await res.text();
       if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
       return JSON.parse(text);
@@ -203,4 +212,20 @@ export async function countWsBytes(page) {
     counter.sent[op] = (counter.sent[op] ?? 0) + 1;
   });
   return counter;
+}
+
+/** An HS256 JWT for `claims`, signed with `secret` (as `[auth] hs256_secret` verifies). */
+export function jwt(secret, claims) {
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const body = `${enc({ alg: "HS256", typ: "JWT" })}.${enc(claims)}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
+}
+
+/**
+ * Clicks the `index`th element matching `selector`, found and clicked in one step in the
+ * page: pages that re-render on every change would detach an element found beforehand.
+ */
+export async function clickIn(page, selector, index = 0) {
+  const clicked = await page.$$eval(selector, (els, i) => (els[i] ? (els[i].click(), true) : false), index);
+  if (!clicked) throw new Error(`no element ${index} matches ${selector}`);
 }
