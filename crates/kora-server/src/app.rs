@@ -1,7 +1,12 @@
 //! The routes, in one place.
 
+use std::time::Duration;
+
+use axum::http::HeaderValue;
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 use crate::{console, export, firebase, http, metrics, web_client, ws};
@@ -34,5 +39,23 @@ pub fn router(state: AppState) -> Router {
         // Firebase: its WebSocket protocol, and REST at `/{path}.json` (the fallback).
         .route("/.ws", get(firebase::ws::upgrade))
         .fallback(firebase::rest::fallback)
+        .layer(cors(&state.config.cors_origins))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Cross-origin requests from the configured origins, for every route (Firebase's REST as
+/// much as Kora's): preflights answered, any method and header allowed.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers(Any)
+        .max_age(Duration::from_secs(3600))
 }

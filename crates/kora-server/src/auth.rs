@@ -192,3 +192,51 @@ pub fn presented<'a>(headers: &'a HeaderMap, token_param: Option<&'a str>) -> Op
         .map(str::trim)
         .or(token_param)
 }
+
+/// When an identity lapses, in seconds since the epoch: its token's `exp` plus the leeway the
+/// verifier accepted the token with, so a token accepted at connect is not dropped on the next
+/// message. The one expiry rule of every socket and stream, of both protocols.
+pub fn lapses_at(claims: &Value, leeway_secs: u64) -> Option<u64> {
+    let exp = claims.get("exp").and_then(Value::as_u64)?;
+    Some(exp.saturating_add(leeway_secs))
+}
+
+/// Whether an identity that lapses at `lapses_at` ([`lapses_at`]) has lapsed: from that
+/// second on, as JWTs define `exp`.
+pub fn lapsed(lapses_at: Option<u64>) -> bool {
+    lapses_at.is_some_and(|at| at.saturating_mul(1000) <= kora_core::stamp::wall_millis())
+}
+
+/// How long until an identity that lapses at `lapses_at` has lapsed (none: it never does).
+pub fn until_lapse(lapses_at: Option<u64>) -> Option<std::time::Duration> {
+    let left = lapses_at?
+        .saturating_mul(1000)
+        .saturating_sub(kora_core::stamp::wall_millis());
+    Some(std::time::Duration::from_millis(left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_identity_lapses_at_its_exp_second() {
+        let now = kora_core::stamp::wall_millis() / 1000;
+        assert!(!lapsed(None));
+        assert!(lapsed(Some(now)));
+        assert!(lapsed(Some(now - 1)));
+        assert!(!lapsed(Some(now + 60)));
+        assert_eq!(until_lapse(None), None);
+        assert_eq!(until_lapse(Some(now - 1)), Some(std::time::Duration::ZERO));
+        let left = until_lapse(Some(now + 60)).unwrap();
+        assert!(
+            left > std::time::Duration::from_secs(59) && left <= std::time::Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn an_identity_lapses_after_its_exp_and_the_leeway() {
+        assert_eq!(lapses_at(&serde_json::json!({"exp": 100}), 30), Some(130));
+        assert_eq!(lapses_at(&serde_json::json!({"sub": "x"}), 30), None);
+    }
+}

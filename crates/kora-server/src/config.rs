@@ -55,8 +55,9 @@ impl Default for Limits {
             max_connections: 100_000,
             max_connections_per_ip: 20_000,
             max_messages_per_second: 5_000,
-            max_subscriptions: 1_000,
-            send_queue: 4_096,
+            // The engine's defaults, defined there once.
+            max_subscriptions: kora_engine::Config::default().max_subscriptions_per_session,
+            send_queue: kora_engine::Config::default().session_queue,
             ws_read_buffer_bytes: 4_096,
         }
     }
@@ -94,6 +95,10 @@ pub struct ServerConfig {
     pub cluster: Option<Cluster>,
     /// Firebase compatibility (`[firebase]`, docs/firebase.md).
     pub firebase: crate::firebase::FirebaseConfig,
+    /// Origins whose pages may call the HTTP endpoints (CORS): `["*"]` (the default) for any,
+    /// as Firebase does; `[]` for none. Credentials travel as bearer tokens, never cookies,
+    /// so allowing an origin lets its pages act only with tokens they hold.
+    pub cors_origins: Vec<String>,
 }
 
 /// The `cluster` setting: a NATS URL, or a table.
@@ -135,12 +140,13 @@ impl Default for ServerConfig {
             rules: None,
             heartbeat_secs: 30,
             conflicts: Conflicts::Stamps,
-            retention_days: 30,
+            retention_days: kora_engine::Config::default().retention.as_secs() / (24 * 3600),
             origin: 0,
             limits: Limits::default(),
             auth: crate::auth::AuthConfig::default(),
             cluster: None,
             firebase: crate::firebase::FirebaseConfig::default(),
+            cors_origins: vec!["*".to_string()],
         }
     }
 }
@@ -150,27 +156,16 @@ impl Default for ServerConfig {
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
 
-/// The top-level settings, as `KORA_*` variables may name them.
-const SETTINGS: &[&str] = &[
-    "bind",
-    "data",
-    "store",
-    "insecure",
-    "rules",
-    "heartbeat_secs",
-    "conflicts",
-    "retention_days",
-    "origin",
-    "limits",
-    "auth",
-    "cluster",
-    "firebase",
-];
-
-/// Whether a `KORA_*` variable (without the prefix) names a setting.
+/// Whether a `KORA_*` variable (without the prefix) names a setting: a top-level key of
+/// [`ServerConfig`] as it serialises, so a new setting is readable from the environment
+/// without being listed again.
 fn is_setting(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    SETTINGS.contains(&key.split("__").next().unwrap_or_default())
+    let top = key.split("__").next().unwrap_or_default();
+    match serde_json::to_value(ServerConfig::default()) {
+        Ok(serde_json::Value::Object(settings)) => settings.contains_key(top),
+        _ => false,
+    }
 }
 
 impl ServerConfig {
@@ -197,8 +192,23 @@ impl ServerConfig {
                     .split("__"),
             )
             .merge(Serialized::defaults(overrides))
-            .extract()
+            .extract::<ServerConfig>()
             .map_err(|e| ConfigError(e.to_string()))
+            .and_then(ServerConfig::checked)
+    }
+
+    /// The configuration, if what serde cannot check holds.
+    fn checked(self) -> Result<ServerConfig, ConfigError> {
+        for origin in &self.cors_origins {
+            let scheme = origin.starts_with("http://") || origin.starts_with("https://");
+            let valid = origin.bytes().all(|b| b.is_ascii_graphic()) && !origin.ends_with('/');
+            if origin != "*" && !(scheme && valid) {
+                return Err(ConfigError(format!(
+                    "cors_origins: {origin:?} is not an origin (\"https://app.example\", or \"*\" for any)"
+                )));
+            }
+        }
+        Ok(self)
     }
 
     /// The store URL in effect.
@@ -266,6 +276,17 @@ mod tests {
         ] {
             assert!(!is_setting(key), "{key}");
         }
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        let bad = ServerConfig::load(None, serde_json::json!({"cors_origins": ["app.example"]}));
+        assert!(bad.unwrap_err().to_string().contains("not an origin"));
+        let good = ServerConfig::load(
+            None,
+            serde_json::json!({"cors_origins": ["https://a.example:8443"]}),
+        );
+        assert_eq!(good.unwrap().cors_origins, ["https://a.example:8443"]);
     }
 
     #[test]

@@ -293,10 +293,11 @@ impl Connection {
     /// Drops an identity whose token has expired, and tells the client.
     fn expire_auth(&self) -> Vec<String> {
         let ctx = self.session.context();
-        let expired = ctx
+        let leeway = self.state.config.auth.leeway_secs;
+        let lapses_at = ctx
             .auth()
-            .and_then(|claims| claims.get("exp").and_then(Value::as_u64))
-            .is_some_and(|exp| exp.saturating_mul(1000) < kora_core::stamp::wall_millis());
+            .and_then(|claims| crate::auth::lapses_at(&claims, leeway));
+        let expired = crate::auth::lapsed(lapses_at);
         if !expired {
             return Vec::new();
         }

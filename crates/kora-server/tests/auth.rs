@@ -230,3 +230,24 @@ async fn a_users_stored_subscriptions_start_when_they_authenticate() {
         json!({"inbox": {"jack": {"m2": "again"}}})
     );
 }
+
+/// A token accepted at connect within the verifier's leeway is not dropped on the next
+/// message: the socket applies the same leeway (regression: it compared `exp` alone).
+#[tokio::test]
+async fn a_token_within_the_leeway_stays_accepted_on_the_socket() {
+    let running = server_with(Kora::builder(), |config| {
+        config.auth.hs256_secret = Some(SECRET.into());
+        config.auth.leeway_secs = 30;
+    })
+    .await;
+    let token = hs256(json!({"sub": "jack", "exp": now() - 5}));
+    let mut client = Client::connect(&running).await;
+    let reply = client.request(json!({"op": "auth", "token": token})).await;
+    assert_eq!(reply["result"]["auth"]["sub"], json!("jack"), "{reply}");
+    let pong = client.request(json!({"op": "ping"})).await;
+    assert_eq!(pong["result"], json!("pong"), "{pong}");
+    // An expiry is pushed before the reply to the message that found it: had the ping found
+    // the token lapsed, its push would be queued already.
+    let late = client.maybe_push(std::time::Duration::ZERO).await;
+    assert_eq!(late, None, "no auth_expired push within the leeway");
+}

@@ -394,3 +394,72 @@ async fn conditional_writes_answer_conflict_with_what_the_caller_may_read() {
     );
     assert_eq!(stale["error"]["seq"], json!(2));
 }
+
+/// Browsers on another origin can use both REST APIs: a preflight is answered (regression:
+/// Firebase's REST answered `OPTIONS` with 400), and every answer names the allowed origin once.
+#[tokio::test]
+async fn cross_origin_requests_are_allowed_from_configured_origins() {
+    let running = server().await;
+    let client = reqwest::Client::new();
+    for path in ["/todos/t1.json", "/v1/data/todos/t1"] {
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, url(&running, path))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "PUT")
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        assert!(
+            headers.contains_key("access-control-allow-methods"),
+            "{path}"
+        );
+    }
+    for path in ["/todos.json", "/v1/data/todos", "/v1/client.js"] {
+        let answer = client
+            .get(url(&running, path))
+            .header("origin", "https://app.example")
+            .send()
+            .await
+            .unwrap();
+        let origins: Vec<_> = answer
+            .headers()
+            .get_all("access-control-allow-origin")
+            .iter()
+            .collect();
+        assert_eq!(origins, ["*"], "{path}: one allowed origin");
+    }
+
+    let running = server_with(Kora::builder(), |config| {
+        config.cors_origins = vec!["https://app.example".into()];
+    })
+    .await;
+    let allowed = |origin: &'static str| {
+        let client = client.clone();
+        let url = url(&running, "/v1/data/todos");
+        async move {
+            let answer = client
+                .get(url)
+                .header("origin", origin)
+                .send()
+                .await
+                .unwrap();
+            answer.headers().get("access-control-allow-origin").cloned()
+        }
+    };
+    assert_eq!(
+        allowed("https://app.example").await.unwrap(),
+        "https://app.example"
+    );
+    assert_eq!(allowed("https://elsewhere.example").await, None);
+}

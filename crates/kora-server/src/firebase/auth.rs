@@ -16,7 +16,8 @@ use crate::state::AppState;
 pub enum Identity {
     /// Claims: `auth` in the rules. Firebase's `uid` is added (from `user_id` or `sub`) when
     /// absent, and `sub` from `user_id`, so rules written either way find the user.
-    /// `expires`: seconds since the epoch at which the identity lapses (none for the
+    /// `expires`: seconds since the epoch at which the identity lapses, its token's `exp` plus
+    /// the verifier's leeway (`crate::auth::lapses_at`; none for the
     /// emulator's unsigned tokens, which carry `exp: 3600` whatever the date, as the
     /// emulator ignores it).
     User { claims: Value, expires: Option<u64> },
@@ -40,7 +41,7 @@ pub fn identify(state: &AppState, token: &str) -> Result<Identity, Error> {
     }
     match state.authenticate(Some(token))? {
         Some(claims) => Ok(Identity::User {
-            expires: claims.get("exp").and_then(Value::as_u64),
+            expires: crate::auth::lapses_at(&claims, state.config.auth.leeway_secs),
             claims: with_uid(claims),
         }),
         None => Err(Error::permission_denied("no token")),
@@ -60,20 +61,6 @@ pub fn context(state: &AppState, token: Option<&str>) -> Result<(Context, Option
             (ctx, expires)
         }
     })
-}
-
-/// Whether an identity that lapses at `expires` (seconds since the epoch, as a token's `exp`)
-/// has lapsed: from that second on, as JWTs define it.
-pub fn lapsed(expires: Option<u64>) -> bool {
-    expires.is_some_and(|exp| exp.saturating_mul(1000) <= super::now_millis())
-}
-
-/// How long until an identity that lapses at `expires` has lapsed (none: it never does).
-pub fn until_lapse(expires: Option<u64>) -> Option<std::time::Duration> {
-    let left = expires?
-        .saturating_mul(1000)
-        .saturating_sub(super::now_millis());
-    Some(std::time::Duration::from_millis(left))
 }
 
 /// The claims of an unsigned JWT (`alg: none`), `None` when `token` is not one.
@@ -129,21 +116,6 @@ mod tests {
         assert_eq!(
             claims,
             Some(json!({"user_id": "ada", "iat": 1, "uid": "ada", "sub": "ada"}))
-        );
-    }
-
-    #[test]
-    fn an_identity_lapses_at_its_exp_second() {
-        let now = super::super::now_millis() / 1000;
-        assert!(!lapsed(None));
-        assert!(lapsed(Some(now)));
-        assert!(lapsed(Some(now - 1)));
-        assert!(!lapsed(Some(now + 60)));
-        assert_eq!(until_lapse(None), None);
-        assert_eq!(until_lapse(Some(now - 1)), Some(std::time::Duration::ZERO));
-        let left = until_lapse(Some(now + 60)).unwrap();
-        assert!(
-            left > std::time::Duration::from_secs(59) && left <= std::time::Duration::from_secs(60)
         );
     }
 

@@ -75,7 +75,7 @@ impl Live {
         if self.expired() {
             return Some(self.revoked());
         }
-        let wait = match super::auth::until_lapse(self.expires) {
+        let wait = match crate::auth::until_lapse(self.expires) {
             Some(left) => self.keep_alive.min(left),
             None => self.keep_alive,
         };
@@ -118,7 +118,7 @@ impl Live {
     }
 
     fn expired(&self) -> bool {
-        super::auth::lapsed(self.expires)
+        crate::auth::lapsed(self.expires)
     }
 
     fn revoked(&mut self) -> Vec<Event> {

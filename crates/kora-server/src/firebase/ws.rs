@@ -423,7 +423,7 @@ impl Connection {
 
     /// Drops an expired identity and tells the client, which then re-authenticates.
     fn check_expiry(&mut self) -> Vec<String> {
-        if !super::auth::lapsed(self.expires) {
+        if !crate::auth::lapsed(self.expires) {
             return Vec::new();
         }
         self.expires = None;
