@@ -21,7 +21,7 @@ mod cache;
 mod client;
 mod error;
 mod link;
-mod options;
+pub mod options;
 mod shared;
 mod subscription;
 mod view;

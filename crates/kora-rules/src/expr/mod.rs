@@ -6,7 +6,7 @@
 //!   the pattern's captures written `$uid`.
 //! - **Operators**: `== != < <= > >= && || ! + - * / % ?: in`, member access `a.b` and
 //!   `a[b]`, literals (`null`, booleans, numbers, strings, lists, maps).
-//! - **Functions**: see [`functions`](self::functions) — `size`, `is_string`…, `matches`,
+//! - **Functions**: see `functions.rs` — `size`, `is_string`…, `matches`,
 //!   `startsWith`, `endsWith`, `contains`, `root`, `newRoot`, …
 //! - **Nulls and errors**: a missing member is `null`, never an error. Operands of the wrong
 //!   type are errors; a rule whose expression errs counts as false.

@@ -5,7 +5,7 @@
 //! ([`ws`]) and REST at `/{path}.json` with event streams ([`rest`]). Firebase data is stored
 //! as it is exported (`.priority` and `.value` members kept as keys), so Kora's tree and a
 //! Firebase client's view are the same JSON; Firebase writes become Kora mutations
-//! ([`write`]) and Kora changes become Firebase pushes ([`changes`]). Firebase's ordering,
+//! ([`write`](mod@write)) and Kora changes become Firebase pushes ([`changes`]). Firebase's ordering,
 //! hashes and queries are in [`order`], [`node`] and [`query`].
 
 pub mod auth;

@@ -9,7 +9,7 @@
 //! Compare-and-set (a transaction's `h`, REST's `if-match`), increments and priorities decide
 //! on the current value: they read it, decide, and commit on condition that it did not change
 //! since (`kora_store::Condition::Unchanged`, checked inside the store's commit, across every
-//! node on the store). If it changed, they read and decide again ([`decide_and_commit`]).
+//! node on the store). If it changed, they read and decide again (`decide_and_commit`).
 
 use kora_core::{Mutation, Path, PathQuery};
 use kora_engine::{Code, Condition, Context, Error, WriteRequest};
