@@ -16,7 +16,7 @@ import type { AuthResult, Committed, Condition, ErrorBody, JsonValue, Push, Quer
 import { KoraError, PERMANENT } from "./errors.js";
 import { Link } from "./link.js";
 import {
-  applyTo, clone, deleteMutation, fromWire, isObject, mergeMutation, segments, setMutation, toWire,
+  applyTo, clone, combine, deleteMutation, fromWire, isObject, mergeMutation, segments, setMutation, toWire,
   type Json, type JsonObject, type Mut,
 } from "./mutation.js";
 import { Clock } from "./stamp.js";
@@ -213,8 +213,14 @@ export class Kora {
     const w: QueuedWrite = { stamp: this.clock.now(), mutation };
     if (conditions?.length) w.conditions = conditions;
     const result = new Promise<Committed>((resolve, reject) => this.mine.set(w.stamp, { resolve, reject }));
+    // A stamp newer than every pending one goes last: extend the combined pending writes
+    // instead of combining them all again (the clock has seen every pending stamp, so this
+    // is the usual case).
+    const combined = this.combined;
+    const newest = [...this.queue.keys(), ...this.settling.keys()].every((s) => s < w.stamp);
     this.queue.set(w.stamp, w);
     this.pendingChanged(w.mutation);
+    if (combined !== undefined && newest) this.combined = combined ? combine(combined, w.mutation) : w.mutation;
     this.store.enqueue(w).then(
       () => {
         this.post({ t: "queued", w });

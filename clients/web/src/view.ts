@@ -87,8 +87,9 @@ export function overlay(stored: Json | null, q: Query, pending: Mut | null): Jso
   const segs = segments(q.path);
   const part = pending && restrictRange(pending, segs, q.min, q.max);
   if (!part || isEmpty(part)) return clone(pick(stored, q));
+  // The copy the writes are applied to is the result's own: no second copy.
   const root = applyTo(placeAt(segs, clone(stored)), part);
-  return clone(pick(valueAt(root, segs), q));
+  return pick(valueAt(root, segs), q);
 }
 
 /**
