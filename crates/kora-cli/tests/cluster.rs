@@ -354,13 +354,9 @@ fn a_random_schedule_of_faults_leaves_every_view_equal_to_the_store() {
         let client = reqwest::Client::new();
         let mut acked: BTreeMap<String, Value> = BTreeMap::new();
         let mut faults: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut seed: u64 = kora_core::stamp::wall_millis();
-        let mut random = move |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rng =
+            kora_testkit::rng("a_random_schedule_of_faults_leaves_every_view_equal_to_the_store");
+        let mut random = move |n: u64| rng.u64(0..n);
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut i = 0;
         while Instant::now() < deadline {

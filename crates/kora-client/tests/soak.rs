@@ -23,13 +23,13 @@ fn soak_secs() -> u64 {
         .unwrap_or(12)
 }
 
-fn random_write() -> Mutation {
-    let key = format!("soak/k{}", fastrand::u64(0..KEYS));
-    let field = format!("{key}/f{}", fastrand::u8(0..3));
+fn random_write(rng: &mut fastrand::Rng) -> Mutation {
+    let key = format!("soak/k{}", rng.u64(0..KEYS));
+    let field = format!("{key}/f{}", rng.u8(0..3));
     let path = |text: &str| Path::parse(text).unwrap();
-    match fastrand::u8(0..100) {
-        0..=59 => Mutation::merge(&path(&field), json!(fastrand::i32(..))).unwrap(),
-        60..=74 => Mutation::set(&path(&key), json!({"f0": fastrand::i32(..)})).unwrap(),
+    match rng.u8(0..100) {
+        0..=59 => Mutation::merge(&path(&field), json!(rng.i32(..))).unwrap(),
+        60..=74 => Mutation::set(&path(&key), json!({"f0": rng.i32(..)})).unwrap(),
         75..=84 => Mutation::delete(&path(&key)),
         _ => Mutation::delete(&path(&field)),
     }
@@ -37,27 +37,31 @@ fn random_write() -> Mutation {
 
 type Log = Arc<Mutex<Vec<(Stamp, Mutation, Written)>>>;
 
-async fn writer(c: Client, log: Log, until: tokio::time::Instant) {
+async fn writer(c: Client, log: Log, until: tokio::time::Instant, mut rng: fastrand::Rng) {
     while tokio::time::Instant::now() < until {
-        let m = random_write();
+        let m = random_write(&mut rng);
         let written = c.mutate(m.clone()).await.expect("queued");
         log.lock().unwrap().push((written.stamp, m, written));
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..15))).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..15))).await;
     }
 }
 
-async fn chaos(proxy: Arc<Proxy>, until: tokio::time::Instant) -> (u32, u32) {
+async fn chaos(
+    proxy: Arc<Proxy>,
+    until: tokio::time::Instant,
+    mut rng: fastrand::Rng,
+) -> (u32, u32) {
     let (mut cuts, mut stalls) = (0, 0);
     while tokio::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(100..1_200))).await;
-        if fastrand::u8(0..100) < 70 {
+        tokio::time::sleep(Duration::from_millis(rng.u64(100..1_200))).await;
+        if rng.u8(0..100) < 70 {
             proxy.cut();
             cuts += 1;
         } else {
             proxy.stall();
             stalls += 1;
         }
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(100..2_000))).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(100..2_000))).await;
         proxy.restore();
     }
     (cuts, stalls)
@@ -80,13 +84,17 @@ async fn random_clients_and_links_converge_on_the_servers_tree() {
     }
     let until = tokio::time::Instant::now() + Duration::from_secs(soak_secs());
     let log: Log = Arc::default();
+    // One generator per task, each drawn from the test's seed: the choices replay (the
+    // interleaving, which the machine decides, does not).
+    let mut rng = kora_testkit::rng("random_clients_and_links_converge_on_the_servers_tree");
     let mut tasks = Vec::new();
     for c in &clients {
-        tasks.push(tokio::spawn(writer(c.clone(), log.clone(), until)));
+        let rng = rng.fork();
+        tasks.push(tokio::spawn(writer(c.clone(), log.clone(), until, rng)));
     }
     let chaos: Vec<_> = proxies
         .iter()
-        .map(|p| tokio::spawn(chaos(p.clone(), until)))
+        .map(|p| tokio::spawn(chaos(p.clone(), until, rng.fork())))
         .collect();
     for task in tasks {
         task.await.unwrap();

@@ -86,7 +86,12 @@ fn every_subscriber_gets_exactly_its_part() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut runner = TestRunner::new(PropConfig {
         cases: 256,
-        failure_persistence: None,
+        // A failing case is saved beside this file (`*.regressions`) and tried first on
+        // every later run: commit it with the fix.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        source_file: Some(file!()),
         ..PropConfig::default()
     });
     let strategy = (

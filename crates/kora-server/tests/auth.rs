@@ -177,11 +177,23 @@ async fn an_identity_ends_when_its_token_expires() {
     let mut client = Client::connect(&running).await;
     let token = hs256(json!({"sub": "brief", "exp": now() + 1}));
     client.request(json!({"op": "auth", "token": token})).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let reply = client
-        .request(json!({"op": "call", "name": "whoami"}))
-        .await;
-    assert_eq!(reply["result"], Value::Null);
+    // The identity holds until its `exp` second has passed (leeway 0 here), then ends.
+    let client = std::sync::Arc::new(tokio::sync::Mutex::new(client));
+    kora_testkit::eventually("the identity to end", || {
+        let client = client.clone();
+        async move {
+            let reply = client
+                .lock()
+                .await
+                .request(json!({"op": "call", "name": "whoami"}))
+                .await;
+            reply["result"] == Value::Null
+        }
+    })
+    .await;
+    let mut client = std::sync::Arc::into_inner(client)
+        .expect("one owner")
+        .into_inner();
     assert_eq!(client.push().await, json!({"push": "auth_expired"}));
     // And `auth` with null signs out explicitly.
     let reply = client.request(json!({"op": "auth", "token": null})).await;

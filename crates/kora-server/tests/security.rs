@@ -705,9 +705,19 @@ async fn rules_reload_when_the_file_changes_and_bad_files_are_refused() {
         .is_some());
     // A good file takes effect without dropping the connection.
     std::fs::write(&file, "rules:\n  open:\n    read: true\n    write: false\n").unwrap();
-    tokio::time::sleep(kora_server::server::RULES_POLL * 2).await;
-    let reply = client.mutate(json!({"merge": {"open": {"c": 1}}})).await;
-    assert_eq!(reply["error"]["code"], json!("permission_denied"));
+    let client = std::sync::Arc::new(tokio::sync::Mutex::new(client));
+    kora_testkit::eventually("the new rules", || {
+        let client = client.clone();
+        async move {
+            let reply = client
+                .lock()
+                .await
+                .mutate(json!({"merge": {"open": {"c": 1}}}))
+                .await;
+            reply["error"]["code"] == json!("permission_denied")
+        }
+    })
+    .await;
 }
 
 /// A subscriber that loses the right to read its path (here: it drops its identity) gets an

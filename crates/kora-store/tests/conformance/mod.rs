@@ -143,7 +143,12 @@ pub fn model_based(name: &str, factory: Factory) {
     let store = opened.store;
     let mut runner = TestRunner::new(Config {
         cases: cases(),
-        failure_persistence: None,
+        // A failing case is saved beside this file (`*.regressions`) and tried first on
+        // every later run: commit it with the fix.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        source_file: Some(file!()),
         ..Config::default()
     });
     let strategy = (
