@@ -1,173 +1,203 @@
-//! `GET /metrics`: the engine's counters in Prometheus' text format.
+//! `GET /metrics`: the engine's counters in Prometheus' (OpenMetrics) text format, encoded by
+//! `prometheus-client`. The engine keeps its own lock-free counters (it knows nothing of
+//! Prometheus); each scrape reads them through [`EngineMetrics`], a collector.
+//!
+//! Families with several outcomes carry a label instead of one name each:
+//! `kora_writes_total{outcome}`, `kora_effects_total{outcome}`, `kora_cluster_commits_total{direction}`.
 
-use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use kora_engine::metrics::Histogram;
+use kora_engine::metrics::{Histogram, BUCKETS_US};
+use kora_engine::Kora;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::state::AppState;
 
-fn line(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
+/// Reads the engine's metrics (and the server's connection count) at each scrape.
+struct EngineMetrics {
+    kora: Kora,
+    connections: u64,
 }
 
-fn histogram(out: &mut String, name: &str, help: &str, histogram: &Histogram) {
-    let (buckets, count, sum) = histogram.snapshot();
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-    for (le, n) in buckets {
-        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+impl std::fmt::Debug for EngineMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineMetrics").finish_non_exhaustive()
     }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+}
+
+impl Collector for EngineMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let m = self.kora.metrics();
+        let gauges = [
+            (
+                "kora_connections",
+                "Open WebSocket and event-stream connections.",
+                self.connections,
+            ),
+            ("kora_sessions", "Open sessions.", m.sessions.get()),
+            (
+                "kora_subscriptions",
+                "Active subscriptions.",
+                m.subscriptions.get(),
+            ),
+            (
+                "kora_delivered_seq",
+                "Last sequence delivered to every session.",
+                self.kora.delivered_seq(),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let metric = ConstGauge::new(value as i64);
+            metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        counters(
+            &mut encoder,
+            "kora_writes",
+            "Writes by outcome: committed, refused (by interceptors or rules), conflict (their conditions failed, or retries ran out), retried (run again on changed data).",
+            "outcome",
+            &[
+                ("committed", m.mutations.get()),
+                ("refused", m.mutations_refused.get()),
+                ("conflict", m.write_conflicts.get()),
+                ("retried", m.write_retries.get()),
+            ],
+        )?;
+        counters(
+            &mut encoder,
+            "kora_effects",
+            "Effect tries by outcome: run, failed (to be retried), dead (moved to the dead letters).",
+            "outcome",
+            &[
+                ("run", m.effects_run.get()),
+                ("failed", m.effects_failed.get()),
+                ("dead", m.effects_dead.get()),
+            ],
+        )?;
+        counters(
+            &mut encoder,
+            "kora_cluster_commits",
+            "Commits this node published on the cluster bus, and other nodes' commits it received.",
+            "direction",
+            &[
+                ("published", m.cluster_published.get()),
+                ("received", m.cluster_received.get()),
+            ],
+        )?;
+        let plain = [
+            ("kora_queries", "Queries answered.", m.queries.get()),
+            (
+                "kora_deliveries",
+                "Changes queued for sessions.",
+                m.deliveries.get(),
+            ),
+            (
+                "kora_queue_drops",
+                "Session queues that overflowed and were reset.",
+                m.queue_overflows.get(),
+            ),
+            (
+                "kora_gap_fills",
+                "Changes read from the log to fill gaps in the feed.",
+                m.gap_fills.get(),
+            ),
+        ];
+        for (name, help, value) in plain {
+            let metric = ConstCounter::new(value);
+            metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        let histograms = [
+            (
+                "kora_mutation_seconds",
+                "From a write's arrival to its durable commit.",
+                &m.mutation_latency,
+            ),
+            (
+                "kora_store_commit_seconds",
+                "The store's commit of one write (group commit included).",
+                &m.store_commit_latency,
+            ),
+            (
+                "kora_store_read_seconds",
+                "The store's reads for queries.",
+                &m.store_read_latency,
+            ),
+            (
+                "kora_fanout_seconds",
+                "From a durable commit to the last session queue.",
+                &m.fanout_latency,
+            ),
+        ];
+        for (name, help, histogram) in histograms {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            encode_histogram(metric, histogram)?;
+        }
+        Ok(())
+    }
+}
+
+/// One counter family with a label of `label` per value.
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, count) in values {
+        let labels = [(label, *value)];
+        let metric = family.encode_family(&labels)?;
+        ConstCounter::new(*count).encode(metric)?;
+    }
+    Ok(())
+}
+
+/// The engine's histogram (cumulative buckets in microseconds) as Prometheus buckets in
+/// seconds (the encoder accumulates per-bucket counts, and wants the `+Inf` bucket last).
+fn encode_histogram(
+    mut metric: prometheus_client::encoding::MetricEncoder,
+    histogram: &Histogram,
+) -> Result<(), std::fmt::Error> {
+    let (cumulative, count, sum) = histogram.snapshot();
+    let mut buckets = Vec::with_capacity(BUCKETS_US.len() + 1);
+    let mut below = 0;
+    for (le, total) in cumulative {
+        buckets.push((le, total - below));
+        below = total;
+    }
+    buckets.push((f64::MAX, count - below));
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
 }
 
 /// The metrics as Prometheus text.
 pub fn render(state: &AppState) -> String {
-    let m = state.kora.metrics();
-    let mut out = String::new();
-    let gauge = "gauge";
-    let counter = "counter";
-    line(
-        &mut out,
-        "kora_connections",
-        gauge,
-        "Open WebSocket and event-stream connections.",
-        state.connections() as u64,
-    );
-    line(
-        &mut out,
-        "kora_sessions",
-        gauge,
-        "Open sessions.",
-        m.sessions.get(),
-    );
-    line(
-        &mut out,
-        "kora_subscriptions",
-        gauge,
-        "Active subscriptions.",
-        m.subscriptions.get(),
-    );
-    line(
-        &mut out,
-        "kora_mutations_total",
-        counter,
-        "Committed mutations.",
-        m.mutations.get(),
-    );
-    line(
-        &mut out,
-        "kora_mutations_refused_total",
-        counter,
-        "Mutations refused by interceptors or rules.",
-        m.mutations_refused.get(),
-    );
-    line(
-        &mut out,
-        "kora_queries_total",
-        counter,
-        "Queries answered.",
-        m.queries.get(),
-    );
-    line(
-        &mut out,
-        "kora_deliveries_total",
-        counter,
-        "Changes queued for sessions.",
-        m.deliveries.get(),
-    );
-    line(
-        &mut out,
-        "kora_queue_drops_total",
-        counter,
-        "Session queues that overflowed and were reset.",
-        m.queue_overflows.get(),
-    );
-    line(
-        &mut out,
-        "kora_effects_run_total",
-        counter,
-        "Effects that ran successfully.",
-        m.effects_run.get(),
-    );
-    line(
-        &mut out,
-        "kora_effects_failed_total",
-        counter,
-        "Effect tries that failed and will be retried.",
-        m.effects_failed.get(),
-    );
-    line(
-        &mut out,
-        "kora_effects_dead_total",
-        counter,
-        "Effects moved to the dead letters.",
-        m.effects_dead.get(),
-    );
-    line(
-        &mut out,
-        "kora_gap_fills_total",
-        counter,
-        "Changes read from the log to fill gaps in the feed.",
-        m.gap_fills.get(),
-    );
-    line(
-        &mut out,
-        "kora_cluster_published_total",
-        counter,
-        "Commits this node published on the cluster bus.",
-        m.cluster_published.get(),
-    );
-    line(
-        &mut out,
-        "kora_cluster_received_total",
-        counter,
-        "Commits of other nodes received from the cluster bus.",
-        m.cluster_received.get(),
-    );
-    line(
-        &mut out,
-        "kora_delivered_seq",
-        gauge,
-        "Last sequence delivered to every session.",
-        state.kora.delivered_seq(),
-    );
-    histogram(
-        &mut out,
-        "kora_mutation_seconds",
-        "From a write's arrival to its durable commit.",
-        &m.mutation_latency,
-    );
-    histogram(
-        &mut out,
-        "kora_store_commit_seconds",
-        "The store's commit of one write (group commit included).",
-        &m.store_commit_latency,
-    );
-    histogram(
-        &mut out,
-        "kora_store_read_seconds",
-        "The store's reads for queries.",
-        &m.store_read_latency,
-    );
-    histogram(
-        &mut out,
-        "kora_fanout_seconds",
-        "From a durable commit to the last session queue.",
-        &m.fanout_latency,
-    );
-    out
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Arc::new(EngineMetrics {
+        kora: state.kora.clone(),
+        connections: state.connections() as u64,
+    })));
+    let mut text = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+        tracing::warn!(%error, "metrics not encoded");
+    }
+    text
 }
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         render(&state),
     )
         .into_response()
