@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kora_core::backoff::Backoff;
+
 /// First wait before reconnecting after a failure.
 pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest wait between reconnection attempts.
@@ -78,22 +80,15 @@ impl Options {
     /// The pause after a transaction's attempt `attempt` (1-based) lost to another writer:
     /// doubling from [`TRANSACTION_BACKOFF_MIN`], jittered, at most [`TRANSACTION_BACKOFF_MAX`].
     pub fn transaction_backoff(&self, attempt: u32) -> Duration {
-        let base = TRANSACTION_BACKOFF_MIN
-            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
-            .min(TRANSACTION_BACKOFF_MAX);
-        base.mul_f64(fastrand::f64())
+        Backoff::new(TRANSACTION_BACKOFF_MIN, TRANSACTION_BACKOFF_MAX)
+            .full_jitter(attempt, fastrand::f64())
     }
 
     /// The wait before reconnection attempt `attempt` (0-based): doubling from
-    /// `backoff_min` up to `backoff_max`, with full jitter in its upper half so that many
+    /// `backoff_min` up to `backoff_max`, with jitter in its upper half so that many
     /// clients cut off together do not return together.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .backoff_min
-            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
-            .min(self.backoff_max);
-        let half = base / 2;
-        half + half.mul_f64(fastrand::f64())
+        Backoff::new(self.backoff_min, self.backoff_max).half_jitter(attempt, fastrand::f64())
     }
 }
 

@@ -3,6 +3,7 @@
 //! Kora's data model, pure: no I/O, no async. Everything above it — stores, the engine,
 //! the server, clients — agrees on the semantics defined here.
 //!
+//! - [`backoff`]: exponential backoff with jitter, the one retry policy.
 //! - [`condition`]: what must hold for a write to commit (checked by the stores).
 //! - [`path`]: validated paths (`todos/TOD1/text`) and the limits on them.
 //! - [`mutation`]: merge + delete, `combine`, `layers`, `restrict`, plain `apply`, and the
@@ -16,6 +17,7 @@
 //! - [`id`]: time-sortable unique ids.
 
 mod base32;
+pub mod backoff;
 pub mod condition;
 pub mod id;
 pub mod key;

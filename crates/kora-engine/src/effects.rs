@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kora_core::backoff::Backoff;
 use kora_core::stamp::wall_millis;
 use kora_store::Effect;
 use serde_json::json;
@@ -91,10 +92,11 @@ impl EffectRunner for WebhookRunner {
     }
 }
 
-/// The pause before try number `attempt + 1` (after `attempt` failures).
+/// The pause before try number `attempt + 1` (after `attempt` failures, 1-based): `base`
+/// after the first, doubling up to `max` (`kora_core::backoff`, without jitter: effects are
+/// claimed by time, so simultaneous retries are already spread by their commit times).
 pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-    base.saturating_mul(factor).min(max)
+    Backoff::new(base, max).ceiling(attempt.saturating_sub(1))
 }
 
 /// The runner loop: claims due effects and runs them until the engine shuts down.
