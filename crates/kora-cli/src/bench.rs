@@ -21,6 +21,7 @@ use clap::Args;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use kora_protocol::{QueryPath, Request};
+use kora_server::firebase::wire::Reassembly;
 use serde_json::{json, Value};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -172,31 +173,19 @@ impl Protocol {
     }
 }
 
-/// Reassembles Firebase's fragmented messages: a frame holding only a number announces that
-/// many frames that make up the next message (some servers announce even one).
+/// Whole messages as JSON: Firebase's fragmented messages are reassembled by the server's own
+/// reader (`firebase::wire::Reassembly`: a frame holding only a number announces that many
+/// frames making up the next message); Kora's frames pass through whole.
 #[derive(Default)]
-struct Fragments {
-    expected: usize,
-    text: String,
-}
+struct Fragments(Reassembly);
 
 impl Fragments {
     /// The message `frame` completes, if any.
     fn feed(&mut self, frame: &str) -> Result<Option<Value>> {
-        if self.expected > 0 {
-            self.text.push_str(frame);
-            self.expected -= 1;
-            if self.expected > 0 {
-                return Ok(None);
-            }
-            let text = std::mem::take(&mut self.text);
-            return Ok(Some(serde_json::from_str(&text)?));
+        match self.0.feed(frame).map_err(|e| anyhow!("{e}"))? {
+            Some(text) => Ok(Some(serde_json::from_str(&text)?)),
+            None => Ok(None),
         }
-        if frame.len() <= 6 && frame.bytes().all(|b| b.is_ascii_digit()) {
-            self.expected = frame.parse().unwrap_or(0);
-            return Ok(None);
-        }
-        Ok(Some(serde_json::from_str(frame)?))
     }
 }
 
