@@ -577,3 +577,79 @@ async fn a_stream_whose_reader_loses_the_right_is_cancelled() {
     assert_eq!(events.next().await, "event: cancel\ndata: null\n\n");
     running.stop().await.ok();
 }
+
+/// A connection streaming writes without waiting (as an Admin SDK process or a game loop
+/// does): every write is acknowledged, applied in the order sent (the last set wins), the
+/// writer's own listen sees each change before that write's `ok`, and a read sent after the
+/// writes sees them all.
+#[tokio::test]
+async fn pipelined_writes_keep_the_connections_order() {
+    const WRITES: u64 = 200;
+    let running = server().await;
+    let mut client = Firebase::connect(&running).await;
+    let (_, listening) = client.request("q", json!({"p": "/game", "h": ""})).await;
+    assert_eq!(listening["s"], "ok");
+    let mut sent = Vec::new();
+    for i in 0..WRITES {
+        let r = match i % 2 {
+            0 => {
+                client
+                    .send("p", json!({"p": "/game/state", "d": {"tick": i}}))
+                    .await
+            }
+            _ => {
+                client
+                    .send(
+                        "m",
+                        json!({"p": "/game", "d": {"state/tick": i, "log/t": i}}),
+                    )
+                    .await
+            }
+        };
+        sent.push(r);
+    }
+    let read = client.send("g", json!({"p": "/game/state", "q": {}})).await;
+    // Replies, and the last tick each listen push showed before each reply.
+    let mut seen_tick: Option<u64> = None;
+    let mut acked = Vec::new();
+    let mut read_back = None;
+    while read_back.is_none() {
+        let frame = client.frame().await;
+        let d = &frame["d"];
+        if frame["t"] != "d" {
+            continue;
+        }
+        match d.get("r").and_then(Value::as_u64) {
+            None => {
+                let data = &d["b"]["d"];
+                let tick = data["tick"].as_u64().or(data["state"]["tick"].as_u64());
+                let tick = tick.or(data["state/tick"].as_u64());
+                if let Some(tick) = tick {
+                    assert!(seen_tick.is_none_or(|t| tick > t), "changes in order: {d}");
+                    seen_tick = Some(tick);
+                }
+            }
+            Some(r) if r == read => read_back = Some(d["b"].clone()),
+            Some(r) => {
+                assert_eq!(d["b"]["s"], "ok", "{d}");
+                let i = sent.iter().position(|s| *s == r).expect("a write's reply") as u64;
+                assert!(
+                    seen_tick.is_some_and(|t| t >= i),
+                    "write {i}'s change reached the writer's listen before its ok ({seen_tick:?})"
+                );
+                acked.push(r);
+            }
+        }
+    }
+    assert_eq!(
+        acked.len() as u64,
+        WRITES,
+        "every write acknowledged before the read's reply"
+    );
+    let read_back = read_back.expect("the read's reply");
+    assert_eq!(
+        read_back["d"],
+        json!({"tick": WRITES - 1}),
+        "the last write wins"
+    );
+}

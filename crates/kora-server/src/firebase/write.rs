@@ -12,7 +12,7 @@
 //! node on the store). If it changed, they read and decide again (`decide_and_commit`).
 
 use kora_core::{Mutation, Path, PathQuery};
-use kora_engine::{Code, Condition, Context, Error, WriteRequest};
+use kora_engine::{Code, Condition, Context, Error, Turn, WriteRequest};
 use kora_store::Seq;
 use serde_json::{Map, Value};
 
@@ -105,7 +105,7 @@ pub async fn put(
     }
     if !needs_current(&expect, &data) {
         let value = resolve(data, None)?;
-        let seq = commit(state, ctx, set_or_delete(path, value.as_ref())?).await?;
+        let seq = commit(state, ctx, set_or_delete(path, value.as_ref())?, None).await?;
         return Ok(Written {
             seq: Some(seq),
             value,
@@ -137,6 +137,27 @@ pub async fn update(
     path: &Path,
     children: Map<String, Value>,
 ) -> Result<Seq, Error> {
+    let located = locate(state, path, children)?;
+    if !located.iter().any(|(_, data)| has_increment(data)) {
+        return commit(state, ctx, build_update(&located, &[])?, None).await;
+    }
+    let paths = located.iter().map(|(child, _)| child.clone()).collect();
+    let decided = decide_and_commit(state, ctx, paths, |found| {
+        Ok((Some(build_update(&located, &found)?), ()))
+    });
+    match decided.await {
+        Ok((seq, ())) => Ok(seq.unwrap_or_default()),
+        Err(Refusal::Error(error)) => Err(error),
+        Err(Refusal::Stale { .. }) => Err(Error::internal("an update found stale")),
+    }
+}
+
+/// An update's children at their paths below `path`, each checked against the depth limit.
+fn locate(
+    state: &AppState,
+    path: &Path,
+    children: Map<String, Value>,
+) -> Result<Vec<(Path, Value)>, Error> {
     let limits = state.config.path_limits();
     let mut located = Vec::with_capacity(children.len());
     for (relative, data) in children {
@@ -149,27 +170,64 @@ pub async fn update(
         }
         located.push((child, data));
     }
-    let build = |found: &[Option<Value>]| -> Result<Mutation, Error> {
-        let mut mutation = Mutation::new();
-        for (i, (child, data)) in located.iter().enumerate() {
-            let current = found.get(i).and_then(Option::as_ref);
-            mutation = match resolve(data.clone(), current)? {
-                Some(value) => mutation.combine(Mutation::set(child, value)?),
-                None => mutation.and_delete(child),
-            };
+    Ok(located)
+}
+
+/// The mutation of an update, given the current values of its children (`found`, in order;
+/// empty when no child needs one).
+fn build_update(located: &[(Path, Value)], found: &[Option<Value>]) -> Result<Mutation, Error> {
+    let mut mutation = Mutation::new();
+    for (i, (child, data)) in located.iter().enumerate() {
+        let current = found.get(i).and_then(Option::as_ref);
+        mutation = match resolve(data.clone(), current)? {
+            Some(value) => mutation.combine(Mutation::set(child, value)?),
+            None => mutation.and_delete(child),
+        };
+    }
+    Ok(mutation)
+}
+
+/// The mutation of a WebSocket `p` (set) or `m` (update) that decides on nothing it would
+/// read — no transaction hash, no increment, no priority — or `None` for one that does.
+/// Such writes are pipelined: committed in the order they arrived, each under its `turn`,
+/// without waiting for the one before to finish (`ws.rs`).
+pub fn plain(
+    state: &AppState,
+    action: &str,
+    path: &Path,
+    body: &Value,
+) -> Result<Option<Mutation>, Error> {
+    let data = body.get("d").unwrap_or(&Value::Null);
+    match action {
+        "p" if body.get("h").is_none()
+            && path.last() != Some(".priority")
+            && !has_increment(data) =>
+        {
+            let value = resolve(data.clone(), None)?;
+            Ok(Some(set_or_delete(path, value.as_ref())?))
         }
-        Ok(mutation)
-    };
-    if !located.iter().any(|(_, data)| has_increment(data)) {
-        return commit(state, ctx, build(&[])?).await;
+        "m" => {
+            let Value::Object(children) = data else {
+                return Err(Error::bad_request("an update's data is an object"));
+            };
+            if children.values().any(has_increment) {
+                return Ok(None);
+            }
+            let located = locate(state, path, children.clone())?;
+            Ok(Some(build_update(&located, &[])?))
+        }
+        _ => Ok(None),
     }
-    let paths = located.iter().map(|(child, _)| child.clone()).collect();
-    let decided = decide_and_commit(state, ctx, paths, |found| Ok((Some(build(&found)?), ())));
-    match decided.await {
-        Ok((seq, ())) => Ok(seq.unwrap_or_default()),
-        Err(Refusal::Error(error)) => Err(error),
-        Err(Refusal::Stale { .. }) => Err(Error::internal("an update found stale")),
-    }
+}
+
+/// Commits a write [`plain`] made, in its turn among the connection's writes.
+pub async fn commit_in_turn(
+    state: &AppState,
+    ctx: &Context,
+    mutation: Mutation,
+    turn: Turn,
+) -> Result<Seq, Error> {
+    commit(state, ctx, mutation, Some(turn)).await
 }
 
 /// Reads `paths` at one point, lets `decide` make a write of what it found (`None`: nothing
@@ -296,9 +354,18 @@ async fn set_priority(
     Ok(Written { seq, value })
 }
 
-async fn commit(state: &AppState, ctx: &Context, mutation: Mutation) -> Result<Seq, Error> {
+async fn commit(
+    state: &AppState,
+    ctx: &Context,
+    mutation: Mutation,
+    turn: Option<Turn>,
+) -> Result<Seq, Error> {
     check_size(state, &mutation)?;
-    Ok(state.kora.mutate(ctx, mutation, None).await?.seq)
+    let request = WriteRequest {
+        turn,
+        ..WriteRequest::new(mutation, state.kora.stamp(None))
+    };
+    Ok(state.kora.write(ctx, request).await?.seq)
 }
 
 /// A fresh push id for REST `POST`.

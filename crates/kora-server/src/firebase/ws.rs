@@ -1,14 +1,22 @@
 //! Firebase's WebSocket protocol v5 at `/.ws?v=5&ns=…`: one task per connection handles the
-//! client's requests strictly in order (docs/firebase-protocol.md §7: per-connection FIFO), and passes the
-//! engine's pushes on as Firebase pushes.
+//! client's requests in order (docs/firebase-protocol.md §7: per-connection FIFO), and passes
+//! the engine's pushes on as Firebase pushes.
+//!
+//! Writes that decide on nothing they read (sets and updates without a transaction hash,
+//! increments or priorities: `write::plain`) are pipelined: each is committed in its turn
+//! (`kora_engine::Turns`: in the order they arrived) on a task of its own, so a client
+//! streaming writes is not held up by each one's commit and fan-out. Every other request
+//! first waits for the writes in flight to finish ([`Connection::settle_writes`]), so it sees
+//! them, exactly as if the writes had been handled one at a time.
 //!
 //! The two ordering rules the SDKs depend on hold by construction: a listen's data is sent
 //! before its `ok`, and a write's own pushes (to this connection's listens) before its `ok` —
-//! the write waits until the engine has fanned its commit out, then the queued pushes are
-//! sent, then the reply.
+//! the write waits until the engine has fanned its commit out, and the loop sends what the
+//! connection has queued before the reply.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -16,9 +24,11 @@ use axum::extract::{ConnectInfo, Query as UrlQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use kora_core::Mutation;
 use kora_core::PathQuery;
-use kora_engine::{Context, Error, Initial, Push, Session};
+use kora_engine::{Context, Error, Initial, Push, Session, Turns};
 use serde_json::{json, Value};
+use tokio::sync::{mpsc, Semaphore};
 
 use super::auth::{identify, Identity};
 use super::disconnect::Pending;
@@ -28,7 +38,7 @@ use super::write::{self, Expect, Refusal};
 use super::{wire, Namespace};
 use crate::error::ApiError;
 use crate::state::{AppState, ConnectionGuard};
-use crate::ws::DELIVERY_WAIT;
+use crate::ws::{DELIVERY_WAIT, MAX_IN_FLIGHT};
 
 /// `GET /.ws`: upgrades to Firebase's protocol.
 pub async fn upgrade(
@@ -62,6 +72,11 @@ struct Connection {
     on_disconnect: Pending,
     /// When the client's token expires (seconds since the epoch).
     expires: Option<u64>,
+    /// Pipelined writes: their order, their number in flight, and their replies.
+    turns: Turns,
+    in_flight: Arc<Semaphore>,
+    replies: mpsc::UnboundedSender<Vec<String>>,
+    replied: mpsc::UnboundedReceiver<Vec<String>>,
 }
 
 async fn run(
@@ -86,6 +101,7 @@ async fn run(
     {
         return;
     }
+    let (replies, replied) = mpsc::unbounded_channel();
     let mut conn = Connection {
         session: state.kora.session(state.context()),
         state,
@@ -93,6 +109,10 @@ async fn run(
         listens: HashMap::new(),
         on_disconnect: Pending::default(),
         expires: None,
+        turns: Turns::default(),
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        replies,
+        replied,
     };
     let heartbeat = conn.state.config.heartbeat();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
@@ -125,6 +145,7 @@ async fn run(
                 }
                 None => break,
             },
+            Some(replies) = conn.replied.recv() => conn.after_writes(replies).await,
             _ = tick.tick() => {
                 if last_heard.elapsed() > heartbeat * 2 {
                     break;
@@ -146,11 +167,16 @@ async fn run(
         state,
         session,
         on_disconnect,
+        in_flight,
         ..
     } = conn;
     if !on_disconnect.is_empty() {
         let ctx = session.context().clone();
-        tokio::spawn(async move { on_disconnect.run(&state, &ctx).await });
+        tokio::spawn(async move {
+            // After the connection's own writes: they were made first.
+            let _settled = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+            on_disconnect.run(&state, &ctx).await
+        });
     }
 }
 
@@ -188,6 +214,20 @@ impl Connection {
             }
         };
         let mut out = self.check_expiry();
+        if action == "p" || action == "m" {
+            match self.plain_write(&action, &body) {
+                Ok(Some(mutation)) => {
+                    self.pipeline(r, mutation).await;
+                    return out;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    out.push(wire::refused(&r, &error));
+                    return out;
+                }
+            }
+        }
+        out.extend(self.settle_writes().await);
         let result = match action.as_str() {
             "s" | "appcheck" | "unappeck" | "unappcheck" => Ok(vec![wire::ok(&r, json!(""))]),
             "q" | "l" => self.listen(&r, &body).await,
@@ -207,6 +247,68 @@ impl Connection {
             Ok(frames) => out.extend(frames),
             Err(error) => out.push(wire::refused(&r, &error)),
         }
+        out
+    }
+
+    /// The mutation of a write that can be pipelined (`write::plain`), if it is one.
+    fn plain_write(&self, action: &str, body: &Value) -> Result<Option<Mutation>, Error> {
+        let path = self.path(path_of(body))?;
+        write::plain(&self.state, action, &path, body)
+    }
+
+    /// Commits `mutation` in its turn on a task of its own; its reply comes back through the
+    /// connection loop ([`Connection::after_writes`]).
+    async fn pipeline(&mut self, r: Value, mutation: Mutation) {
+        let turn = self.turns.next();
+        let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let state = self.state.clone();
+        let ctx = self.session.context().clone();
+        let replies = self.replies.clone();
+        tokio::spawn(async move {
+            let reply = match write::commit_in_turn(&state, &ctx, mutation, turn).await {
+                Ok(seq) => {
+                    let delivered = state.kora.wait_delivered(seq);
+                    let _ = tokio::time::timeout(DELIVERY_WAIT, delivered).await;
+                    wire::ok(&r, json!(""))
+                }
+                Err(error) => wire::refused(&r, &error),
+            };
+            // The reply is queued before the permit is returned: a request settling the
+            // writes in flight finds it.
+            let _ = replies.send(vec![reply]);
+            drop(permit);
+        });
+    }
+
+    /// Waits for the pipelined writes in flight to finish; returns their replies (after what
+    /// they pushed to this connection), so that what follows sees and follows them.
+    async fn settle_writes(&mut self) -> Vec<String> {
+        if self.in_flight.available_permits() < MAX_IN_FLIGHT {
+            if let Ok(all) = self.in_flight.acquire_many(MAX_IN_FLIGHT as u32).await {
+                drop(all);
+            }
+        }
+        let mut replies = Vec::new();
+        while let Ok(more) = self.replied.try_recv() {
+            replies.extend(more);
+        }
+        match replies.is_empty() {
+            true => replies,
+            false => self.after_writes(replies).await,
+        }
+    }
+
+    /// Writes' replies, after the pushes queued for this connection (its listens see a
+    /// change before the write's `ok`). Every reply already waiting goes along.
+    async fn after_writes(&mut self, mut replies: Vec<String>) -> Vec<String> {
+        while let Ok(more) = self.replied.try_recv() {
+            replies.extend(more);
+        }
+        let pushes = self.session.process_queued(usize::MAX).await;
+        let mut out = self.render(pushes).await;
+        out.extend(replies);
         out
     }
 
