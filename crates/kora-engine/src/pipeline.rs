@@ -124,8 +124,10 @@ pub struct Turn {
 }
 
 impl Turn {
-    /// Waits until the writes before this one were handed to the store (or gave up).
-    async fn wait(&mut self) {
+    /// Waits until the turns before this one are over (dropped): for a write, until the
+    /// writes before it were handed to the store (or gave up). Transports use a second
+    /// `Turns` the same way to send a connection's replies in order.
+    pub async fn wait(&mut self) {
         if let Some(previous) = self.previous.take() {
             let _ = previous.await;
         }

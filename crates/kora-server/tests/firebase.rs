@@ -579,7 +579,7 @@ async fn a_stream_whose_reader_loses_the_right_is_cancelled() {
 }
 
 /// A connection streaming writes without waiting (as an Admin SDK process or a game loop
-/// does): every write is acknowledged, applied in the order sent (the last set wins), the
+/// does): every write is acknowledged in the order sent and applied in it (the last set wins), the
 /// writer's own listen sees each change before that write's `ok`, and a read sent after the
 /// writes sees them all.
 #[tokio::test]
@@ -633,6 +633,7 @@ async fn pipelined_writes_keep_the_connections_order() {
             Some(r) => {
                 assert_eq!(d["b"]["s"], "ok", "{d}");
                 let i = sent.iter().position(|s| *s == r).expect("a write's reply") as u64;
+                assert_eq!(i, acked.len() as u64, "acknowledged in the order sent");
                 assert!(
                     seen_tick.is_some_and(|t| t >= i),
                     "write {i}'s change reached the writer's listen before its ok ({seen_tick:?})"

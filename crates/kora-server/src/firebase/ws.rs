@@ -72,8 +72,10 @@ struct Connection {
     on_disconnect: Pending,
     /// When the client's token expires (seconds since the epoch).
     expires: Option<u64>,
-    /// Pipelined writes: their order, their number in flight, and their replies.
+    /// Pipelined writes: their order, the order of their replies, their number in flight,
+    /// and their replies.
     turns: Turns,
+    reply_turns: Turns,
     in_flight: Arc<Semaphore>,
     replies: mpsc::UnboundedSender<Vec<String>>,
     replied: mpsc::UnboundedReceiver<Vec<String>>,
@@ -110,6 +112,7 @@ async fn run(
         on_disconnect: Pending::default(),
         expires: None,
         turns: Turns::default(),
+        reply_turns: Turns::default(),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         replies,
         replied,
@@ -260,6 +263,7 @@ impl Connection {
     /// connection loop ([`Connection::after_writes`]).
     async fn pipeline(&mut self, r: Value, mutation: Mutation) {
         let turn = self.turns.next();
+        let mut reply_turn = self.reply_turns.next();
         let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
             return;
         };
@@ -275,9 +279,11 @@ impl Connection {
                 }
                 Err(error) => wire::refused(&r, &error),
             };
-            // The reply is queued before the permit is returned: a request settling the
-            // writes in flight finds it.
+            // Acknowledged in the order the writes arrived; the reply is queued before the
+            // permit is returned, so a request settling the writes in flight finds it.
+            reply_turn.wait().await;
             let _ = replies.send(vec![reply]);
+            drop(reply_turn);
             drop(permit);
         });
     }
