@@ -16,7 +16,7 @@ import type { AuthResult, Committed, Condition, ErrorBody, JsonValue, Push, Quer
 import { KoraError, PERMANENT } from "./errors.js";
 import { Link } from "./link.js";
 import {
-  applyTo, clone, combine, deleteMutation, fromWire, isObject, mergeMutation, segments, setMutation, toWire,
+  applyShared, clone, combine, deleteMutation, fromWire, isEmptyObject, isObject, mergeMutation, segments, setMutation, toWire,
   type Json, type JsonObject, type Mut,
 } from "./mutation.js";
 import { Clock } from "./stamp.js";
@@ -68,6 +68,8 @@ interface Sub {
   segs: string[];
   /** The server's value (without pending writes); `null`: nothing there. */
   value: Json | null;
+  /** Objects of `value` no reader has been given: changes may be made to them in place. */
+  owned: WeakSet<object>;
   /** The last sequence applied; `null` until a value is known. */
   seq: number | null;
   /** Caught up on the current connection. */
@@ -86,7 +88,9 @@ type Message =
 /** Writes sent before their replies return (the server takes 64 per connection). */
 const IN_FLIGHT = 64;
 /** How long subscription data may wait in memory before it is saved. */
-const SAVE_DELAY_MS = 50;
+const SAVE_DELAY_MS = 200;
+/** Least time between two calls of a subscription's listeners (a burst of changes, one call). */
+const EMIT_INTERVAL_MS = 16;
 
 export function connect(options: ConnectOptions = {}): Kora {
   return new Kora(options);
@@ -109,9 +113,13 @@ export class Kora {
   private readonly inflight = new Set<string>();
   private readonly subs = new Map<string, Sub>();
   private readonly dirty = new Set<Sub>();
-  private saveTimer?: ReturnType<typeof setTimeout>;
+  private flushTimer?: ReturnType<typeof setTimeout>;
+  private flushing?: Promise<void>;
+  private flushAgain = false;
+  private readonly finishing: { w: QueuedWrite; c: Committed | null; error: KoraError | null }[] = [];
   private readonly emitting = new Set<Sub>();
   private emitTimer?: ReturnType<typeof setTimeout>;
+  private lastEmit = 0;
   private readonly statusListeners = new Set<(s: Status) => void>();
   private readonly expiredListeners = new Set<() => void>();
   private readonly waiters = new Set<() => void>();
@@ -258,7 +266,7 @@ export class Kora {
   }
 
   /** The sender's end of a write: acknowledged (`c`) or refused for good (`error`). */
-  private async finish(w: QueuedWrite, c: Committed | null, error: KoraError | null): Promise<void> {
+  private finish(w: QueuedWrite, c: Committed | null, error: KoraError | null): void {
     if (!this.queue.has(w.stamp)) return;
     this.queue.delete(w.stamp);
     this.inflight.delete(w.stamp);
@@ -267,16 +275,11 @@ export class Kora {
     // The server replies after the pushes of the write's commit, so the subscriptions already
     // hold its effect: dropping it from the overlay shows no flicker; a refusal rolls back.
     this.pendingChanged(w.mutation);
-    try {
-      // Saved data first, so that a reload never finds the write gone from both.
-      if (c) await this.flushSaves();
-      await this.store.dequeue(w.stamp);
-    } catch {
-      // The write stays in the database and is sent again by the next sender: harmless, a
-      // stamped write applied twice changes nothing.
-    }
-    this.post(c ? { t: "done", stamp: w.stamp, ok: c } : { t: "done", stamp: w.stamp, error: error!.toBody() });
-    this.settle(w.stamp, c, error);
+    // Removed from the database (and reported) by the next flush, after the subscriptions'
+    // data is saved: a reload never finds the write gone from both. Writes acknowledged
+    // meanwhile share that flush.
+    this.finishing.push({ w, c, error });
+    this.requestFlush(0);
     this.pump();
   }
 
@@ -393,6 +396,7 @@ export class Kora {
         if (epoch !== this.epoch || this.subs.get(s.name) !== s) return;
         if (resume === null) {
           s.value = valueAt(r.value, s.segs);
+          s.owned = new WeakSet();
           s.seq = r.seq;
           this.changed(s);
         }
@@ -417,14 +421,15 @@ export class Kora {
     if (!s) return;
     if (p.push === "ended") return this.end(s, KoraError.from(p.error));
     if (p.push === "reset") {
-      s.value = isObject(p.value) && Object.keys(p.value).length === 0 ? null : (p.value ?? null);
+      s.value = isObject(p.value) && isEmptyObject(p.value) ? null : (p.value ?? null);
+      s.owned = new WeakSet();
       s.seq = p.seq;
     } else {
       if (s.seq !== null && p.seq <= s.seq) return; // already applied (a resume overlapping)
       this.clock.observe(p.stamp);
-      const root = applyTo(placeAt(s.segs, s.value), fromWire(p.mutation));
+      const root = applyShared(placeAt(s.segs, s.value), fromWire(p.mutation), s.owned);
       const value = valueAt(root, s.segs);
-      s.value = isObject(value) && Object.keys(value).length === 0 ? null : value;
+      s.value = isObject(value) && isEmptyObject(value) ? null : value;
       s.seq = p.seq;
     }
     this.changed(s);
@@ -454,7 +459,7 @@ export class Kora {
     let s = this.subs.get(name);
     if (!s) {
       const sub: Sub = {
-        name, query, segs: segments(path), value: null, seq: null, live: false, epoch: -1,
+        name, query, segs: segments(path), value: null, owned: new WeakSet(), seq: null, live: false, epoch: -1,
         listeners: new Set(), onError: new Set(), loaded: Promise.resolve(),
       };
       sub.loaded = this.ready
@@ -476,7 +481,7 @@ export class Kora {
     let stopped = false;
     sub.loaded.then(() => {
       if (stopped || this.closed || this.subs.get(name) !== sub) return;
-      if (sub.seq !== null || !this.resumed) cb(this.view(sub));
+      if (sub.seq !== null || !this.resumed) cb(this.handOut(sub));
     });
     return () => {
       if (stopped) return;
@@ -486,7 +491,7 @@ export class Kora {
       if (sub.listeners.size > 0 || this.subs.get(name) !== sub) return;
       // The saved copy stays: subscribing again is served from it at once.
       this.subs.delete(name);
-      this.flushSaves().catch(() => {});
+      this.flush().catch(() => {});
       if (this.link.connected) this.link.request({ op: "unsubscribe", sub: name }).catch(() => {});
       this.wake();
     };
@@ -500,20 +505,20 @@ export class Kora {
     await this.ready;
     const q = makeQuery(path, options);
     for (const s of this.subs.values()) {
-      if (s.live && covers(s.query, q)) return overlay(this.baseFor(s, q), q, this.pendingMut());
+      if (s.live && covers(s.query, q)) return clone(overlay(this.baseFor(s, q), q, this.pendingMut()));
     }
     if (this.link.connected) {
       try {
         const r = await this.link.request<QueryResult>({ op: "query", paths: [{ ...q }] });
-        return overlay(valueAt(r.value, segments(q.path)), q, this.pendingMut());
+        return clone(overlay(valueAt(r.value, segments(q.path)), q, this.pendingMut()));
       } catch (e) {
         if (!(e instanceof KoraError) || e.code !== "unavailable") throw e;
       }
     }
     const known = [...this.subs.values()].filter((s) => s.seq !== null);
-    for (const s of known) if (covers(s.query, q)) return overlay(this.baseFor(s, q), q, this.pendingMut());
+    for (const s of known) if (covers(s.query, q)) return clone(overlay(this.baseFor(s, q), q, this.pendingMut()));
     for (const s of await this.store.loadSubs()) {
-      if (covers(s.query, q)) return overlay(this.baseFor({ ...s, segs: segments(s.query.path) }, q), q, this.pendingMut());
+      if (covers(s.query, q)) return clone(overlay(this.baseFor({ ...s, segs: segments(s.query.path) }, q), q, this.pendingMut()));
     }
     throw new KoraError("unavailable", `offline, and no local copy holds ${JSON.stringify(path)}`);
   }
@@ -590,7 +595,8 @@ export class Kora {
     for (;;) {
       if (this.closed) throw new KoraError("unavailable", "the client is closed");
       const subsLive = [...this.subs.values()].every((s) => s.live);
-      if (this.resumed && subsLive && this.queue.size === 0 && this.settling.size === 0) return;
+      const settled = this.finishing.length === 0 && !this.flushing; // removed from the database too
+      if (this.resumed && subsLive && this.queue.size === 0 && this.settling.size === 0 && settled) return;
       await new Promise<void>((resolve) => this.waiters.add(resolve));
     }
   }
@@ -622,7 +628,7 @@ export class Kora {
     this.closed = true;
     globalThis.removeEventListener?.("online", this.onOnline);
     await this.ready.catch(() => {});
-    await this.flushSaves().catch(() => {});
+    await this.flush().catch(() => {});
     this.link.close();
     this.releaseLock?.();
     this.channel?.close();
@@ -652,7 +658,12 @@ export class Kora {
     return this.combined;
   }
 
-  private view(s: Sub): Json | null {
+  /**
+   * The local view of `s` for readers. It shares objects with `s.value`, which from now on
+   * are changed only by copying (see `applyShared`), so what a reader holds never changes.
+   */
+  private handOut(s: Sub): Json | null {
+    s.owned = new WeakSet();
     return overlay(s.value, s.query, this.pendingMut());
   }
 
@@ -666,41 +677,83 @@ export class Kora {
   /** The server's data of `s` changed: save it soon, show it. */
   private changed(s: Sub): void {
     this.dirty.add(s);
-    if (!this.saveTimer) this.saveTimer = setTimeout(() => this.flushSaves().catch(() => {}), SAVE_DELAY_MS);
+    this.requestFlush(SAVE_DELAY_MS);
     this.emit(s);
   }
 
-  private async flushSaves(): Promise<void> {
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = undefined;
-    const subs = [...this.dirty];
-    this.dirty.clear();
-    await Promise.all(
-      subs
-        .filter((s) => s.seq !== null)
-        .map((s) => this.store.saveSub({ name: s.name, query: s.query, seq: s.seq!, value: clone(s.value) })),
-    );
+  /** Runs `flush` within `delay` ms; one at a time, and again at once if asked meanwhile. */
+  private requestFlush(delay: number): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    if (this.flushTimer && delay > 0) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush().catch(() => {});
+    }, delay);
+  }
+
+  /**
+   * Saves changed subscriptions (the server's value and its sequence, whole), then removes
+   * the writes the server has settled from the queue and tells every tab and waiter.
+   */
+  private async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.flushing) return this.flushing;
+    const run = async () => {
+      const subs = [...this.dirty].filter((s) => s.seq !== null);
+      this.dirty.clear();
+      // Saving reads the value after an await: it must not change in place meanwhile.
+      for (const s of subs) s.owned = new WeakSet();
+      const done = this.finishing.splice(0);
+      await Promise.all(
+        subs.map((s) => this.store.saveSub({ name: s.name, query: s.query, seq: s.seq!, value: s.value })),
+      ).catch(() => {});
+      if (done.length) {
+        // On failure the writes stay in the database and are sent again by the next sender:
+        // harmless, a stamped write applied twice changes nothing.
+        await this.store.dequeueMany(done.map((d) => d.w.stamp)).catch(() => {});
+      }
+      for (const { w, c, error } of done) {
+        this.post(c ? { t: "done", stamp: w.stamp, ok: c } : { t: "done", stamp: w.stamp, error: error!.toBody() });
+        this.settle(w.stamp, c, error);
+      }
+    };
+    this.flushing = run();
+    try {
+      await this.flushing;
+    } finally {
+      this.flushing = undefined;
+      this.wake();
+    }
+    if (this.flushAgain) {
+      this.flushAgain = false;
+      this.requestFlush(this.finishing.length ? 0 : SAVE_DELAY_MS);
+    }
   }
 
   /** Calls the listeners of `s` soon, once for any number of changes in between. */
   private emit(s: Sub): void {
     this.emitting.add(s);
     if (this.emitTimer) return;
+    // Timers run between the frames of a burst (a resume replaying thousands of changes), so
+    // a zero delay would not gather them: keep calls at least EMIT_INTERVAL_MS apart.
+    const wait = Math.max(0, this.lastEmit + EMIT_INTERVAL_MS - Date.now());
     this.emitTimer = setTimeout(() => {
       this.emitTimer = undefined;
+      this.lastEmit = Date.now();
       const subs = [...this.emitting];
       this.emitting.clear();
       for (const sub of subs) {
         if (this.closed || this.subs.get(sub.name) !== sub) continue;
         if (sub.seq === null && this.resumed) continue; // nothing known yet: wait for the server
-        // Each listener gets its own copy: one changing it must not change what others see.
-        let value: Json | null | undefined = this.view(sub);
-        for (const f of sub.listeners) {
-          f(value === undefined ? this.view(sub) : value);
-          value = undefined;
-        }
+        const value = this.handOut(sub);
+        for (const f of sub.listeners) f(value);
       }
-    }, 0);
+    }, wait);
   }
 }
 

@@ -122,10 +122,10 @@ export function deleteMutation(path: string): Mut {
 }
 
 export function isEmpty(m: Mut): boolean {
-  return Object.keys(m.merge).length === 0 && isNothing(m.delete);
+  return isEmptyObject(m.merge) && isNothing(m.delete);
 }
 
-const isNothing = (d: Del) => d !== 1 && Object.keys(d).length === 0;
+const isNothing = (d: Del) => d !== 1 && isEmptyObject(d);
 
 /** Calls `f` with the path of every `1` in a delete tree. */
 export function forEachDelete(d: Del, f: (path: string[]) => void, prefix: string[] = []): void {
@@ -160,38 +160,77 @@ function union(a: Del, b: Del): Del {
   return a;
 }
 
-/** Applies `m` to `root` (changing it) and returns it; branches left empty disappear. */
-export function applyTo(root: JsonObject, m: Mut): JsonObject {
-  if (m.delete === 1) for (const k of Object.keys(root)) delete root[k];
-  else forEachDelete(m.delete, (path) => remove(root, path, 0));
-  mergeValues(root, m.merge);
-  return root;
+/** True when `o` has no members (without listing them: objects here can be large). */
+export function isEmptyObject(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
-function remove(map: JsonObject, path: string[], i: number): void {
+/** Applies `m` to `root` (changing it) and returns it; branches left empty disappear. */
+export function applyTo(root: JsonObject, m: Mut): JsonObject {
+  return applyWith(root, m, (o) => o);
+}
+
+/**
+ * Applies `m` to `root` changing only the objects in `owned`: any other object on a changed
+ * path is copied first (and the copy added to `owned`). Returns the new root; what was
+ * shared before is left as it was, so values handed to readers never change under them,
+ * and a burst of changes between two hand-outs copies each object once.
+ */
+export function applyShared(root: JsonObject, m: Mut, owned: WeakSet<object>): JsonObject {
+  return applyWith(root, m, (o) => {
+    if (owned.has(o)) return o;
+    const copy = { ...o };
+    owned.add(copy);
+    return copy;
+  });
+}
+
+type Own = (o: JsonObject) => JsonObject;
+
+function applyWith(root: JsonObject, m: Mut, own: Own): JsonObject {
+  let top = own(root);
+  if (m.delete === 1) {
+    if (top === root) for (const k in top) delete top[k];
+    else top = own({});
+  } else {
+    forEachDelete(m.delete, (path) => remove(top, path, 0, own));
+  }
+  mergeValues(top, m.merge, own);
+  return top;
+}
+
+/** Removes `path` beneath `map` (already owned), pruning branches left empty. */
+function remove(map: JsonObject, path: string[], i: number, own: Own): void {
   const key = path[i];
+  if (!(key in map)) return;
   if (i === path.length - 1) {
     delete map[key];
     return;
   }
   const child = map[key];
-  if (isObject(child)) {
-    remove(child, path, i + 1);
-    if (Object.keys(child).length === 0) delete map[key];
-  }
+  if (!isObject(child)) return;
+  const mine = (map[key] = own(child));
+  remove(mine, path, i + 1, own);
+  if (isEmptyObject(mine)) delete map[key];
 }
 
-/** A branch replaces a leaf, a leaf replaces anything, a branch left empty disappears. */
-function mergeValues(dst: JsonObject, src: JsonObject): void {
-  for (const [key, value] of Object.entries(src)) {
+/**
+ * Merges `src` into `dst` (already owned): a branch replaces a leaf, a leaf replaces
+ * anything, a branch left empty disappears. Leaves are taken from the mutation as they are:
+ * mutations are never changed once made.
+ */
+function mergeValues(dst: JsonObject, src: JsonObject, own: Own): void {
+  for (const key in src) {
+    const value = src[key];
     if (!isObject(value)) {
-      dst[key] = clone(value);
+      dst[key] = value;
       continue;
     }
     const old = dst[key];
-    const slot: JsonObject = isObject(old) ? old : (dst[key] = {});
-    mergeValues(slot, value as JsonObject);
-    if (Object.keys(slot).length === 0) delete dst[key];
+    const slot = (dst[key] = isObject(old) ? own(old) : own({}));
+    mergeValues(slot, value, own);
+    if (isEmptyObject(slot)) delete dst[key];
   }
 }
 

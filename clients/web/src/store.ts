@@ -28,7 +28,8 @@ export interface LocalStore {
   allocateOrigin(): Promise<bigint>;
   queued(): Promise<QueuedWrite[]>;
   enqueue(w: QueuedWrite): Promise<void>;
-  dequeue(stamp: string): Promise<void>;
+  /** Removes writes (settled by the server) in one transaction. */
+  dequeueMany(stamps: string[]): Promise<void>;
   count(): Promise<number>;
   loadSub(name: string): Promise<SavedSub | undefined>;
   loadSubs(): Promise<SavedSub[]>;
@@ -53,7 +54,7 @@ export class MemoryStore implements LocalStore {
   async allocateOrigin() { return randomBits(64); }
   async queued() { return [...this.queue.values()].sort((a, b) => (a.stamp < b.stamp ? -1 : 1)); }
   async enqueue(w: QueuedWrite) { this.queue.set(w.stamp, w); }
-  async dequeue(stamp: string) { this.queue.delete(stamp); }
+  async dequeueMany(stamps: string[]) { for (const s of stamps) this.queue.delete(s); }
   async count() { return this.queue.size; }
   async loadSub(name: string) { return this.subs.get(name); }
   async loadSubs() { return [...this.subs.values()]; }
@@ -124,7 +125,7 @@ export class IdbStore implements LocalStore {
 
   queued() { return this.run<QueuedWrite[]>("queue", "readonly", (s) => s.getAll()); }
   enqueue(w: QueuedWrite) { return this.run<void>("queue", "readwrite", (s) => s.put(w)); }
-  dequeue(stamp: string) { return this.run<void>("queue", "readwrite", (s) => s.delete(stamp)); }
+  dequeueMany(stamps: string[]) { return this.run<void>("queue", "readwrite", (s) => { for (const k of stamps) s.delete(k); }); }
   count() { return this.run<number>("queue", "readonly", (s) => s.count()); }
   loadSub(name: string) { return this.run<SavedSub | undefined>("subs", "readonly", (s) => s.get(name)); }
   loadSubs() { return this.run<SavedSub[]>("subs", "readonly", (s) => s.getAll()); }

@@ -2,7 +2,7 @@
 // which subscription can answer a query locally. Mirrors crates/kora-client/src/view.rs.
 
 import {
-  applyTo, clone, combine, compareKeys, isEmpty, isObject, restrictRange, segments,
+  applyShared, clone, combine, compareKeys, isEmpty, isEmptyObject, isObject, restrictRange, segments,
   type Json, type JsonObject, type Mut,
 } from "./mutation.js";
 
@@ -66,7 +66,7 @@ export function placeAt(segs: string[], value: Json | null): JsonObject {
 /** The children of `value` the query's window selects: within [min, max], then `limit`. */
 export function pick(value: Json | null, q: Query): Json | null {
   if (!isObject(value) || (!ranged(q) && q.limit === undefined)) {
-    return isObject(value) && Object.keys(value).length === 0 ? null : value;
+    return isObject(value) && isEmptyObject(value) ? null : value;
   }
   let keys = Object.keys(value)
     .filter((k) => (q.min === undefined || compareKeys(k, q.min) >= 0) && (q.max === undefined || compareKeys(k, q.max) <= 0))
@@ -79,16 +79,16 @@ export function pick(value: Json | null, q: Query): Json | null {
 }
 
 /**
- * `stored` (the server's value for `q`) with `pending` laid over it, then the window. The
- * result shares nothing with `stored`. `pending` is one mutation: the pending writes
- * combined in stamp order (`combinePending`).
+ * `stored` (the server's value for `q`) with `pending` laid over it, then the window.
+ * `stored` is not changed; the result shares what the writes did not touch with it, so it
+ * must not be changed either. `pending` is one mutation: the pending writes combined in
+ * stamp order (`combinePending`).
  */
 export function overlay(stored: Json | null, q: Query, pending: Mut | null): Json | null {
   const segs = segments(q.path);
   const part = pending && restrictRange(pending, segs, q.min, q.max);
-  if (!part || isEmpty(part)) return clone(pick(stored, q));
-  // The copy the writes are applied to is the result's own: no second copy.
-  const root = applyTo(placeAt(segs, clone(stored)), part);
+  if (!part || isEmpty(part)) return pick(stored, q);
+  const root = applyShared(placeAt(segs, stored), part, new WeakSet());
   return pick(valueAt(root, segs), q);
 }
 

@@ -194,16 +194,23 @@ function crumbs() {
 async function metrics() {
   try {
     const text = await (await fetch("/metrics")).text();
-    const wanted = ["connections", "subscriptions", "mutations_total", "mutations_refused_total", "queries_total",
-      "deliveries_total", "delivered_seq", "effects_run_total", "effects_failed_total", "effects_dead_total"];
-    const values = new Map(text.split("\n").filter((l) => l.startsWith("kora_") && !l.includes("{"))
-      .map((l) => l.split(" ")).map(([n, v]) => [n.slice(5), v]));
-    $("metrics").replaceChildren(...wanted.filter((n) => values.has(n)).map((n) => {
+    // `kora_<family>{<label>="<value>"} <number>`: families with an outcome or direction label
+    // show one row per label value ("writes committed", "effects dead").
+    const families = ["connections", "subscriptions", "writes_total", "queries_total", "deliveries_total",
+      "delivered_seq", "effects_total"];
+    const rows = [];
+    for (const line of text.split("\n")) {
+      const m = /^kora_([a-z_]+?)(?:\{[a-z_]+="([^"]*)"\})? ([0-9.e+-]+)$/.exec(line);
+      if (!m || !families.includes(m[1])) continue;
+      const name = m[1].replace(/_total$/, "").replaceAll("_", " ") + (m[2] ? ` ${m[2]}` : "");
+      rows.push([name, m[3], m[1] === "effects_total" && m[2] === "dead" && Number(m[3]) > 0]);
+    }
+    $("metrics").replaceChildren(...rows.map(([name, value, bad]) => {
       const tr = document.createElement("tr");
-      if (n === "effects_dead_total" && Number(values.get(n)) > 0) tr.className = "bad";
+      if (bad) tr.className = "bad";
       tr.innerHTML = "<td></td><td></td>";
-      tr.firstChild.textContent = n === "effects_dead_total" ? "effects dead-lettered" : n.replaceAll("_", " ");
-      tr.lastChild.textContent = values.get(n);
+      tr.firstChild.textContent = name === "effects dead" ? "effects dead-lettered" : name;
+      tr.lastChild.textContent = value;
       return tr;
     }));
   } catch { /* offline: keep the last figures */ }

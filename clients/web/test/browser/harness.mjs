@@ -89,10 +89,15 @@ export async function startKora({ rules, config, token } = {}) {
       return JSON.parse(text);
     },
     get: (path) => kora.http("GET", `/v1/data/${path}`),
-    /** Writes the server has received (kora_mutations_total) since this process started. */
+    /**
+     * Writes the server has received since this process started: committed, refused or in
+     * conflict (`kora_writes_total`; a stamped write sent twice commits twice).
+     */
     async mutations() {
       const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^kora_mutations_total (\d+)/m.exec(text)[1]);
+      const counts = [...text.matchAll(/^kora_writes_total\{outcome="(committed|refused|conflict)"\} (\d+)/gm)];
+      if (counts.length !== 3) throw new Error(`kora_writes_total not found in /metrics:\n${text}`);
+      return counts.reduce((sum, m) => sum + Number(m[2]), 0);
     },
     async close() {
       await kora.stop();

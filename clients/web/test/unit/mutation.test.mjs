@@ -96,3 +96,26 @@ test("keys order by UTF-8 bytes, as on the server", () => {
   const keys = ["b", "a", "\u{1F600}", "\uFFFD", "A", "aa"];
   assert.deepEqual(keys.sort(m.compareKeys), ["A", "a", "aa", "b", "\uFFFD", "\u{1F600}"]);
 });
+
+test("applyShared equals applyTo and never changes what was handed out", () => {
+  for (let seed = 1; seed <= 2000; seed++) {
+    const r = rng(seed);
+    const start = randomValue(r, 0);
+    let current = typeof start === "object" ? start : { a: start };
+    let owned = new WeakSet();
+    const handedOut = [];
+    let model = structuredClone(current);
+    for (let step = 0; step < 6; step++) {
+      const w = randomMutation(r);
+      current = m.applyShared(current, w, owned);
+      model = m.applyTo(model, w);
+      assert.deepEqual(current, model, `seed ${seed} step ${step}`);
+      if (r() < 0.5) {
+        // A reader gets the value: from now on it must stay as it is.
+        handedOut.push([current, structuredClone(current)]);
+        owned = new WeakSet();
+      }
+    }
+    for (const [value, snapshot] of handedOut) assert.deepEqual(value, snapshot, `seed ${seed}: a handed-out value changed`);
+  }
+});
