@@ -358,8 +358,9 @@ export class Kora {
       .then(() => {
         for (const s of subs) if (this.subs.get(s.name) === s) this.request(s);
         // Replies and pushes keep the order of the frames that caused them: this ping's reply
-        // comes after every resumed subscription's replayed changes.
-        return this.link.request({ op: "ping" });
+        // comes after every resumed subscription's replayed changes. No timeout: a replay of
+        // many changes takes as long as it takes, and the heartbeat replaces a dead link.
+        return this.link.request({ op: "ping" }, 0);
       })
       .then(() => {
         if (epoch !== this.epoch || this.closed) return;
@@ -391,7 +392,8 @@ export class Kora {
     const epoch = (s.epoch = this.epoch);
     const resume = s.seq;
     const path = { ...s.query, subscribe: true, sub: s.name, ...(resume !== null ? { since: resume } : {}) };
-    this.link.request<QueryResult>({ op: "query", paths: [path] }).then(
+    // No timeout, as for the resume's ping: a large value or replay may take long.
+    this.link.request<QueryResult>({ op: "query", paths: [path] }, 0).then(
       (r) => {
         if (epoch !== this.epoch || this.subs.get(s.name) !== s) return;
         if (resume === null) {
@@ -428,8 +430,9 @@ export class Kora {
       if (s.seq !== null && p.seq <= s.seq) return; // already applied (a resume overlapping)
       this.clock.observe(p.stamp);
       const root = applyShared(placeAt(s.segs, s.value), fromWire(p.mutation), s.owned);
+      // Below the root, a branch left empty was pruned on the way; only the root can be empty.
       const value = valueAt(root, s.segs);
-      s.value = isObject(value) && isEmptyObject(value) ? null : value;
+      s.value = s.segs.length === 0 && isObject(value) && isEmptyObject(value) ? null : value;
       s.seq = p.seq;
     }
     this.changed(s);

@@ -200,27 +200,36 @@ function applyWith(root: JsonObject, m: Mut, own: Own): JsonObject {
   return top;
 }
 
-/** Removes `path` beneath `map` (already owned), pruning branches left empty. */
-function remove(map: JsonObject, path: string[], i: number, own: Own): void {
+/**
+ * Removes `path` beneath `map` (already owned), pruning branches left empty. Returns whether
+ * it removed a member of `map`: only then can `map` have become empty, and only then is it
+ * looked at — counting the members of a large object is what a change must not cost.
+ */
+function remove(map: JsonObject, path: string[], i: number, own: Own): boolean {
   const key = path[i];
-  if (!(key in map)) return;
+  if (!(key in map)) return false;
   if (i === path.length - 1) {
     delete map[key];
-    return;
+    return true;
   }
   const child = map[key];
-  if (!isObject(child)) return;
+  if (!isObject(child)) return false;
   const mine = (map[key] = own(child));
-  remove(mine, path, i + 1, own);
-  if (isEmptyObject(mine)) delete map[key];
+  if (remove(mine, path, i + 1, own) && isEmptyObject(mine)) {
+    delete map[key];
+    return true;
+  }
+  return false;
 }
 
 /**
  * Merges `src` into `dst` (already owned): a branch replaces a leaf, a leaf replaces
  * anything, a branch left empty disappears. Leaves are taken from the mutation as they are:
- * mutations are never changed once made.
+ * mutations are never changed once made. Returns whether a member `dst` had is gone (a leaf
+ * replaced by a branch that ended empty): only then can `dst` have become empty.
  */
-function mergeValues(dst: JsonObject, src: JsonObject, own: Own): void {
+function mergeValues(dst: JsonObject, src: JsonObject, own: Own): boolean {
+  let lost = false;
   for (const key in src) {
     const value = src[key];
     if (!isObject(value)) {
@@ -228,10 +237,16 @@ function mergeValues(dst: JsonObject, src: JsonObject, own: Own): void {
       continue;
     }
     const old = dst[key];
-    const slot = (dst[key] = isObject(old) ? own(old) : own({}));
-    mergeValues(slot, value, own);
-    if (isEmptyObject(slot)) delete dst[key];
+    const fresh = !isObject(old);
+    const slot = (dst[key] = fresh ? own({}) : own(old));
+    const shrank = mergeValues(slot, value, own);
+    // A new branch is small; an old one (which had members) is looked at only if it lost one.
+    if ((fresh || shrank) && isEmptyObject(slot)) {
+      delete dst[key];
+      if (old !== undefined) lost = true;
+    }
   }
+  return lost;
 }
 
 /**
