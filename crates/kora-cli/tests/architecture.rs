@@ -12,16 +12,30 @@ use serde_json::Value;
 fn from_metadata(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .expect("run cargo metadata");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata is JSON");
     let mut crates = BTreeMap::new();
     for package in metadata["packages"].as_array().expect("packages") {
         let manifest = Path::new(package["manifest_path"].as_str().expect("manifest path"));
-        let folder = manifest.parent().expect("a folder").strip_prefix(root).expect("inside");
+        let folder = manifest
+            .parent()
+            .expect("a folder")
+            .strip_prefix(root)
+            .expect("inside");
         let deps = package["dependencies"]
             .as_array()
             .expect("dependencies")

@@ -47,7 +47,11 @@ fn web_client_unit_and_browser_tests() {
         return missing("node was not found");
     }
     if !dir.join("node_modules").exists() {
-        let installed = run(&dir, "npm", &["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        let installed = run(
+            &dir,
+            "npm",
+            &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        );
         if !installed.is_some_and(|s| s.success()) {
             return missing(&format!("`npm ci` in clients/web failed: {installed:?}"));
         }
@@ -69,5 +73,8 @@ fn web_client_unit_and_browser_tests() {
         ],
     )
     .expect("node runs");
-    assert!(browser.success(), "the web client's browser tests failed: {browser}");
+    assert!(
+        browser.success(),
+        "the web client's browser tests failed: {browser}"
+    );
 }

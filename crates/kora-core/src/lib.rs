@@ -16,8 +16,8 @@
 //! - [`records`]: the same rules over flat per-path records, as stores keep them.
 //! - [`id`]: time-sortable unique ids.
 
-mod base32;
 pub mod backoff;
+mod base32;
 pub mod condition;
 pub mod id;
 pub mod key;

@@ -314,9 +314,18 @@ async fn health_and_metrics() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("kora_writes_total{outcome=\"committed\"} 1"), "{text}");
-    assert!(text.contains("kora_writes_total{outcome=\"conflict\"} 0"), "{text}");
-    assert!(text.contains("kora_mutation_seconds_bucket{le=\"+Inf\"} 1"), "{text}");
+    assert!(
+        text.contains("kora_writes_total{outcome=\"committed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kora_writes_total{outcome=\"conflict\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("kora_mutation_seconds_bucket{le=\"+Inf\"} 1"),
+        "{text}"
+    );
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
     assert!(text.contains("kora_mutation_seconds_bucket"), "{text}");
     let console = reqwest::get(url(&running, "/"))
