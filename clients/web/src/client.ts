@@ -131,6 +131,8 @@ export class Kora {
   private closed = false;
   private readonly attempts: number;
   private readonly onOnline = () => this.link.hurry();
+  // A page being left saves what it holds (IndexedDB finishes transactions begun now).
+  private readonly onPageHide = () => this.flush().catch(() => {});
 
   constructor(options: ConnectOptions = {}) {
     const url = options.url ?? globalThis.location?.origin;
@@ -180,6 +182,7 @@ export class Kora {
       this.leader = true;
     }
     globalThis.addEventListener?.("online", this.onOnline);
+    globalThis.addEventListener?.("pagehide", this.onPageHide);
     this.link.start();
   }
 
@@ -227,7 +230,7 @@ export class Kora {
     const combined = this.combined;
     const newest = [...this.queue.keys(), ...this.settling.keys()].every((s) => s < w.stamp);
     this.queue.set(w.stamp, w);
-    this.pendingChanged(w.mutation);
+    this.pendingChanged(w.mutation, true); // the app's own write shows without the burst delay
     if (combined !== undefined && newest) this.combined = combined ? combine(combined, w.mutation) : w.mutation;
     this.store.enqueue(w).then(
       () => {
@@ -598,8 +601,10 @@ export class Kora {
     for (;;) {
       if (this.closed) throw new KoraError("unavailable", "the client is closed");
       const subsLive = [...this.subs.values()].every((s) => s.live);
-      const settled = this.finishing.length === 0 && !this.flushing; // removed from the database too
-      if (this.resumed && subsLive && this.queue.size === 0 && this.settling.size === 0 && settled) return;
+      // Saved too: acknowledged writes out of the database, subscriptions' data in it.
+      const saved = this.finishing.length === 0 && this.dirty.size === 0 && !this.flushing;
+      if (this.resumed && subsLive && this.queue.size === 0 && this.settling.size === 0 && saved) return;
+      if (this.dirty.size > 0) this.requestFlush(0);
       await new Promise<void>((resolve) => this.waiters.add(resolve));
     }
   }
@@ -630,6 +635,7 @@ export class Kora {
     if (this.closed) return;
     this.closed = true;
     globalThis.removeEventListener?.("online", this.onOnline);
+    globalThis.removeEventListener?.("pagehide", this.onPageHide);
     await this.ready.catch(() => {});
     await this.flush().catch(() => {});
     this.link.close();
@@ -671,9 +677,9 @@ export class Kora {
   }
 
   /** The pending writes changed by `m` (`null`: anything): show every subscription it touches. */
-  private pendingChanged(m: Mut | null): void {
+  private pendingChanged(m: Mut | null, now = false): void {
     this.combined = undefined;
-    for (const s of this.subs.values()) if (!m || touches(m, s.query)) this.emit(s);
+    for (const s of this.subs.values()) if (!m || touches(m, s.query)) this.emit(s, now);
     this.wake();
   }
 
@@ -738,13 +744,17 @@ export class Kora {
     }
   }
 
-  /** Calls the listeners of `s` soon, once for any number of changes in between. */
-  private emit(s: Sub): void {
+  /**
+   * Calls the listeners of `s` soon, once for any number of changes in between; `now`: in
+   * the next task, whatever the burst delay.
+   */
+  private emit(s: Sub, now = false): void {
     this.emitting.add(s);
-    if (this.emitTimer) return;
+    if (this.emitTimer && !now) return;
+    if (this.emitTimer) clearTimeout(this.emitTimer);
     // Timers run between the frames of a burst (a resume replaying thousands of changes), so
     // a zero delay would not gather them: keep calls at least EMIT_INTERVAL_MS apart.
-    const wait = Math.max(0, this.lastEmit + EMIT_INTERVAL_MS - Date.now());
+    const wait = now ? 0 : Math.max(0, this.lastEmit + EMIT_INTERVAL_MS - Date.now());
     this.emitTimer = setTimeout(() => {
       this.emitTimer = undefined;
       this.lastEmit = Date.now();
