@@ -1,6 +1,6 @@
 //! `GET /metrics`: the engine's counters in Prometheus' (OpenMetrics) text format, encoded by
 //! `prometheus-client`. The engine keeps its own lock-free counters (it knows nothing of
-//! Prometheus); each scrape reads them through [`EngineMetrics`], a collector.
+//! Prometheus); each scrape reads them through `EngineMetrics`, a collector.
 //!
 //! Families with several outcomes carry a label instead of one name each:
 //! `kora_writes_total{outcome}`, `kora_effects_total{outcome}`, `kora_cluster_commits_total{direction}`.

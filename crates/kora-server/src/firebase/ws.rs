@@ -6,7 +6,7 @@
 //! increments or priorities: `write::plain`) are pipelined: each is committed in its turn
 //! (`kora_engine::Turns`: in the order they arrived) on a task of its own, so a client
 //! streaming writes is not held up by each one's commit and fan-out. Every other request
-//! first waits for the writes in flight to finish ([`Connection::settle_writes`]), so it sees
+//! first waits for the writes in flight to finish (`Connection::settle_writes`), so it sees
 //! them, exactly as if the writes had been handled one at a time.
 //!
 //! The two ordering rules the SDKs depend on hold by construction: a listen's data is sent
