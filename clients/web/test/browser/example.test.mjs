@@ -1,4 +1,4 @@
-// The todos example (clients/web/examples/todos) works: its page (served from its own origin, importing the client from
+// The todos example (examples/web-todos) works: its page (served from its own origin, importing the client from
 // the server's /v1/client.js) adds, checks and deletes todos, also while the server is down.
 import test, { after, before } from "node:test";
 import assert from "node:assert/strict";
@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { clickIn, launch, root, startKora, until } from "./harness.mjs";
 
-const dir = join(root, "examples/todos");
+const dir = join(root, "../../examples/web-todos");
 let browser, site;
 before(async () => {
   browser = await launch();
