@@ -195,28 +195,31 @@ pub fn plain(
     state: &AppState,
     action: &str,
     path: &Path,
-    body: &Value,
+    body: &mut Value,
 ) -> Result<Option<Mutation>, Error> {
     let data = body.get("d").unwrap_or(&Value::Null);
-    match action {
-        "p" if body.get("h").is_none()
-            && path.last() != Some(".priority")
-            && !has_increment(data) =>
-        {
-            let value = resolve(data.clone(), None)?;
-            Ok(Some(set_or_delete(path, value.as_ref())?))
-        }
-        "m" => {
-            let Value::Object(children) = data else {
-                return Err(Error::bad_request("an update's data is an object"));
-            };
-            if children.values().any(has_increment) {
-                return Ok(None);
-            }
-            let located = locate(state, path, children.clone())?;
+    let is_plain = match action {
+        "p" => body.get("h").is_none() && path.last() != Some(".priority") && !has_increment(data),
+        "m" => match data {
+            Value::Object(children) => !children.values().any(has_increment),
+            _ => return Err(Error::bad_request("an update's data is an object")),
+        },
+        _ => false,
+    };
+    if !is_plain {
+        return Ok(None);
+    }
+    // Decided: the data is taken, not copied (the request is not used again).
+    let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
+    match data {
+        Value::Object(children) if action == "m" => {
+            let located = locate(state, path, children)?;
             Ok(Some(build_update(&located, &[])?))
         }
-        _ => Ok(None),
+        data => {
+            let value = resolve(data, None)?;
+            Ok(Some(set_or_delete(path, value.as_ref())?))
+        }
     }
 }
 

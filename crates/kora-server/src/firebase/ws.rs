@@ -207,7 +207,7 @@ fn path_of(body: &Value) -> &str {
 
 impl Connection {
     async fn handle(&mut self, text: &str) -> Vec<String> {
-        let (r, action, body) = match wire::parse(text) {
+        let (r, action, mut body) = match wire::parse(text) {
             Ok(wire::Incoming::Request { r, action, body }) => (r, action, body),
             Ok(wire::Incoming::Ping) => return vec![wire::pong()],
             Ok(wire::Incoming::Ignored) => return Vec::new(),
@@ -218,7 +218,7 @@ impl Connection {
         };
         let mut out = self.check_expiry();
         if action == "p" || action == "m" {
-            match self.plain_write(&action, &body) {
+            match self.plain_write(&action, &mut body) {
                 Ok(Some(mutation)) => {
                     self.pipeline(r, mutation).await;
                     return out;
@@ -254,7 +254,7 @@ impl Connection {
     }
 
     /// The mutation of a write that can be pipelined (`write::plain`), if it is one.
-    fn plain_write(&self, action: &str, body: &Value) -> Result<Option<Mutation>, Error> {
+    fn plain_write(&self, action: &str, body: &mut Value) -> Result<Option<Mutation>, Error> {
         let path = self.path(path_of(body))?;
         write::plain(&self.state, action, &path, body)
     }
