@@ -179,7 +179,7 @@ pub async fn checked(response: reqwest::Response) -> Result<Value> {
     bail!(text)
 }
 
-fn print(value: &Value) -> Result<()> {
+pub fn print(value: &Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

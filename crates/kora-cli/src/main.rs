@@ -10,6 +10,7 @@
 
 mod bench;
 mod client;
+mod effects;
 mod serve;
 mod transfer;
 
@@ -42,6 +43,8 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Read JSON lines (as written by export) from standard input and write them.
     Import(transfer::ImportArgs),
+    /// The dead letters of a running server: list, retry or drop effects out of tries.
+    Effects(effects::EffectsArgs),
     /// Load-test a server over real WebSockets.
     Bench(bench::BenchArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> Result<()> {
             Command::Watch(args) => client::watch(args).await,
             Command::Export(args) => transfer::export(args).await,
             Command::Import(args) => transfer::import(args).await,
+            Command::Effects(args) => effects::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }
     })

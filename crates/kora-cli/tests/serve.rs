@@ -18,9 +18,15 @@ struct Server {
 
 impl Server {
     fn start(data: &std::path::Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// A server with `KORA_*` settings in its environment.
+    fn start_with(data: &std::path::Path, settings: &[(&str, &str)]) -> Server {
         let mut child = Command::new(KORA)
             .args(["serve", "--bind", "127.0.0.1:0", "--data"])
             .arg(data)
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -354,4 +360,79 @@ fn import_refuses_a_bad_or_inconsistent_dump_with_its_line_number() {
         assert!(!out.status.success(), "{dump:?} was accepted");
         assert!(stderr.contains(expected), "{dump:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_cli_lists_retries_and_drops_dead_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("kora.rules.yaml");
+    // Port 9 (discard) is closed on loopback: every webhook try fails at once.
+    std::fs::write(
+        &rules,
+        "rules:\n  orders/$id:\n    read: true\n    write: true\n    effects:\n      - webhook: http://127.0.0.1:9/hook\n",
+    )
+    .unwrap();
+    let admin = "an-admin-secret-of-at-least-32-bytes!";
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &[
+            ("KORA_RULES", rules.to_str().unwrap()),
+            ("KORA_AUTH__ADMIN_SECRET", admin),
+            ("KORA_EFFECTS__MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let effects = |args: &[&str], token: &str| -> (bool, Value, String) {
+        let mut all = vec!["effects"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--token", token]);
+        let output = kora(&server, &all);
+        let stdout = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), stdout, stderr)
+    };
+    let dead_ids = || -> Vec<u64> {
+        let (ok, listed, stderr) = effects(&["dead"], admin);
+        assert!(ok, "{stderr}");
+        listed["effects"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|e| e["id"].as_u64().expect("an id"))
+            .collect()
+    };
+    let wait_for_dead = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let ids = dead_ids();
+            if ids.len() == n {
+                return ids;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dead effects: {ids:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+
+    put(&server, "orders/o1", r#"{"n": 1}"#);
+    put(&server, "orders/o2", r#"{"n": 2}"#);
+    let ids = wait_for_dead(2);
+
+    let (ok, _, stderr) = effects(&["dead"], "wrong");
+    assert!(!ok, "another token is refused");
+    assert!(stderr.contains("permission_denied"), "{stderr}");
+
+    let (ok, answer, stderr) = effects(&["drop", &ids[0].to_string()], admin);
+    assert!(ok, "{stderr}");
+    assert_eq!(answer, json!({"discarded": ids[0]}));
+    // Retried, it fails its one try again and is back among the dead.
+    let (ok, answer, stderr) = effects(&["retry", &ids[1].to_string()], admin);
+    assert!(ok, "{stderr}");
+    assert_eq!(answer, json!({"retried": ids[1]}));
+    assert_eq!(wait_for_dead(1), vec![ids[1]]);
+    let (ok, _, stderr) = effects(&["drop", &ids[0].to_string()], admin);
+    assert!(!ok);
+    assert!(stderr.contains("not_found"), "{stderr}");
+    server.stop();
 }

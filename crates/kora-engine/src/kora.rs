@@ -61,6 +61,14 @@ impl Kora {
         &self.inner.store
     }
 
+    /// Moves a dead effect back to pending with its tries reset, and wakes the runner so it
+    /// runs now rather than at the next poll.
+    pub async fn retry_dead_effect(&self, id: u64) -> Result<(), Error> {
+        self.inner.store.revive_effect(id).await?;
+        self.inner.effects_due.notify_one();
+        Ok(())
+    }
+
     pub fn config(&self) -> &Config {
         &self.inner.config
     }

@@ -6,6 +6,11 @@
 //! leeway; `iss` and `aud` are checked when configured. Tokens signed with another algorithm
 //! — including `alg: none` — or with a key that is not configured are refused.
 //!
+//! The administrator: a request presenting `[auth] admin_secret` (off by default) acts as the
+//! server itself — rules do not apply — and may use the admin endpoints (dead letters). It is
+//! what Firebase calls a database secret, so Firebase's REST `?auth=` and its `auth` request
+//! take it too. It is compared in constant time and never logged.
+//!
 //! Clients present a token as `Authorization: Bearer <token>` (HTTP, event streams, the
 //! WebSocket handshake), as `?token=<token>` (where browsers cannot set headers:
 //! `EventSource`, `WebSocket`), or in an `auth` message on the WebSocket.
@@ -39,6 +44,8 @@ pub struct AuthConfig {
     pub audience: Option<String>,
     /// Seconds of leeway on `exp` and `nbf`.
     pub leeway_secs: u64,
+    /// A secret (at least 32 bytes) that makes its bearer the administrator; none by default.
+    pub admin_secret: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -50,9 +57,13 @@ impl Default for AuthConfig {
             issuer: None,
             audience: None,
             leeway_secs: DEFAULT_LEEWAY_SECS,
+            admin_secret: None,
         }
     }
 }
+
+/// The shortest `admin_secret` accepted: as long as an HS256 key, so neither is guessable.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The keys could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +87,20 @@ impl Verifier {
     /// token is refused and every client is anonymous).
     pub fn from_config(config: &AuthConfig) -> Result<Option<Verifier>, AuthError> {
         let mut keys = Vec::new();
+        if config
+            .admin_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < MIN_SECRET_BYTES)
+        {
+            return Err(AuthError(format!(
+                "admin_secret must be at least {MIN_SECRET_BYTES} bytes"
+            )));
+        }
         if let Some(secret) = &config.hs256_secret {
-            if secret.len() < 32 {
-                return Err(AuthError(
-                    "hs256_secret must be at least 32 bytes (256 bits)".into(),
-                ));
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(AuthError(format!(
+                    "hs256_secret must be at least {MIN_SECRET_BYTES} bytes (256 bits)"
+                )));
             }
             keys.push(Key {
                 algorithm: Algorithm::HS256,
@@ -178,6 +198,16 @@ fn jwks_keys(path: &PathBuf) -> Result<Vec<Key>, AuthError> {
         )));
     }
     Ok(keys)
+}
+
+/// Whether `token` is the configured admin secret. Constant time, so that the answer's timing
+/// does not reveal how much of a guess was right.
+pub fn is_admin_secret(config: &AuthConfig, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    config
+        .admin_secret
+        .as_ref()
+        .is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(token.as_bytes())))
 }
 
 /// The token a request presents: `Authorization: Bearer …` or the `token` parameter.

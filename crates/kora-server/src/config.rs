@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -63,6 +64,49 @@ impl Default for Limits {
     }
 }
 
+/// How effects (webhooks) run (`[effects]`): each default is the engine's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EffectSettings {
+    /// Tries before an effect moves to the dead letters (`/v1/effects/dead`).
+    pub max_attempts: u32,
+    /// Pause after the first failed try, doubled after each further one…
+    pub first_retry_ms: u64,
+    /// …up to this.
+    pub max_retry_ms: u64,
+    /// One try may take this long before it counts as failed.
+    pub timeout_ms: u64,
+    /// `false`: this node runs no effects (they wait in the outbox for a node that does).
+    pub run: bool,
+}
+
+impl Default for EffectSettings {
+    fn default() -> Self {
+        let engine = kora_engine::EffectsConfig::default();
+        EffectSettings {
+            max_attempts: engine.max_attempts,
+            first_retry_ms: engine.base_backoff.as_millis() as u64,
+            max_retry_ms: engine.max_backoff.as_millis() as u64,
+            timeout_ms: engine.timeout.as_millis() as u64,
+            run: engine.enabled,
+        }
+    }
+}
+
+impl EffectSettings {
+    /// The engine's effect settings these imply.
+    pub fn engine(&self) -> kora_engine::EffectsConfig {
+        kora_engine::EffectsConfig {
+            max_attempts: self.max_attempts.max(1),
+            base_backoff: Duration::from_millis(self.first_retry_ms),
+            max_backoff: Duration::from_millis(self.max_retry_ms.max(self.first_retry_ms)),
+            timeout: Duration::from_millis(self.timeout_ms.max(1)),
+            enabled: self.run,
+            ..kora_engine::EffectsConfig::default()
+        }
+    }
+}
+
 /// Everything `kora serve` reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -99,6 +143,8 @@ pub struct ServerConfig {
     /// as Firebase does; `[]` for none. Credentials travel as bearer tokens, never cookies,
     /// so allowing an origin lets its pages act only with tokens they hold.
     pub cors_origins: Vec<String>,
+    /// How effects run (`[effects]`).
+    pub effects: EffectSettings,
 }
 
 /// The `cluster` setting: a NATS URL, or a table.
@@ -147,6 +193,7 @@ impl Default for ServerConfig {
             cluster: None,
             firebase: crate::firebase::FirebaseConfig::default(),
             cors_origins: vec!["*".to_string()],
+            effects: EffectSettings::default(),
         }
     }
 }

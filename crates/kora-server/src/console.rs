@@ -2,7 +2,9 @@
 //! clients/web). It signs in with a token, browses the tree a page of children at a time
 //! (each page is a subscription to a key window, so a path with 100,000 children costs one
 //! page), edits, adds and deletes values, highlights live changes, and shows the server's
-//! metrics (effects dead-lettered among them).
+//! metrics. Signed in with the admin secret (`[auth] admin_secret`) it acts as the
+//! administrator — past every rule — and lists the dead letters (`/v1/effects/dead`), each
+//! with a retry and a drop button.
 
 use axum::response::Html;
 
@@ -40,6 +42,8 @@ const PAGE: &str = r##"<!doctype html>
   #metrics td:last-child { text-align: right; }
   #metrics tr.bad td { color: #c33; font-weight: bold; }
   #log { font: 12px ui-monospace, monospace; color: #555; max-height: 14rem; overflow: auto; }
+  #dead td { font: 12px ui-monospace, monospace; padding: .1rem .3rem; }
+  #dead td.error { color: #c33; word-break: break-all; }
   form { display: flex; gap: .4rem; margin-top: .6rem; }
   footer { margin-top: 2rem; color: #888; font-size: 12px; }
 </style>
@@ -49,7 +53,7 @@ const PAGE: &str = r##"<!doctype html>
   <strong>Kora</strong>
   <input id="path" placeholder="path (empty: the root)">
   <button id="go">Open</button>
-  <input id="token" type="password" placeholder="token (JWT)">
+  <input id="token" type="password" placeholder="token (JWT or admin secret)">
   <button id="signin">Sign in</button>
   <span id="who">anonymous</span>
   <span id="status">offline</span>
@@ -65,6 +69,10 @@ const PAGE: &str = r##"<!doctype html>
 <aside>
   <h4>Metrics</h4>
   <table id="metrics"></table>
+  <div id="deadbox" hidden>
+    <h4>Dead letters <span id="deadcount"></span></h4>
+    <table id="dead"></table>
+  </div>
   <h4>Changes</h4>
   <div id="log"></div>
 </aside>
@@ -216,12 +224,55 @@ async function metrics() {
   } catch { /* offline: keep the last figures */ }
 }
 
+/** Request options presenting `t` as a bearer token. */
+const asAdmin = (t) => ({ headers: { authorization: `Bearer ${t}` } });
+
+/** Lists the dead letters when the token is the admin secret (the endpoint says whether it is). */
+async function deadLetters() {
+  if (!token) return;
+  let body;
+  try {
+    const r = await fetch("/v1/effects/dead?limit=50", asAdmin(token));
+    if (!r.ok) { $("deadbox").hidden = true; return; }
+    body = await r.json();
+  } catch { return; /* offline: keep the last list */ }
+  $("deadbox").hidden = false;
+  $("who").textContent = "signed in as administrator";
+  $("deadcount").textContent = `(${body.dead} dead, ${body.pending} pending)`;
+  $("dead").replaceChildren(...body.effects.map((e) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = e.id;
+    const cells = [`#${e.id}`, e.kind, `${e.attempts}×`, e.last_error ?? ""].map((text, i) => {
+      const td = document.createElement("td"); td.textContent = text;
+      if (i === 3) { td.className = "error"; td.title = JSON.stringify(e.payload); }
+      return td;
+    });
+    const actions = document.createElement("td"); actions.className = "actions";
+    for (const [label, method, url] of [["retry", "POST", `/v1/effects/dead/${e.id}/retry`], ["drop", "DELETE", `/v1/effects/dead/${e.id}`]]) {
+      const b = document.createElement("button"); b.textContent = label;
+      b.onclick = async () => {
+        const r = await fetch(url, { method, ...asAdmin(token) });
+        if (!r.ok) fail((await r.json()).error);
+        deadLetters();
+      };
+      actions.append(b);
+    }
+    tr.append(...cells, actions);
+    return tr;
+  }));
+}
+
 $("go").onclick = () => open($("path").value.trim().replace(/^\/+|\/+$/g, ""));
 $("path").onkeydown = (e) => { if (e.key === "Enter") $("go").onclick(); };
 $("next").onclick = () => { const keys = [...shown.keys()]; if (keys.length) open(path, keys[keys.length - 1]); };
 $("prev").onclick = () => { const keys = [...shown.keys()]; if (keys.length) open(path, null, keys[0]); };
 $("signin").onclick = async () => {
   const t = $("token").value.trim() || null;
+  // The admin secret is taken only when a connection starts: keep it and connect again.
+  if (t && (await fetch("/v1/effects/dead?limit=1", asAdmin(t)).catch(() => null))?.ok) {
+    sessionStorage.setItem("kora-console-token", t);
+    return location.reload();
+  }
   try {
     const r = await db.auth(t);
     if (t) sessionStorage.setItem("kora-console-token", t); else sessionStorage.removeItem("kora-console-token");
@@ -240,7 +291,8 @@ $("add").onsubmit = (e) => {
 
 open(new URLSearchParams(location.search).get("path") ?? "");
 metrics();
-setInterval(metrics, 5000);
+deadLetters();
+setInterval(() => { metrics(); deadLetters(); }, 5000);
 </script>
 </body>
 </html>

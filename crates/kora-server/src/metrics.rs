@@ -3,7 +3,8 @@
 //! Prometheus); each scrape reads them through `EngineMetrics`, a collector.
 //!
 //! Families with several outcomes carry a label instead of one name each:
-//! `kora_writes_total{outcome}`, `kora_effects_total{outcome}`, `kora_cluster_commits_total{direction}`.
+//! `kora_writes_total{outcome}`, `kora_effects_total{outcome}`, `kora_cluster_commits_total{direction}`,
+//! and the gauge `kora_outbox_effects{state}` (pending, dead) read from the store at each scrape.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use kora_engine::metrics::{Histogram, BUCKETS_US};
 use kora_engine::Kora;
+use kora_store::EffectCounts;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -25,6 +27,8 @@ use crate::state::AppState;
 struct EngineMetrics {
     kora: Kora,
     connections: u64,
+    /// The store's outbox by state, read before encoding (absent when the store failed).
+    outbox: Option<EffectCounts>,
 }
 
 impl std::fmt::Debug for EngineMetrics {
@@ -57,6 +61,19 @@ impl Collector for EngineMetrics {
         for (name, help, value) in gauges {
             let metric = ConstGauge::new(value as i64);
             metric.encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        if let Some(outbox) = self.outbox {
+            let mut family = encoder.encode_descriptor(
+                "kora_outbox_effects",
+                "Effects in the store's outbox by state: pending (to run or be retried), dead (out of tries, see /v1/effects/dead).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (state, count) in [("pending", outbox.pending), ("dead", outbox.dead)] {
+                let labels = [("state", state)];
+                let metric = family.encode_family(&labels)?;
+                ConstGauge::new(count as i64).encode(metric)?;
+            }
         }
         counters(
             &mut encoder,
@@ -178,11 +195,19 @@ fn encode_histogram(
 }
 
 /// The metrics as Prometheus text.
-pub fn render(state: &AppState) -> String {
+pub async fn render(state: &AppState) -> String {
+    let outbox = match state.kora.store().effect_counts().await {
+        Ok(counts) => Some(counts),
+        Err(error) => {
+            tracing::warn!(%error, "outbox not counted for /metrics");
+            None
+        }
+    };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Arc::new(EngineMetrics {
         kora: state.kora.clone(),
         connections: state.connections() as u64,
+        outbox,
     })));
     let mut text = String::new();
     if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &registry) {
@@ -198,7 +223,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        render(&state),
+        render(&state).await,
     )
         .into_response()
 }

@@ -93,6 +93,7 @@ pub fn engine_config(config: &ServerConfig) -> Config {
         retention: Duration::from_secs(config.retention_days.max(1) * 24 * 3600),
         session_queue: config.limits.send_queue,
         max_subscriptions_per_session: config.limits.max_subscriptions,
+        effects: config.effects.engine(),
         ..Config::default()
     };
     if config.origin != 0 {

@@ -50,6 +50,12 @@ impl AppState {
         let Some(token) = token else {
             return Ok(None);
         };
+        if self.is_admin(token) {
+            return Err(Error::permission_denied(
+                "the admin secret is accepted only when a request or a connection starts \
+                 (Authorization header or ?token=), not as a user's token",
+            ));
+        }
         match &self.verifier {
             Some(verifier) => verifier.verify(token).map(Some),
             None => Err(Error::permission_denied(
@@ -64,9 +70,42 @@ impl AppState {
         headers: &HeaderMap,
         token_param: Option<&str>,
     ) -> Result<Context, Error> {
+        let token = presented(headers, token_param);
+        if token.is_some_and(|t| self.is_admin(t)) {
+            return Ok(self.admin_context());
+        }
         let ctx = self.context();
-        ctx.set_auth(self.authenticate(presented(headers, token_param))?);
+        ctx.set_auth(self.authenticate(token)?);
         Ok(ctx)
+    }
+
+    /// Whether `token` is the administrator's (`[auth] admin_secret`).
+    pub fn is_admin(&self, token: &str) -> bool {
+        crate::auth::is_admin_secret(&self.config.auth, token)
+    }
+
+    /// The administrator's context: the server's own, which every rule allows.
+    pub fn admin_context(&self) -> Context {
+        Context::system(self.kora.clock().origin())
+    }
+
+    /// Refuses a request that does not present the admin secret.
+    pub fn require_admin(
+        &self,
+        headers: &HeaderMap,
+        token_param: Option<&str>,
+    ) -> Result<(), Error> {
+        if self.config.auth.admin_secret.is_none() {
+            return Err(Error::permission_denied(
+                "this needs the administrator, and no admin secret is configured ([auth] admin_secret)",
+            ));
+        }
+        match presented(headers, token_param) {
+            Some(token) if self.is_admin(token) => Ok(()),
+            _ => Err(Error::permission_denied(
+                "this needs the administrator: present the admin secret as a bearer token",
+            )),
+        }
     }
 
     /// Open long-lived connections (WebSocket and event streams).

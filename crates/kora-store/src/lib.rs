@@ -39,8 +39,8 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use store::{
-    Change, Commit, Compacted, Effect, EffectState, LogRead, NewEffect, Seq, Snapshot, Stats,
-    Store, Submitted, Write,
+    Change, Commit, Compacted, Effect, EffectCounts, EffectState, LogRead, NewEffect, Seq,
+    Snapshot, Stats, Store, Submitted, Write,
 };
 pub use url::{StoreUrl, DEFAULT_DATA_DIR};
 

@@ -13,7 +13,7 @@ use crate::condition::{self, Conflict, Window};
 use crate::error::StoreError;
 use crate::outbox::Outbox;
 use crate::store::{
-    Change, Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Write,
+    Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Write,
 };
 
 /// The in-memory store.
@@ -184,6 +184,15 @@ impl Store for MemoryStore {
 
     async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
         self.lock()?.outbox.revive(id).map(drop)
+    }
+
+    async fn effect_counts(&self) -> Result<EffectCounts, StoreError> {
+        let (pending, dead) = self.lock()?.outbox.counts();
+        Ok(EffectCounts { pending, dead })
+    }
+
+    async fn discard_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.lock()?.outbox.discard(id)
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {

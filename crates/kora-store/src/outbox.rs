@@ -177,6 +177,20 @@ impl Outbox {
         Ok(entry)
     }
 
+    /// Removes a dead entry (`NoSuchEffect` when `id` is not a dead one).
+    pub fn discard(&mut self, id: u64) -> Result<(), StoreError> {
+        self.require_dead(id)?;
+        self.complete(id)
+    }
+
+    /// The entry `id` when it is dead, or `NoSuchEffect`.
+    pub fn require_dead(&self, id: u64) -> Result<&Entry, StoreError> {
+        self.require(id)
+            .ok()
+            .filter(|e| e.effect.state == EffectState::Dead)
+            .ok_or(StoreError::NoSuchEffect(id))
+    }
+
     pub fn dead(&self, limit: usize) -> Vec<Effect> {
         self.entries
             .values()

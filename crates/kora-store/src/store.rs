@@ -145,6 +145,13 @@ pub struct Stats {
     pub effects_dead: u64,
 }
 
+/// How many effects wait in the outbox, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectCounts {
+    pub pending: u64,
+    pub dead: u64,
+}
+
 /// What a compaction removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compacted {
@@ -222,8 +229,17 @@ pub trait Store: Send + Sync + 'static {
     /// Dead effects, oldest first.
     async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError>;
 
-    /// Moves a dead effect back to pending, with its tries reset.
+    /// Moves a dead effect back to pending, with its tries reset (`NoSuchEffect` when no
+    /// dead effect has this id).
     async fn revive_effect(&self, id: u64) -> Result<(), StoreError>;
+
+    /// The outbox's effects by state: cheap enough for every metrics scrape (unlike `stats`,
+    /// which counts the records).
+    async fn effect_counts(&self) -> Result<EffectCounts, StoreError>;
+
+    /// Forgets a dead effect for good (`NoSuchEffect` when no dead effect has this id: a
+    /// pending one is never discarded, so this cannot race the runner).
+    async fn discard_effect(&self, id: u64) -> Result<(), StoreError>;
 
     /// Forgets tombstones and branch stamps older than `horizon`, and change-log entries
     /// committed before `log_before_ms` (ms since the epoch).

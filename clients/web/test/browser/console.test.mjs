@@ -72,3 +72,51 @@ test("the console signs in, pages through 100,000 children, edits and highlights
     await kora.close();
   }
 });
+
+test("the console signed in with the admin secret passes the rules and retries and drops dead letters", async () => {
+  const admin = "console-admin-secret-of-at-least-32-bytes";
+  // Port 9 (discard) is closed on loopback: every webhook fails its one try.
+  const closed = `rules:\n  "orders/$id":\n    read: false\n    write: "auth != null"\n    effects:\n      - webhook: http://127.0.0.1:9/hook\n`;
+  const kora = await startKora({
+    rules: closed,
+    config: `[auth]\nhs256_secret = "${SECRET}"\nadmin_secret = "${admin}"\n[effects]\nmax_attempts = 1\n`,
+    token,
+  });
+  try {
+    await kora.http("PUT", "/v1/data/orders/o1", { n: 1 });
+    await kora.http("PUT", "/v1/data/orders/o2", { n: 2 });
+    const dead = async () => (await fetch(`${kora.url}/v1/effects/dead`, { headers: { authorization: `Bearer ${admin}` } })).json();
+    await until("two dead letters", async () => (await dead()).dead === 2);
+    const buried = async () => Number(/^kora_effects_total\{outcome="dead"\} (\d+)/m.exec(await (await fetch(`${kora.url}/metrics`)).text())[1]);
+
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => console.error("page error:", e.message));
+    await page.goto(`${kora.url}/?path=orders`);
+    await until("anonymous to be refused", () => page.$eval("#error", (e) => e.textContent.startsWith("permission_denied")));
+    assert.equal(await page.$eval("#deadbox", (d) => d.hidden), true, "no dead letters for anonymous");
+
+    await page.type("#token", admin);
+    await clickIn(page, "#signin");
+    await until("signed in as administrator", () => page.$eval("#who", (e) => e.textContent === "signed in as administrator"));
+    // Past the rules (`read: false`): the administrator sees the orders.
+    const keys = () => page.$$eval("#rows tr td.key", (tds) => tds.map((t) => t.textContent));
+    await until("the orders", async () => (await keys()).join() === "o1,o2");
+    const listed = () => page.$$eval("#dead tr", (trs) => trs.map((t) => t.dataset.id));
+    await until("the dead letters listed", async () => (await listed()).length === 2);
+    const [first, second] = await listed();
+    assert.ok((await page.$eval("#dead", (t) => t.textContent)).includes("webhook"));
+
+    await page.click(`#dead tr[data-id="${first}"] button:nth-of-type(2)`); // drop
+    await until("the first dropped", async () => (await listed()).join() === second);
+    assert.deepEqual((await dead()).effects.map((e) => String(e.id)), [second]);
+
+    const before = await buried();
+    await page.click(`#dead tr[data-id="${second}"] button:nth-of-type(1)`); // retry
+    // It runs again, fails its one try again, and is dead once more.
+    await until("the retried effect to run and die again", async () => (await buried()) === before + 1);
+    await until("still listed", async () => (await dead()).dead === 1);
+    await page.close();
+  } finally {
+    await kora.close();
+  }
+});

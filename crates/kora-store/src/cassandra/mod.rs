@@ -43,7 +43,7 @@ use crate::group::GroupCommit;
 use crate::retry::{with_retries, Gate};
 use crate::sql::{check_key_lengths, record_from};
 use crate::store::{
-    Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+    Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
 };
 use commit::{settle, CassandraBatcher, Shared, WriterState};
 use error::Attempt;
@@ -355,6 +355,24 @@ impl Store for CassandraStore {
         self.gate
             .run("reviving an effect in Cassandra", || {
                 outbox::revive(&self.shared.session, &self.shared.st, id)
+            })
+            .await
+    }
+
+    async fn effect_counts(&self) -> Result<EffectCounts, StoreError> {
+        let (pending, dead) = self
+            .gate
+            .run("counting effects in Cassandra", || {
+                outbox::counts(&self.shared.session, &self.shared.st)
+            })
+            .await?;
+        Ok(EffectCounts { pending, dead })
+    }
+
+    async fn discard_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.gate
+            .run("discarding an effect in Cassandra", || {
+                outbox::discard(&self.shared.session, &self.shared.st, id)
             })
             .await
     }

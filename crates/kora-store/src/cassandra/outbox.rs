@@ -208,6 +208,14 @@ pub async fn revive(session: &Session, st: &Statements, id: u64) -> Result<(), A
     Ok(())
 }
 
+/// Removes a dead effect (a pending one stays: it may be running).
+pub async fn discard(session: &Session, st: &Statements, id: u64) -> Result<(), Attempt> {
+    if !lwt(session, &st.out_discard, (shard_of(id), id as i64)).await? {
+        return Err(StoreError::NoSuchEffect(id).into());
+    }
+    Ok(())
+}
+
 /// (pending, dead)
 pub async fn counts(session: &Session, st: &Statements) -> Result<(u64, u64), Attempt> {
     let rows = all(session, st).await?;

@@ -118,6 +118,7 @@ pub struct Statements {
     pub out_retry: PreparedStatement,
     pub out_bury: PreparedStatement,
     pub out_revive: PreparedStatement,
+    pub out_discard: PreparedStatement,
 }
 
 /// Which consistency a statement runs at.
@@ -263,6 +264,11 @@ impl Statements {
                 "UPDATE kora_outbox SET dead = false, attempts = 0, next_at_ms = 0
                  WHERE shard = ? AND id = ? IF dead = true"
                     .into(),
+                Lwt,
+            )
+            .await?,
+            out_discard: p(
+                "DELETE FROM kora_outbox WHERE shard = ? AND id = ? IF dead = true".into(),
                 Lwt,
             )
             .await?,

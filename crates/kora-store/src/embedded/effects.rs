@@ -70,6 +70,17 @@ pub fn complete(shared: &Shared, id: u64) -> Result<(), StoreError> {
     outbox.complete(id)
 }
 
+/// Removes a dead entry.
+pub fn discard(shared: &Shared, id: u64) -> Result<(), StoreError> {
+    let mut outbox: MutexGuard<'_, Outbox> = shared.outbox()?;
+    outbox.require_dead(id)?;
+    let e = &shared.engine;
+    let mut tx = e.write_tx();
+    tx.remove(&e.outbox, codec::encode_u64(id));
+    tx.commit().map_err(|x| e.error(x))?;
+    outbox.discard(id)
+}
+
 /// Writes entries in one durable transaction.
 fn write(shared: &Shared, entries: &[Entry]) -> Result<(), StoreError> {
     if entries.is_empty() {

@@ -57,7 +57,7 @@ use crate::error::StoreError;
 use crate::group::GroupCommit;
 use crate::outbox::Outbox;
 use crate::store::{
-    Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+    Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
 };
 use engine::Engine;
 pub use engine::Tuning;
@@ -306,6 +306,15 @@ impl Store for EmbeddedStore {
     async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
         self.with(move |s| effects::update(s, id, |e| e.revive()))
             .await
+    }
+
+    async fn effect_counts(&self) -> Result<EffectCounts, StoreError> {
+        let (pending, dead) = self.shared()?.outbox()?.counts();
+        Ok(EffectCounts { pending, dead })
+    }
+
+    async fn discard_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.with(move |s| effects::discard(s, id)).await
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {

@@ -22,7 +22,8 @@ use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit, Outcome};
 use crate::plan::oldest_since;
 use crate::store::{
-    Change, Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+    Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store,
+    Submitted, Write,
 };
 
 /// Longest encoded path InnoDB can index (its key limit with the DYNAMIC row format).
@@ -569,6 +570,36 @@ impl Store for MysqlStore {
                 .bind(id as i64)
                 .execute(&self.pool)
                 .await?;
+                found(id, done.rows_affected())
+            })
+            .await
+    }
+
+    async fn effect_counts(&self) -> Result<EffectCounts, StoreError> {
+        self.gate
+            .run("counting effects in MySQL", || async {
+                let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+                let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(EffectCounts {
+                    pending: pending as u64,
+                    dead: dead as u64,
+                })
+            })
+            .await
+    }
+
+    async fn discard_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.gate
+            .run("discarding an effect in MySQL", || async {
+                let done = sqlx::query("DELETE FROM kora_outbox WHERE id = ? AND dead")
+                    .bind(id as i64)
+                    .execute(&self.pool)
+                    .await?;
                 found(id, done.rows_affected())
             })
             .await

@@ -31,7 +31,8 @@ use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit, Outcome};
 use crate::plan::oldest_since;
 use crate::store::{
-    Change, Commit, Compacted, Effect, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+    Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store,
+    Submitted, Write,
 };
 
 /// Longest encoded path PostgreSQL can index: a btree entry must fit in a third of a page
@@ -575,6 +576,37 @@ impl Store for PostgresStore {
                 .bind(id as i64)
                 .execute(&self.pool)
                 .await?;
+                found(id, done.rows_affected())
+            })
+            .await
+    }
+
+    async fn effect_counts(&self) -> Result<EffectCounts, StoreError> {
+        self.gate
+            .run("counting effects in PostgreSQL", || async {
+                let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+                let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(EffectCounts {
+                    pending: pending as u64,
+                    dead: dead as u64,
+                })
+            })
+            .await
+    }
+
+    async fn discard_effect(&self, id: u64) -> Result<(), StoreError> {
+        self.gate
+            .run("discarding an effect in PostgreSQL", || async {
+                let done = sqlx::query("DELETE FROM kora_outbox WHERE id = $1 AND dead")
+                    .persistent(false)
+                    .bind(id as i64)
+                    .execute(&self.pool)
+                    .await?;
                 found(id, done.rows_affected())
             })
             .await

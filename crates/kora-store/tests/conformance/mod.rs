@@ -503,6 +503,8 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
         .is_empty());
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.effects_pending, stats.effects_dead), (0, 1));
+    let counts = store.effect_counts().await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (0, 1));
 
     store.revive_effect(b).await.unwrap();
     let revived = store
@@ -511,6 +513,21 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(revived.len(), 1);
     assert_eq!(revived[0].attempts, 0);
+    assert_eq!(
+        store.discard_effect(b).await,
+        Err(StoreError::NoSuchEffect(b)),
+        "a pending effect is not discarded"
+    );
+    assert_eq!(
+        store.revive_effect(b).await,
+        Err(StoreError::NoSuchEffect(b)),
+        "only a dead effect is revived"
+    );
+    store.bury_effect(b, "gave up again").await.unwrap();
+    store.discard_effect(b).await.unwrap();
+    assert!(store.dead_effects(10).await.unwrap().is_empty());
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.effects_pending, stats.effects_dead), (0, 0));
     assert_eq!(
         store.complete_effect(9_999).await,
         Err(StoreError::NoSuchEffect(9_999))

@@ -1,0 +1,97 @@
+//! Dead letters over HTTP, for the administrator (`[auth] admin_secret`): effects that ran out
+//! of tries wait in the store's outbox until someone retries or discards them.
+//!
+//! - `GET /v1/effects/dead?limit=N`: `{"pending", "dead", "effects": [...]}`, the counts by
+//!   state and the oldest `N` dead effects (default [`DEFAULT_DEAD_LISTED`], at most
+//!   [`MAX_DEAD_LISTED`]), each with its `id`, `seq`, `kind`, `payload`, `attempts` and
+//!   `last_error`.
+//! - `POST /v1/effects/dead/{id}/retry`: back to pending with its tries reset; the runner
+//!   picks it up at once.
+//! - `DELETE /v1/effects/dead/{id}`: forgotten for good.
+//!
+//! Both answer 404 `not_found` when no dead effect has that id (a pending effect is never
+//! touched: it may be running).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path as UrlPath, Query as UrlQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use kora_engine::Error;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Dead effects listed when the request names no `limit`.
+pub const DEFAULT_DEAD_LISTED: usize = 100;
+
+/// The most dead effects one request lists.
+pub const MAX_DEAD_LISTED: usize = 1_000;
+
+/// `GET /v1/effects/dead`.
+pub async fn dead(
+    State(state): State<AppState>,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.require_admin(&headers, params.get("token").map(String::as_str))?;
+    if let Some(other) = params
+        .keys()
+        .find(|k| !matches!(k.as_str(), "limit" | "token"))
+    {
+        return Err(Error::bad_request(format!("unknown parameter {other:?}")).into());
+    }
+    let limit = match params.get("limit") {
+        None => DEFAULT_DEAD_LISTED,
+        Some(text) => parse_limit(text)?,
+    };
+    let store = state.kora.store();
+    let counts = store.effect_counts().await?;
+    let effects = store.dead_effects(limit).await?;
+    Ok(Json(json!({
+        "pending": counts.pending,
+        "dead": counts.dead,
+        "effects": effects,
+    })))
+}
+
+fn parse_limit(text: &str) -> Result<usize, Error> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_DEAD_LISTED).contains(&n) => Ok(n),
+        _ => Err(Error::bad_request(format!(
+            "limit must be a whole number from 1 to {MAX_DEAD_LISTED}, not {text:?}"
+        ))),
+    }
+}
+
+/// `POST /v1/effects/dead/{id}/retry`.
+pub async fn retry(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.require_admin(&headers, params.get("token").map(String::as_str))?;
+    let id = parse_id(&id)?;
+    state.kora.retry_dead_effect(id).await?;
+    Ok(Json(json!({ "retried": id })))
+}
+
+/// `DELETE /v1/effects/dead/{id}`.
+pub async fn discard(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    state.require_admin(&headers, params.get("token").map(String::as_str))?;
+    let id = parse_id(&id)?;
+    state.kora.store().discard_effect(id).await?;
+    Ok(Json(json!({ "discarded": id })))
+}
+
+fn parse_id(text: &str) -> Result<u64, Error> {
+    text.parse()
+        .map_err(|_| Error::bad_request(format!("an effect id is a whole number, not {text:?}")))
+}
