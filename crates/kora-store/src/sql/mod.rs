@@ -1,6 +1,6 @@
 //! What the SQL backends share: the table layout, turning rows into records and back, and
-//! planning a batch with `kora_core::records`. Each dialect (`postgres.rs`, `mysql.rs`)
-//! writes its own statements.
+//! planning a batch with `kora_core::records`, and the outbox's statements (`outbox.rs`).
+//! Each dialect (`postgres.rs`, `mysql.rs`) writes its own commit, read and claim statements.
 //!
 //! Tables (prefix `kora_`):
 //!
@@ -18,6 +18,7 @@
 //! commit is what keeps that fast: one transaction carries every write waiting on a node.
 
 pub mod mysql;
+pub mod outbox;
 pub mod postgres;
 
 use kora_core::records::Record;

@@ -12,10 +12,11 @@ use kora_core::stamp::wall_millis;
 use kora_core::{Path, PathQuery, Stamp, Value};
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 
+use super::outbox::{self, arguments, Arg, OutboxSql};
 use super::{
-    change_from, check_key_lengths, effects_from, found, leaves_from, leaves_statement, plan,
-    push_rows, read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError,
-    EffectRow, Gate, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    change_from, check_key_lengths, effects_from, leaves_from, leaves_statement, plan, push_rows,
+    read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError, EffectRow,
+    Gate, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
 };
 use crate::condition::Window;
 use crate::error::StoreError;
@@ -502,107 +503,31 @@ impl Store for MysqlStore {
     }
 
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.gate
-            .run("completing an effect in MySQL", || async {
-                let done = sqlx::query("DELETE FROM kora_outbox WHERE id = ?")
-                    .bind(id as i64)
-                    .execute(&self.pool)
-                    .await?;
-                found(id, done.rows_affected())
-            })
-            .await
+        outbox::complete(self, id).await
     }
 
     async fn retry_effect(&self, id: u64, next_at_ms: u64, error: &str) -> Result<(), StoreError> {
-        self.gate
-            .run("rescheduling an effect in MySQL", || async {
-                let done = sqlx::query(
-                    "UPDATE kora_outbox SET attempts = attempts + 1, next_at_ms = ?,
-                 last_error = ?, lease_until_ms = 0 WHERE id = ?",
-                )
-                .bind(next_at_ms as i64)
-                .bind(error)
-                .bind(id as i64)
-                .execute(&self.pool)
-                .await?;
-                found(id, done.rows_affected())
-            })
-            .await
+        outbox::retry(self, id, next_at_ms, error).await
     }
 
     async fn bury_effect(&self, id: u64, error: &str) -> Result<(), StoreError> {
-        self.gate
-            .run("burying an effect in MySQL", || async {
-                let done = sqlx::query(
-                    "UPDATE kora_outbox SET attempts = attempts + 1, last_error = ?,
-                 dead = TRUE, lease_until_ms = 0 WHERE id = ?",
-                )
-                .bind(error)
-                .bind(id as i64)
-                .execute(&self.pool)
-                .await?;
-                found(id, done.rows_affected())
-            })
-            .await
+        outbox::bury(self, id, error).await
     }
 
     async fn dead_effects(&self, limit: usize) -> Result<Vec<Effect>, StoreError> {
-        self.gate
-            .run("listing dead effects in MySQL", || async {
-                let rows: Vec<EffectRow> = sqlx::query_as(&format!(
-                    "SELECT {EFFECT_COLUMNS} FROM kora_outbox WHERE dead ORDER BY id LIMIT ?"
-                ))
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-                effects_from(rows)
-            })
-            .await
+        outbox::dead(self, limit).await
     }
 
     async fn revive_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.gate
-            .run("reviving an effect in MySQL", || async {
-                let done = sqlx::query(
-                    "UPDATE kora_outbox SET dead = FALSE, attempts = 0, next_at_ms = 0
-                 WHERE id = ? AND dead",
-                )
-                .bind(id as i64)
-                .execute(&self.pool)
-                .await?;
-                found(id, done.rows_affected())
-            })
-            .await
+        outbox::revive(self, id).await
     }
 
     async fn effect_counts(&self) -> Result<EffectCounts, StoreError> {
-        self.gate
-            .run("counting effects in MySQL", || async {
-                let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-                let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
-                    .fetch_one(&self.pool)
-                    .await?;
-                let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(EffectCounts {
-                    pending: pending as u64,
-                    dead: dead as u64,
-                })
-            })
-            .await
+        outbox::counts(self).await
     }
 
     async fn discard_effect(&self, id: u64) -> Result<(), StoreError> {
-        self.gate
-            .run("discarding an effect in MySQL", || async {
-                let done = sqlx::query("DELETE FROM kora_outbox WHERE id = ? AND dead")
-                    .bind(id as i64)
-                    .execute(&self.pool)
-                    .await?;
-                found(id, done.rows_affected())
-            })
-            .await
+        outbox::discard(self, id).await
     }
 
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError> {
@@ -659,6 +584,7 @@ impl Store for MysqlStore {
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {
+        let counts = outbox::counts(self).await?;
         self.gate
             .run("reading MySQL statistics", || async {
                 let mut tx = self.pool.begin_with(SNAPSHOT).await?;
@@ -671,12 +597,6 @@ impl Store for MysqlStore {
                 let records = count("SELECT count(*) FROM kora_records")
                     .fetch_one(&mut *tx)
                     .await?;
-                let pending = count("SELECT count(*) FROM kora_outbox WHERE NOT dead")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let dead = count("SELECT count(*) FROM kora_outbox WHERE dead")
-                    .fetch_one(&mut *tx)
-                    .await?;
                 tx.rollback().await?;
                 Ok(Stats {
                     backend: "mysql".into(),
@@ -684,11 +604,15 @@ impl Store for MysqlStore {
                     log_start: log_start.max(1),
                     log_entries: log_entries as u64,
                     records: records as u64,
-                    effects_pending: pending as u64,
-                    effects_dead: dead as u64,
+                    ..Stats::default()
                 })
             })
             .await
+            .map(|stats| Stats {
+                effects_pending: counts.pending,
+                effects_dead: counts.dead,
+                ..stats
+            })
     }
 
     async fn close(&self) -> Result<(), StoreError> {
@@ -697,5 +621,35 @@ impl Store for MysqlStore {
         self.gate.shut();
         self.pool.close().await;
         Ok(())
+    }
+}
+
+/// The outbox's shared statements (`sql::outbox`) run on this pool.
+#[async_trait]
+impl OutboxSql for MysqlStore {
+    fn name(&self) -> &'static str {
+        "MySQL"
+    }
+
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, AttemptError> {
+        let query = sqlx::query_with(sql, arguments::<sqlx::MySql>(args)?);
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn effect_rows(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<EffectRow>, AttemptError> {
+        let query = sqlx::query_as_with::<_, EffectRow, _>(sql, arguments::<sqlx::MySql>(args)?);
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn count(&self, sql: &str) -> Result<i64, AttemptError> {
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 }
