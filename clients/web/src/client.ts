@@ -44,6 +44,12 @@ export interface ConnectOptions {
   heartbeat?: number;
   /** Longest wait for a read's or a call's reply (ms, default 30,000). */
   requestTimeout?: number;
+  /**
+   * Subscriptions whose copies are kept in the local database (default 100): saving one more
+   * forgets the least recently used. A forgotten copy costs only a full read when its query is
+   * subscribed again.
+   */
+  maxSavedSubscriptions?: number;
   /** Attempts of `transaction()` before it fails with `conflict` (default 25). */
   transactionAttempts?: number;
   /** For environments without globals (tests under Node). */
@@ -87,6 +93,8 @@ type Message =
 
 /** Writes sent before their replies return (the server takes 64 per connection). */
 const IN_FLIGHT = 64;
+/** Subscription copies kept in the local database unless `maxSavedSubscriptions` says otherwise. */
+export const DEFAULT_MAX_SAVED_SUBSCRIPTIONS = 100;
 /** How long subscription data may wait in memory before it is saved. */
 const SAVE_DELAY_MS = 200;
 /** Least time between two calls of a subscription's listeners (a burst of changes, one call). */
@@ -130,6 +138,7 @@ export class Kora {
   private epoch = 0;
   private closed = false;
   private readonly attempts: number;
+  private readonly maxSaved: number;
   private readonly onOnline = () => this.link.hurry();
   // A page being left saves what it holds (IndexedDB finishes transactions begun now).
   private readonly onPageHide = () => this.flush().catch(() => {});
@@ -139,6 +148,10 @@ export class Kora {
     if (!url) throw new TypeError("connect({ url }) needs the server's origin outside a page");
     this.name = options.name ?? "kora";
     this.attempts = options.transactionAttempts ?? 25;
+    this.maxSaved = options.maxSavedSubscriptions ?? DEFAULT_MAX_SAVED_SUBSCRIPTIONS;
+    if (!Number.isInteger(this.maxSaved) || this.maxSaved < 1) {
+      throw new RangeError(`maxSavedSubscriptions must be a whole number from 1, not ${this.maxSaved}`);
+    }
     const WS = options.WebSocket ?? globalThis.WebSocket;
     if (!WS) throw new TypeError("no WebSocket in this environment: pass connect({ WebSocket })");
     this.link = new Link(
@@ -719,7 +732,9 @@ export class Kora {
       for (const s of subs) s.owned = new WeakSet();
       const done = this.finishing.splice(0);
       await Promise.all(
-        subs.map((s) => this.store.saveSub({ name: s.name, query: s.query, seq: s.seq!, value: s.value })),
+        subs.map((s) =>
+          this.store.saveSub({ name: s.name, query: s.query, seq: s.seq!, value: s.value, used: Date.now() }, this.maxSaved),
+        ),
       ).catch(() => {});
       if (done.length) {
         // On failure the writes stay in the database and are sent again by the next sender:

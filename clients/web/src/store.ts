@@ -21,6 +21,8 @@ export interface SavedSub {
   query: Query;
   seq: number;
   value: Json | null;
+  /** When a tab last saved it (ms since the epoch): the least recently used copies go first. */
+  used: number;
 }
 
 export interface LocalStore {
@@ -33,10 +35,19 @@ export interface LocalStore {
   count(): Promise<number>;
   loadSub(name: string): Promise<SavedSub | undefined>;
   loadSubs(): Promise<SavedSub[]>;
-  /** Saves `s` unless a copy at a later sequence is already there (another tab's). */
-  saveSub(s: SavedSub): Promise<void>;
+  /**
+   * Saves `s` unless a copy at a later sequence is already there (another tab's), then
+   * forgets the least recently used copies beyond `keep` (never `s` itself).
+   */
+  saveSub(s: SavedSub, keep: number): Promise<void>;
   deleteSub(name: string): Promise<void>;
   close(): void;
+}
+
+/** The names of the copies to forget so that `keep` remain: the least recently used, not `name`. */
+export function evicted(all: SavedSub[], keep: number, name: string): string[] {
+  const others = all.filter((s) => s.name !== name).sort((a, b) => (a.used ?? 0) - (b.used ?? 0));
+  return others.slice(0, Math.max(0, others.length + 1 - Math.max(1, keep))).map((s) => s.name);
 }
 
 function randomBits(bits: number): bigint {
@@ -58,9 +69,10 @@ export class MemoryStore implements LocalStore {
   async count() { return this.queue.size; }
   async loadSub(name: string) { return this.subs.get(name); }
   async loadSubs() { return [...this.subs.values()]; }
-  async saveSub(s: SavedSub) {
+  async saveSub(s: SavedSub, keep: number) {
     const old = this.subs.get(s.name);
     if (!old || old.seq <= s.seq) this.subs.set(s.name, s);
+    if (this.subs.size > keep) for (const n of evicted([...this.subs.values()], keep, s.name)) this.subs.delete(n);
   }
   async deleteSub(name: string) { this.subs.delete(name); }
   close() {}
@@ -131,11 +143,15 @@ export class IdbStore implements LocalStore {
   loadSubs() { return this.run<SavedSub[]>("subs", "readonly", (s) => s.getAll()); }
   deleteSub(name: string) { return this.run<void>("subs", "readwrite", (s) => s.delete(name)); }
 
-  async saveSub(sub: SavedSub): Promise<void> {
+  async saveSub(sub: SavedSub, keep: number): Promise<void> {
     const tx = this.db.transaction("subs", "readwrite");
     const s = tx.objectStore("subs");
     const old: SavedSub | undefined = await done(s.get(sub.name));
     if (!old || old.seq <= sub.seq) s.put(sub);
+    // Counted in the same transaction, so tabs saving at once cannot both skip the eviction.
+    if ((await done(s.count())) > keep) {
+      for (const name of evicted(await done(s.getAll()), keep, sub.name)) s.delete(name);
+    }
     await finished(tx);
   }
 
