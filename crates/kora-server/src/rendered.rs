@@ -10,11 +10,18 @@
 //!
 //! A change that nobody else holds (a read filter gave this receiver its own) cannot be
 //! shared: it is rendered without touching the cache.
+//!
+//! Renderings are [`Frame`]s: reference-counted bytes, so handing one to the 10,000th
+//! receiver copies a pointer, not the frame. Receivers look up under a read lock and only the
+//! first renderer of a change takes the write lock.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use kora_core::Mutation;
+
+/// A WebSocket text frame whose clones share one buffer.
+pub type Frame = axum::extract::ws::Utf8Bytes;
 
 /// Renderings kept: enough for the changes in flight to a few busy locations at once.
 pub const KEPT: usize = 16;
@@ -22,7 +29,7 @@ pub const KEPT: usize = 16;
 /// Recent renderings (`V`: a frame, or a message's frames), shared by every connection of
 /// one protocol.
 pub struct Rendered<K, V> {
-    recent: Mutex<VecDeque<Entry<K, V>>>,
+    recent: RwLock<VecDeque<Entry<K, V>>>,
 }
 
 struct Entry<K, V> {
@@ -34,7 +41,7 @@ struct Entry<K, V> {
 impl<K, V> Default for Rendered<K, V> {
     fn default() -> Self {
         Rendered {
-            recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+            recent: RwLock::new(VecDeque::with_capacity(KEPT)),
         }
     }
 }
@@ -52,7 +59,7 @@ impl<K: PartialEq + Clone, V: Clone> Rendered<K, V> {
         // Rendered outside the lock: two connections may both render a change first; the
         // result is the same.
         let rendered = render();
-        if let Ok(mut recent) = self.recent.lock() {
+        if let Ok(mut recent) = self.recent.write() {
             recent.push_front(Entry {
                 change: change.clone(),
                 key: key.clone(),
@@ -64,7 +71,7 @@ impl<K: PartialEq + Clone, V: Clone> Rendered<K, V> {
     }
 
     fn find(&self, change: &Arc<Mutation>, key: &K) -> Option<V> {
-        let recent = self.recent.lock().ok()?;
+        let recent = self.recent.read().ok()?;
         recent
             .iter()
             .find(|e| Arc::ptr_eq(&e.change, change) && e.key == *key)
@@ -108,7 +115,7 @@ mod tests {
         let (own, _) = shared(json!(1));
         assert_eq!(rendered.get(&own, &0, || 1), 1);
         assert_eq!(rendered.get(&own, &0, || 2), 2);
-        assert!(rendered.recent.lock().unwrap().is_empty());
+        assert!(rendered.recent.read().unwrap().is_empty());
     }
 
     #[test]
@@ -121,6 +128,6 @@ mod tests {
             rendered.get(&change, &0, || "");
         }
         assert_eq!(rendered.get(&first, &0, || "again"), "again");
-        assert_eq!(rendered.recent.lock().unwrap().len(), KEPT);
+        assert_eq!(rendered.recent.read().unwrap().len(), KEPT);
     }
 }

@@ -23,7 +23,7 @@ pub struct AppState {
     /// What the Firebase transports share.
     pub firebase: Arc<crate::firebase::write::Shared>,
     /// Recent change pushes of Kora's protocol, by subscription name.
-    pub rendered: Arc<crate::rendered::Rendered<String, String>>,
+    pub rendered: Arc<crate::rendered::Rendered<String, crate::rendered::Frame>>,
 }
 
 impl AppState {

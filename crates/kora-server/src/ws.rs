@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite;
 use crate::error::ApiError;
 use crate::http::check_size;
 use crate::protocol::{self, Request};
-use crate::rendered::Rendered;
+use crate::rendered::{Frame, Rendered};
 use crate::state::{AppState, ConnectionGuard};
 use kora_protocol::{AuthResult, QueryPath, QueryResult};
 
@@ -127,7 +127,7 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
     loop {
-        let out: Vec<String> = tokio::select! {
+        let out: Vec<Frame> = tokio::select! {
             frame = frames.next() => {
                 last_heard = Instant::now();
                 match frame {
@@ -136,13 +136,13 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                         let limit = conn.state.config.limits.max_body_bytes;
                         let error = Error::too_large(format!("the message exceeds {limit} bytes"));
                         let id = protocol::parse(text.as_str()).ok().and_then(|r| r.id().cloned());
-                        vec![protocol::error(id.as_ref(), &error)]
+                        vec![protocol::error(id.as_ref(), &error).into()]
                     }
-                    Some(Ok(Message::Text(text))) => conn.handle(text.as_str()).await,
+                    Some(Ok(Message::Text(text))) => frames_of(conn.handle(text.as_str()).await),
                     Some(Ok(Message::Binary(_))) => vec![protocol::error(
                         None,
                         &Error::bad_request("binary frames are not supported; send JSON text"),
-                    )],
+                    ).into()],
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Vec::new(),
                     Some(Err(error)) => {
                         // The only error worth telling the client about: its frame was too big.
@@ -178,7 +178,7 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                 // Drained after the replies were taken: each reply was sent once its pushes
                 // were queued, so they are all here.
                 let mut out = conn.drain_pushes().await;
-                out.extend(replies);
+                out.extend(replies.into_iter().map(Frame::from));
                 out
             }
             _ = tick.tick() => {
@@ -196,8 +196,8 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
             continue;
         }
         // One flush (one write to the socket) for everything this turn produced.
-        for text in out {
-            if sink.feed(Message::Text(text.into())).await.is_err() {
+        for frame in out {
+            if sink.feed(Message::Text(frame)).await.is_err() {
                 return;
             }
         }
@@ -206,6 +206,11 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         }
     }
     let _ = sink.close().await;
+}
+
+/// Replies as frames.
+fn frames_of(replies: Vec<String>) -> Vec<Frame> {
+    replies.into_iter().map(Frame::from).collect()
 }
 
 /// True when a read failed because the message or a frame was larger than the socket reads
@@ -230,7 +235,7 @@ async fn follow_stored(session: &mut Session) {
 
 /// A push as a frame (a change's frame is rendered once for the subscriptions of the same name
 /// that receive the same change: see [`crate::rendered`]).
-fn render(push: &Push, rendered: &Rendered<String, String>) -> String {
+fn render(push: &Push, rendered: &Rendered<String, Frame>) -> Frame {
     match push {
         Push::Change {
             id,
@@ -238,26 +243,26 @@ fn render(push: &Push, rendered: &Rendered<String, String>) -> String {
             stamp,
             mutation,
         } => rendered.get(mutation, id, || {
-            protocol::change(id, *seq, *stamp, mutation)
+            protocol::change(id, *seq, *stamp, mutation).into()
         }),
         Push::Reset {
             id,
             seq,
             value,
             query,
-        } => protocol::reset(id, *seq, value.clone(), query.as_ref()),
-        Push::Ended { id, error } => protocol::ended(id, error),
+        } => protocol::reset(id, *seq, value.clone(), query.as_ref()).into(),
+        Push::Ended { id, error } => protocol::ended(id, error).into(),
     }
 }
 
 impl Connection {
-    fn render(&self, pushes: &[Push]) -> Vec<String> {
+    fn render(&self, pushes: &[Push]) -> Vec<Frame> {
         let rendered = &self.state.rendered;
         pushes.iter().map(|push| render(push, rendered)).collect()
     }
 
     /// Every push the session has queued, rendered, without waiting for more.
-    async fn drain_pushes(&mut self) -> Vec<String> {
+    async fn drain_pushes(&mut self) -> Vec<Frame> {
         let pushes = self.session.process_queued(usize::MAX).await;
         self.render(&pushes)
     }

@@ -20,7 +20,7 @@ use super::query::Index;
 use super::changes::{overwrites, update_under, Update};
 use super::query::FbQuery;
 use super::wire;
-use crate::rendered::Rendered;
+use crate::rendered::{Frame, Rendered};
 
 /// A listen's identity on its connection: the tag of a tagged one; the path and query object
 /// of a default one (an untagged `orderBy…` listen is its own listen beside the plain one).
@@ -214,13 +214,14 @@ impl Listen {
         &mut self,
         value: Option<Value>,
         session: &Session,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<Vec<Frame>, Error> {
         let Some(tagged) = &mut self.tagged else {
             return Ok(vec![wire::data(
                 &self.location,
                 value.unwrap_or(Value::Null),
                 None,
-            )]);
+            )
+            .into()]);
         };
         if let Source::Node { node, ordered } = &mut tagged.source {
             *node = value;
@@ -234,7 +235,8 @@ impl Listen {
             &self.location,
             result.unwrap_or(Value::Null),
             Some(tagged.tag),
-        )])
+        )
+        .into()])
     }
 
     /// The frames for a change, `mutation` being its part under the path (absolute paths).
@@ -245,13 +247,13 @@ impl Listen {
         mutation: &Arc<Mutation>,
         namespace: &super::Namespace,
         session: &Session,
-        rendered: &Rendered<String, Vec<String>>,
-    ) -> Result<Vec<String>, Error> {
+        rendered: &Rendered<String, Vec<Frame>>,
+    ) -> Result<Vec<Frame>, Error> {
         let base = self.path.segments();
         let Some(tagged) = &mut self.tagged else {
             return Ok(rendered.get(mutation, &self.location, || {
                 update_under(&overwrites(mutation), base)
-                    .map(|update| render(&update, base, namespace, None))
+                    .map(|update| render(&update, base, namespace, None).into())
                     .into_iter()
                     .collect()
             }));
@@ -270,7 +272,8 @@ impl Listen {
             &self.location,
             result.unwrap_or(Value::Null),
             Some(tagged.tag),
-        )])
+        )
+        .into()])
     }
 
     /// The frame that tells the client this listen is cancelled.

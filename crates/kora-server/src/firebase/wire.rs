@@ -4,6 +4,8 @@
 use kora_engine::{Code, Error};
 use serde_json::{json, Map, Value};
 
+use crate::rendered::Frame;
+
 /// Longest frame Firebase clients send and expect; longer messages are split.
 pub const MAX_FRAME_CHARS: usize = 16_384;
 
@@ -85,14 +87,16 @@ pub fn auth_revoked(status: &str, reason: &str) -> String {
 
 /// The frames that carry `message`: itself, or a count then at most `MAX_FRAME_CHARS`-char
 /// pieces cut on character boundaries.
-pub fn frames(message: String) -> Vec<String> {
-    if message.chars().count() <= MAX_FRAME_CHARS {
+pub fn frames(message: Frame) -> Vec<Frame> {
+    // A message of no more bytes than a frame holds characters fits; it goes as it is (a
+    // shared rendering stays shared).
+    if message.len() <= MAX_FRAME_CHARS || message.as_str().chars().count() <= MAX_FRAME_CHARS {
         return vec![message];
     }
     let mut pieces = Vec::new();
     let mut piece = String::with_capacity(MAX_FRAME_CHARS);
     let mut chars = 0;
-    for c in message.chars() {
+    for c in message.as_str().chars() {
         piece.push(c);
         chars += 1;
         if chars == MAX_FRAME_CHARS {
@@ -104,8 +108,8 @@ pub fn frames(message: String) -> Vec<String> {
         pieces.push(piece);
     }
     let mut out = Vec::with_capacity(pieces.len() + 1);
-    out.push(pieces.len().to_string());
-    out.extend(pieces);
+    out.push(pieces.len().to_string().into());
+    out.extend(pieces.into_iter().map(Frame::from));
     out
 }
 
@@ -188,15 +192,15 @@ mod tests {
     #[test]
     fn long_messages_are_split_and_reassembled() {
         let message = json!({"t": "d", "d": {"s": "é".repeat(40_000)}}).to_string();
-        let frames = frames(message.clone());
-        assert_eq!(frames[0], "3");
+        let frames = frames(message.clone().into());
+        assert_eq!(frames[0].as_str(), "3");
         assert!(frames[1..]
             .iter()
-            .all(|f| f.chars().count() <= MAX_FRAME_CHARS));
+            .all(|f| f.as_str().chars().count() <= MAX_FRAME_CHARS));
         let mut whole = Reassembly::default();
         let mut out = None;
         for frame in &frames {
-            out = whole.feed(frame).unwrap();
+            out = whole.feed(frame.as_str()).unwrap();
         }
         assert_eq!(out, Some(message));
     }
@@ -206,7 +210,10 @@ mod tests {
         let mut whole = Reassembly::default();
         assert_eq!(whole.feed("0").unwrap(), None);
         assert_eq!(whole.feed("{}").unwrap(), Some("{}".into()));
-        assert_eq!(frames("{}".into()), vec!["{}".to_string()]);
+        assert_eq!(frames("{}".into()), vec![Frame::from("{}")]);
+        // A message just under the limit in characters but over it in bytes is not split.
+        let accents = json!("é".repeat(MAX_FRAME_CHARS - 10)).to_string();
+        assert_eq!(frames(accents.clone().into()), vec![Frame::from(accents)]);
     }
 
     #[test]

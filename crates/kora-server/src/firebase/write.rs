@@ -28,7 +28,7 @@ pub struct Shared {
     /// The `orderByChild` indexes.
     pub indexes: super::index::Indexes,
     /// Recent changes rendered for default listens, by listened location.
-    pub rendered: crate::rendered::Rendered<String, Vec<String>>,
+    pub rendered: crate::rendered::Rendered<String, Vec<crate::rendered::Frame>>,
 }
 
 impl Shared {

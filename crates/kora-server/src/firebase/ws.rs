@@ -37,6 +37,7 @@ use super::query::FbQuery;
 use super::write::{self, Expect, Refusal};
 use super::{wire, Namespace};
 use crate::error::ApiError;
+use crate::rendered::Frame;
 use crate::state::{AppState, ConnectionGuard};
 use crate::ws::{DELIVERY_WAIT, MAX_IN_FLIGHT};
 
@@ -77,8 +78,8 @@ struct Connection {
     turns: Turns,
     reply_turns: Turns,
     in_flight: Arc<Semaphore>,
-    replies: mpsc::UnboundedSender<Vec<String>>,
-    replied: mpsc::UnboundedReceiver<Vec<String>>,
+    replies: mpsc::UnboundedSender<Vec<Frame>>,
+    replied: mpsc::UnboundedReceiver<Vec<Frame>>,
 }
 
 async fn run(
@@ -122,7 +123,7 @@ async fn run(
     let mut last_heard = Instant::now();
     let mut whole = wire::Reassembly::default();
     loop {
-        let out: Vec<String> = tokio::select! {
+        let out: Vec<Frame> = tokio::select! {
             frame = frames.next() => {
                 last_heard = Instant::now();
                 match frame {
@@ -185,14 +186,14 @@ async fn run(
 
 async fn send_all(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    out: Vec<String>,
+    out: Vec<Frame>,
 ) -> bool {
     if out.is_empty() {
         return true;
     }
     for message in out {
         for frame in wire::frames(message) {
-            if sink.feed(Message::Text(frame.into())).await.is_err() {
+            if sink.feed(Message::Text(frame)).await.is_err() {
                 return false;
             }
         }
@@ -206,10 +207,10 @@ fn path_of(body: &Value) -> &str {
 }
 
 impl Connection {
-    async fn handle(&mut self, text: &str) -> Vec<String> {
+    async fn handle(&mut self, text: &str) -> Vec<Frame> {
         let (r, action, mut body) = match wire::parse(text) {
             Ok(wire::Incoming::Request { r, action, body }) => (r, action, body),
-            Ok(wire::Incoming::Ping) => return vec![wire::pong()],
+            Ok(wire::Incoming::Ping) => return vec![wire::pong().into()],
             Ok(wire::Incoming::Ignored) => return Vec::new(),
             Err(error) => {
                 tracing::debug!(%error, "unreadable Firebase message");
@@ -225,14 +226,16 @@ impl Connection {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    out.push(wire::refused(&r, &error));
+                    out.push(wire::refused(&r, &error).into());
                     return out;
                 }
             }
         }
         out.extend(self.settle_writes().await);
         let result = match action.as_str() {
-            "s" | "appcheck" | "unappeck" | "unappcheck" => Ok(vec![wire::ok(&r, json!(""))]),
+            "s" | "appcheck" | "unappeck" | "unappcheck" => {
+                Ok(vec![wire::ok(&r, json!("")).into()])
+            }
             "q" | "l" => self.listen(&r, &body).await,
             "n" => Ok(self.unlisten(&r, &body)),
             "p" => self.put(&r, body).await,
@@ -242,13 +245,13 @@ impl Connection {
             "auth" | "gauth" => Ok(self.auth(&r, &body).await),
             "unauth" => {
                 self.set_identity(None).await;
-                Ok(vec![wire::ok(&r, json!("unauthenticated"))])
+                Ok(vec![wire::ok(&r, json!("unauthenticated")).into()])
             }
             other => Err(Error::bad_request(format!("unknown action {other:?}"))),
         };
         match result {
             Ok(frames) => out.extend(frames),
-            Err(error) => out.push(wire::refused(&r, &error)),
+            Err(error) => out.push(wire::refused(&r, &error).into()),
         }
         out
     }
@@ -282,7 +285,7 @@ impl Connection {
             // Acknowledged in the order the writes arrived; the reply is queued before the
             // permit is returned, so a request settling the writes in flight finds it.
             reply_turn.wait().await;
-            let _ = replies.send(vec![reply]);
+            let _ = replies.send(vec![reply.into()]);
             drop(reply_turn);
             drop(permit);
         });
@@ -290,7 +293,7 @@ impl Connection {
 
     /// Waits for the pipelined writes in flight to finish; returns their replies (after what
     /// they pushed to this connection), so that what follows sees and follows them.
-    async fn settle_writes(&mut self) -> Vec<String> {
+    async fn settle_writes(&mut self) -> Vec<Frame> {
         if self.in_flight.available_permits() < MAX_IN_FLIGHT {
             if let Ok(all) = self.in_flight.acquire_many(MAX_IN_FLIGHT as u32).await {
                 drop(all);
@@ -308,7 +311,7 @@ impl Connection {
 
     /// Writes' replies, after the pushes queued for this connection (its listens see a
     /// change before the write's `ok`). Every reply already waiting goes along.
-    async fn after_writes(&mut self, mut replies: Vec<String>) -> Vec<String> {
+    async fn after_writes(&mut self, mut replies: Vec<Frame>) -> Vec<Frame> {
         while let Ok(more) = self.replied.try_recv() {
             replies.extend(more);
         }
@@ -322,7 +325,7 @@ impl Connection {
         self.namespace.path(text, &self.state.config.path_limits())
     }
 
-    async fn listen(&mut self, r: &Value, body: &Value) -> Result<Vec<String>, Error> {
+    async fn listen(&mut self, r: &Value, body: &Value) -> Result<Vec<Frame>, Error> {
         let path = self.path(path_of(body))?;
         let location = self.namespace.firebase_path(path.segments());
         let tag = body.get("t").and_then(Value::as_u64);
@@ -357,7 +360,7 @@ impl Connection {
         let value = match initial {
             Ok(Initial::Snapshot { value, .. } | Initial::Reset { value, .. }) => value,
             Ok(Initial::Replay { .. }) => None,
-            Err(error) => return Ok(vec![wire::refused(r, &error)]),
+            Err(error) => return Ok(vec![wire::refused(r, &error).into()]),
         };
         let mut listen = Listen {
             path,
@@ -365,10 +368,10 @@ impl Connection {
             tagged,
         };
         let mut out = match listen.snapshot(value, &self.session).await {
-            Ok(frames) => frames,
+            Ok(messages) => messages,
             Err(error) => {
                 self.session.unsubscribe(&id);
-                return Ok(vec![wire::refused(r, &error)]);
+                return Ok(vec![wire::refused(r, &error).into()]);
             }
         };
         self.listens.insert(id, listen);
@@ -377,11 +380,11 @@ impl Connection {
             true => json!({}),
             false => json!({"w": warnings}),
         };
-        out.push(wire::ok(r, reply));
+        out.push(wire::ok(r, reply).into());
         Ok(out)
     }
 
-    fn unlisten(&mut self, r: &Value, body: &Value) -> Vec<String> {
+    fn unlisten(&mut self, r: &Value, body: &Value) -> Vec<Frame> {
         let location = self
             .path(path_of(body))
             .map(|p| self.namespace.firebase_path(p.segments()))
@@ -390,11 +393,11 @@ impl Connection {
         let id = subscription_id(&location, body.get("q"), tag);
         self.session.unsubscribe(&id);
         self.listens.remove(&id);
-        vec![wire::ok(r, json!(""))]
+        vec![wire::ok(r, json!("")).into()]
     }
 
     /// `p`: a set, a transaction's compare-and-set when it carries `h`.
-    async fn put(&mut self, r: &Value, mut body: Value) -> Result<Vec<String>, Error> {
+    async fn put(&mut self, r: &Value, mut body: Value) -> Result<Vec<Frame>, Error> {
         let path = self.path(path_of(&body))?;
         let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
         let data_copy = match body.get("h") {
@@ -416,8 +419,8 @@ impl Connection {
                     super::index::read(&self.state, self.session.context(), &path, None).await?;
                 let location = self.namespace.firebase_path(path.segments());
                 Ok(vec![
-                    wire::data(&location, current.unwrap_or(Value::Null), None),
-                    wire::reply(r, "datastale", json!("Transaction hash does not match")),
+                    wire::data(&location, current.unwrap_or(Value::Null), None).into(),
+                    wire::reply(r, "datastale", json!("Transaction hash does not match")).into(),
                 ])
             }
             Err(Refusal::Error(error)) => Err(error),
@@ -425,7 +428,7 @@ impl Connection {
     }
 
     /// `m`: an update of several children, atomically.
-    async fn merge(&mut self, r: &Value, mut body: Value) -> Result<Vec<String>, Error> {
+    async fn merge(&mut self, r: &Value, mut body: Value) -> Result<Vec<Frame>, Error> {
         let path = self.path(path_of(&body))?;
         let Some(Value::Object(children)) = body.get_mut("d").map(Value::take) else {
             return Err(Error::bad_request("an update's data is an object"));
@@ -436,13 +439,13 @@ impl Connection {
     }
 
     /// The pushes a write caused on this connection's listens, then its `ok`.
-    async fn after_write(&mut self, r: &Value, seq: Option<kora_store::Seq>) -> Vec<String> {
+    async fn after_write(&mut self, r: &Value, seq: Option<kora_store::Seq>) -> Vec<Frame> {
         if let Some(seq) = seq {
             let _ = tokio::time::timeout(DELIVERY_WAIT, self.state.kora.wait_delivered(seq)).await;
         }
         let pushes = self.session.process_queued(usize::MAX).await;
         let mut out = self.render(pushes).await;
-        out.push(wire::ok(r, json!("")));
+        out.push(wire::ok(r, json!("")).into());
         out
     }
 
@@ -451,7 +454,7 @@ impl Connection {
         r: &Value,
         action: &str,
         mut body: Value,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<Vec<Frame>, Error> {
         let path = self.path(path_of(&body))?;
         let data = body.get_mut("d").map(Value::take).unwrap_or(Value::Null);
         if action != "oc" {
@@ -463,11 +466,11 @@ impl Connection {
             ("om", _) => return Err(Error::bad_request("an update's data is an object")),
             _ => self.on_disconnect.forget(&path),
         }
-        Ok(vec![wire::ok(r, json!(""))])
+        Ok(vec![wire::ok(r, json!("")).into()])
     }
 
     /// `g`: a one-time read, through the rules, filtered by its query.
-    async fn get(&mut self, r: &Value, body: &Value) -> Result<Vec<String>, Error> {
+    async fn get(&mut self, r: &Value, body: &Value) -> Result<Vec<Frame>, Error> {
         let path = self.path(path_of(body))?;
         let query = match body
             .get("q")
@@ -478,10 +481,10 @@ impl Connection {
         };
         let value =
             super::index::read(&self.state, self.session.context(), &path, query.as_ref()).await?;
-        Ok(vec![wire::ok(r, value.unwrap_or(Value::Null))])
+        Ok(vec![wire::ok(r, value.unwrap_or(Value::Null)).into()])
     }
 
-    async fn auth(&mut self, r: &Value, body: &Value) -> Vec<String> {
+    async fn auth(&mut self, r: &Value, body: &Value) -> Vec<Frame> {
         let token = body.get("cred").and_then(Value::as_str).unwrap_or("");
         match identify(&self.state, token) {
             Ok(identity) => {
@@ -491,9 +494,9 @@ impl Connection {
                 };
                 self.set_identity(Some(identity)).await;
                 self.expires = expires;
-                vec![wire::ok(r, json!({"auth": claims, "expires": expires}))]
+                vec![wire::ok(r, json!({"auth": claims, "expires": expires})).into()]
             }
-            Err(error) => vec![wire::reply(r, "invalid_token", json!(error.message))],
+            Err(error) => vec![wire::reply(r, "invalid_token", json!(error.message)).into()],
         }
     }
 
@@ -530,17 +533,17 @@ impl Connection {
     }
 
     /// Drops an expired identity and tells the client, which then re-authenticates.
-    fn check_expiry(&mut self) -> Vec<String> {
+    fn check_expiry(&mut self) -> Vec<Frame> {
         if !crate::auth::lapsed(self.expires) {
             return Vec::new();
         }
         self.expires = None;
         self.session.context().set_auth(None);
-        vec![wire::auth_revoked("expired_token", "the token has expired")]
+        vec![wire::auth_revoked("expired_token", "the token has expired").into()]
     }
 
     /// The engine's pushes as Firebase pushes.
-    async fn render(&mut self, pushes: Vec<Push>) -> Vec<String> {
+    async fn render(&mut self, pushes: Vec<Push>) -> Vec<Frame> {
         let mut out = Vec::new();
         for push in pushes {
             let (id, frames) = match push {
@@ -574,7 +577,7 @@ impl Connection {
                 Err(_) => {
                     self.session.unsubscribe(&id);
                     if let Some(listen) = self.listens.remove(&id) {
-                        out.push(listen.revoked());
+                        out.push(listen.revoked().into());
                     }
                 }
             }
