@@ -1,32 +1,13 @@
 // 1. set / get / update / push / remove through the SDK, one client writing and another reading.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { child, onValue, push, remove, set, update } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  lastIs,
-  read,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, lastIs, read, serverWithApps, uniquePath, within } from './harness.mjs';
 
-let server;
-let writer;
-let reader;
-
-before(async () => {
-  server = await startServer();
-  writer = firebaseApp(server, 'writer');
-  reader = firebaseApp(server, 'reader');
-});
-
-after(() => shutdown(server));
+const { apps: [writer, reader] } = serverWithApps(['writer', 'reader']);
 
 test('set() of an object is read back exactly by get() on a second client', async () => {
   const p = uniquePath('set-get');

@@ -2,7 +2,7 @@
 //    order and under orderByChild / orderByValue / orderByPriority.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import {
   onChildAdded,
@@ -20,28 +20,9 @@ import {
   update,
 } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  keys,
-  same,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, keys, same, serverWithApps, uniquePath, within } from './harness.mjs';
 
-let server;
-let writer;
-let observer;
-
-before(async () => {
-  server = await startServer();
-  writer = firebaseApp(server, 'writer');
-  observer = firebaseApp(server, 'observer');
-});
-
-after(() => shutdown(server));
+const { apps: [writer, observer] } = serverWithApps(['writer', 'observer']);
 
 /** Record child_added/changed/removed/moved of `q` as {type, key, val, prev}. */
 function recordChildEvents(q, label) {

@@ -9,7 +9,7 @@
 //    Then live limited / ranged queries whose window changes.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
   endAt,
@@ -36,23 +36,8 @@ import {
   update,
 } from '@firebase/database';
 
-import {
-  Recorder,
-  entries,
-  firebaseApp,
-  keys,
-  onceValue,
-  read,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, entries, keys, onceValue, read, serverWithApps, uniquePath, within } from './harness.mjs';
 
-let server;
-let writer;
-let oneShot; // only get(): never holds a listener, so every get() goes to the server
-let live; // only listeners
 const base = uniquePath('queries');
 
 // ---- the data sets --------------------------------------------------------------------------
@@ -111,18 +96,15 @@ const PRIORITIES = {
 const BY_PRIORITY = ['c', 'g', 'd', 'f', 'a', 'e', 'b'];
 const plain = (v) => (v && typeof v === 'object' && '.value' in v ? v['.value'] : v);
 
-before(async () => {
-  server = await startServer();
-  writer = firebaseApp(server, 'writer');
-  oneShot = firebaseApp(server, 'one-shot');
-  live = firebaseApp(server, 'live');
-  await within(
-    set(writer.ref(base), { scores: SCORES, nested: NESTED, keys: KEYS, values: VALUES, priorities: PRIORITIES }),
-    'writing the data sets',
-  );
+// oneShot only calls get() and never holds a listener, so every get() goes to the server;
+// live only listens.
+const { apps: [writer, oneShot, live] } = serverWithApps(['writer', 'one-shot', 'live'], {
+  prepare: () =>
+    within(
+      set(writer.ref(base), { scores: SCORES, nested: NESTED, keys: KEYS, values: VALUES, priorities: PRIORITIES }),
+      'writing the data sets',
+    ),
 });
-
-after(() => shutdown(server));
 
 const fmt = (v) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 const label = (name, args) => `${name}(${args.map(fmt).join(', ')})`;

@@ -3,34 +3,13 @@
 //    `maxretry`).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { onValue, runTransaction, set } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  koraOnly,
-  read,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, koraOnly, read, serverWithApps, uniquePath, within } from './harness.mjs';
 
-let server;
-let a;
-let b;
-let reader;
-
-before(async () => {
-  server = await startServer();
-  a = firebaseApp(server, 'tx-a');
-  b = firebaseApp(server, 'tx-b');
-  reader = firebaseApp(server, 'reader');
-});
-
-after(() => shutdown(server));
+const { apps: [a, b, reader] } = serverWithApps(['tx-a', 'tx-b', 'reader']);
 
 const N = 25;
 

@@ -2,33 +2,15 @@
 //    when A's connection closes (deleteApp or goOffline), seen by client B.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { goOffline, goOnline, onDisconnect, onValue, serverTimestamp, set } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  koraOnly,
-  lastIs,
-  read,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, firebaseApp, koraOnly, lastIs, read, serverWithApps, uniquePath, within } from './harness.mjs';
 
 const skip = koraOnly('it has no onDisconnect (o / om / oc)');
 
-let server;
-let observer;
-
-before(async () => {
-  server = await startServer();
-  observer = firebaseApp(server, 'observer');
-});
-
-after(() => shutdown(server));
+const { server, apps: [observer] } = serverWithApps(['observer']);
 
 /** Watch `path` on the observer; returns a Recorder of values. */
 function watch(path) {

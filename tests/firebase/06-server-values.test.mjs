@@ -3,33 +3,13 @@
 //    concurrently lose nothing).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { increment, onValue, push, serverTimestamp, set, setWithPriority, update } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  koraOnly,
-  onceValue,
-  read,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, firebaseApp, koraOnly, onceValue, read, serverWithApps, uniquePath, within } from './harness.mjs';
 
-let server;
-let a;
-let b;
-
-before(async () => {
-  server = await startServer();
-  a = firebaseApp(server, 'a');
-  b = firebaseApp(server, 'b');
-});
-
-after(() => shutdown(server));
+const { server, apps: [a, b] } = serverWithApps(['a', 'b']);
 
 const near = (ts, from, to) => Number.isInteger(ts) && ts >= from - 2000 && ts <= to + 2000;
 

@@ -2,31 +2,13 @@
 //    reach the other client, applied in the order they were made.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { goOffline, goOnline, onChildAdded, onValue, push, remove, set, update } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  koraOnly,
-  read,
-  same,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, firebaseApp, koraOnly, read, same, serverWithApps, uniquePath, within } from './harness.mjs';
 
-let server;
-let observer;
-
-before(async () => {
-  server = await startServer();
-  observer = firebaseApp(server, 'observer');
-});
-
-after(() => shutdown(server));
+const { server, apps: [observer] } = serverWithApps(['observer']);
 
 // firebase-server answers `p` after an asynchronous step and `m` at once, so it reorders a
 // connection's writes.

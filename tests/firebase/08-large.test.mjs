@@ -2,35 +2,15 @@
 //    both ways), 10,000 children in one set, nesting 30 levels deep.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { onValue, set, update } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  read,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, read, serverWithApps, uniquePath, within } from './harness.mjs';
 
 const LONG = 60_000;
 
-let server;
-let writer;
-let reader;
-let watcher;
-
-before(async () => {
-  server = await startServer();
-  writer = firebaseApp(server, 'writer');
-  reader = firebaseApp(server, 'reader');
-  watcher = firebaseApp(server, 'watcher');
-});
-
-after(() => shutdown(server));
+const { apps: [writer, reader, watcher] } = serverWithApps(['writer', 'reader', 'watcher']);
 
 /** A string of `n` UTF-16 code units mixing 1-, 2- and 3-byte UTF-8 characters (no surrogates,
  * which the SDK's 16384-character frame splitting could cut in half). */

@@ -3,9 +3,9 @@
 //     with 401, as for any invalid credential, under rules that need authentication.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { koraOnly, mockToken, rest, startServer, uniquePath } from './harness.mjs';
+import { koraOnly, mockToken, rest, serverWithApps, uniquePath } from './harness.mjs';
 
 const skip = koraOnly('it does not read Kora rules files or mock_tokens');
 
@@ -15,16 +15,7 @@ const RULES = {
   't/$run/secret/**': { read: 'false', write: 'false' },
 };
 
-let server;
-
-before(async () => {
-  if (skip) return;
-  server = await startServer({ rules: RULES });
-});
-
-after(async () => {
-  await server?.stop();
-});
+const { server } = serverWithApps([], { rules: RULES, skip });
 
 test('without mock_tokens a mock user token is refused over REST (?auth= and Bearer): 401 with an error body', { skip }, async () => {
   const p = uniquePath('no-mock');

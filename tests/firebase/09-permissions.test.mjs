@@ -6,20 +6,11 @@
 //    `auth.sub == $uid` lets a user read and write their own path and not another's.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { get, onDisconnect, onValue, push, runTransaction, set, update } from '@firebase/database';
 
-import {
-  Recorder,
-  firebaseApp,
-  koraOnly,
-  rest,
-  shutdown,
-  startServer,
-  uniquePath,
-  within,
-} from './harness.mjs';
+import { Recorder, firebaseApp, koraOnly, rest, serverWithApps, uniquePath, within } from './harness.mjs';
 
 const skip = koraOnly('it does not read Kora rules files or mock_tokens');
 
@@ -34,20 +25,11 @@ const RULES = {
 };
 const CONFIG = '[firebase]\nmock_tokens = true\n';
 
-let server;
-let anon;
-let ada;
-let bob;
-
-before(async () => {
-  if (skip) return;
-  server = await startServer({ rules: RULES, config: CONFIG });
-  anon = firebaseApp(server, 'anonymous');
-  ada = firebaseApp(server, 'ada', { mockUserToken: { sub: 'ada' } });
-  bob = firebaseApp(server, 'bob', { mockUserToken: { user_id: 'bob' } });
-});
-
-after(() => shutdown(server));
+const { server, apps } = serverWithApps(
+  ['anonymous', ['ada', { mockUserToken: { sub: 'ada' } }], ['bob', { mockUserToken: { user_id: 'bob' } }]],
+  { rules: RULES, config: CONFIG, skip },
+);
+const [anon, ada, bob] = apps;
 
 /** Assert that `promise` rejects with an error whose code is PERMISSION_DENIED. */
 async function assertDenied(promise, what) {

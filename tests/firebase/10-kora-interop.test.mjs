@@ -3,7 +3,7 @@
 //     writes as pushes, and Kora mutations appear in Firebase listeners.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { onChildAdded, onValue, push, remove, set, update } from '@firebase/database';
 import WebSocket from 'ws';
@@ -11,13 +11,11 @@ import WebSocket from 'ws';
 import {
   Recorder,
   WAIT_MS,
-  firebaseApp,
   koraOnly,
   lastIs,
   read,
   same,
-  shutdown,
-  startServer,
+  serverWithApps,
   uniquePath,
   waitFor,
   within,
@@ -25,16 +23,7 @@ import {
 
 const skip = koraOnly("it has no Kora protocol (/v1/ws)");
 
-let server;
-let fb;
-
-before(async () => {
-  if (skip) return;
-  server = await startServer();
-  fb = firebaseApp(server, 'firebase');
-});
-
-after(() => shutdown(server));
+const { server, apps: [fb] } = serverWithApps(['firebase'], { skip });
 
 // ---- a minimal Kora protocol client ---------------------------------------------------------
 

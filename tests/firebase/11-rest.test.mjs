@@ -3,13 +3,12 @@
 //     errors, and streaming (Accept: text/event-stream) parsed by hand.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { onValue, set, update } from '@firebase/database';
 
 import {
   Recorder,
-  firebaseApp,
   koraOnly,
   lastIs,
   mockToken,
@@ -17,8 +16,7 @@ import {
   read,
   rest,
   same,
-  shutdown,
-  startServer,
+  serverWithApps,
   uniquePath,
   within,
 } from './harness.mjs';
@@ -33,15 +31,7 @@ const RULES = {
 };
 const CONFIG = '[firebase]\nmock_tokens = true\n';
 
-let server;
-let sdk;
-
-before(async () => {
-  server = await startServer({ rules: RULES, config: CONFIG });
-  sdk = firebaseApp(server, 'sdk');
-});
-
-after(() => shutdown(server));
+const { server, apps: [sdk] } = serverWithApps(['sdk'], { rules: RULES, config: CONFIG });
 
 const json = (p, params = {}) => {
   const qs = new URLSearchParams(params).toString();

@@ -6,6 +6,7 @@
 //   tests' expectations.
 // - firebaseApp(): an app of Google's official SDK (@firebase/app + @firebase/database)
 //   connected to that server the way the emulator suite is used (connectDatabaseEmulator).
+// - serverWithApps(): the before/after hooks of a test file: the server and its apps.
 // - waiting helpers: waitFor, within, Recorder, readOnce/read — tests wait on events with
 //   timeouts, never on fixed sleeps.
 
@@ -17,6 +18,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 
 import { deleteApp, initializeApp, setLogLevel } from '@firebase/app';
@@ -331,6 +333,36 @@ export async function shutdown(server) {
   } finally {
     await server?.stop();
   }
+}
+
+/**
+ * The hooks most test files share: before the file's tests, start the server
+ * (startServer(options)) and connect an app for each entry of `apps` — a name, or
+ * `[name, firebaseApp options]` — then await `prepare()`, the file's own set-up, if any; after
+ * them, `shutdown`. With `skip` (a koraOnly reason) it starts nothing. (The set-up goes in this
+ * hook because Node 20 starts top-level `before` hooks as they are registered, so a second one
+ * would not wait for the apps.)
+ *
+ * Returns `{server, apps}`, objects that `before` fills in: a file names them at top level
+ * (`const { apps: [writer, reader] } = serverWithApps(['writer', 'reader'])`), before they
+ * exist, and its tests use them.
+ */
+export function serverWithApps(apps = [], { skip = false, prepare, ...options } = {}) {
+  const server = {};
+  const clients = apps.map(() => ({}));
+  let started;
+  before(async () => {
+    if (skip) return;
+    started = await startServer(options);
+    Object.assign(server, started);
+    apps.forEach((app, i) => {
+      const [name, appOptions] = Array.isArray(app) ? app : [app];
+      Object.assign(clients[i], firebaseApp(started, name, appOptions));
+    });
+    await prepare?.();
+  });
+  after(() => shutdown(started));
+  return { server, apps: clients };
 }
 
 /**

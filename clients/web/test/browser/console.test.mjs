@@ -1,16 +1,14 @@
 // The console at `/`, on the web client: sign in with a token, browse 100,000 children a page
 // at a time, edit, see live changes highlighted, metrics.
-import test, { after, before } from "node:test";
+import test from "node:test";
 import assert from "node:assert/strict";
-import { clickIn, countWsBytes, jwt, launch, startKora, until } from "./harness.mjs";
+import { clickIn, countWsBytes, jwt, startKora, until, withBrowser } from "./harness.mjs";
 
 const SECRET = "console-test-secret-of-at-least-32-bytes";
 const rules = `rules:\n  "**":\n    read: "auth != null"\n    write: "auth != null"\n`;
 const token = jwt(SECRET, { sub: "admin", exp: Math.floor(Date.now() / 1000) + 3600 });
 
-let browser;
-before(async () => (browser = await launch()));
-after(async () => browser?.close());
+const suite = withBrowser();
 
 test("the console signs in, pages through 100,000 children, edits and highlights live changes", async () => {
   const kora = await startKora({ rules, config: `[auth]\nhs256_secret = "${SECRET}"\n`, token });
@@ -22,7 +20,7 @@ test("the console signs in, pages through 100,000 children, edits and highlights
       await kora.http("PATCH", "/v1/data/many", many);
     }
 
-    const page = await browser.newPage();
+    const page = await suite.browser.newPage();
     page.on("pageerror", (e) => console.error("page error:", e.message));
     page.on("dialog", (d) => d.accept());
     const counter = await countWsBytes(page);
@@ -89,7 +87,7 @@ test("the console signed in with the admin secret passes the rules and retries a
     await until("two dead letters", async () => (await dead()).dead === 2);
     const buried = async () => Number(/^kora_effects_total\{outcome="dead"\} (\d+)/m.exec(await (await fetch(`${kora.url}/metrics`)).text())[1]);
 
-    const page = await browser.newPage();
+    const page = await suite.browser.newPage();
     page.on("pageerror", (e) => console.error("page error:", e.message));
     await page.goto(`${kora.url}/?path=orders`);
     await until("anonymous to be refused", () => page.$eval("#error", (e) => e.textContent.startsWith("permission_denied")));

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { clickIn, launch, root, startKora, until } from "./harness.mjs";
+import { clickIn, root, startKora, until, withBrowser } from "./harness.mjs";
 
 const dir = join(root, "../../examples/web-todos");
-let browser, site;
+const suite = withBrowser();
+let site;
 before(async () => {
-  browser = await launch();
   const types = { html: "text/html", js: "text/javascript" };
   site = createServer((req, res) => {
     const name = new URL(req.url, "http://x").pathname.slice(1) || "index.html";
@@ -25,14 +25,13 @@ before(async () => {
   await new Promise((r) => site.listen(0, "127.0.0.1", r));
 });
 after(async () => {
-  await browser?.close();
   await new Promise((r) => site?.close(r));
 });
 
 test("the web-todos example adds, checks and deletes, online and offline", async () => {
   const kora = await startKora();
   try {
-    const page = await browser.newPage();
+    const page = await suite.browser.newPage();
     page.on("pageerror", (e) => console.error("page error:", e.message));
     await page.goto(`http://127.0.0.1:${site.address().port}/?kora=${kora.url}`);
     await until("online", () => page.$eval("#status", (e) => e.textContent === "online"));

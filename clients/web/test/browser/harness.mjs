@@ -12,6 +12,7 @@ import { createServer } from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import puppeteer from "puppeteer-core";
 
@@ -166,6 +167,29 @@ export async function launch() {
     args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
   });
 }
+
+/**
+ * The hooks the test files share: before a file's tests, launch Chromium and, when asked, start
+ * the app's origin (`app`) and one `kora serve` for all the tests (`kora`); after them, close
+ * them. Returns an object whose `browser`, `app` and `kora` are set once `before` has run.
+ */
+export function withBrowser({ app = false, kora = false } = {}) {
+  const suite = {};
+  before(async () => {
+    suite.browser = await launch();
+    if (app) suite.app = await startApp();
+    if (kora) suite.kora = await startKora();
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.app?.close();
+    await suite.kora?.close();
+  });
+  return suite;
+}
+
+/** Runs `f(...args)` in the page and returns its (awaited) result. */
+export const ev = (page, f, ...args) => page.evaluate(f, ...args);
 
 /**
  * A tab of the app with helpers installed: `openDb(opts)` connects a client and keeps, per

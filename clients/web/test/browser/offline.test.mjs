@@ -1,24 +1,14 @@
 // A real Chromium against a real `kora serve`: offline writes, reloads, tabs.
-import test, { after, before } from "node:test";
+import test from "node:test";
 import assert from "node:assert/strict";
-import { countWsBytes, launch, load, startApp, startKora, tab, until } from "./harness.mjs";
+import { countWsBytes, ev, load, startKora, tab, until, withBrowser } from "./harness.mjs";
 
-let browser, app;
-before(async () => {
-  browser = await launch();
-  app = await startApp();
-});
-after(async () => {
-  await browser?.close();
-  await app?.close();
-});
-
-const ev = (page, f, ...args) => page.evaluate(f, ...args);
+const suite = withBrowser({ app: true });
 
 test("a write made while the server is down shows at once, survives a reload, reaches the server exactly once", async () => {
   const kora = await startKora();
   try {
-    const page = await tab(browser, app);
+    const page = await tab(suite.browser, suite.app);
     await ev(page, (url) => openDb({ url, name: "offline-1" }) && watch("todos"), kora.url);
     await ev(page, () => db.synced());
     assert.equal(await ev(page, () => seen.todos), null);
@@ -34,7 +24,7 @@ test("a write made while the server is down shows at once, survives a reload, re
     assert.equal(await ev(page, () => db.pending()), 1);
 
     // A reload while the server is still down: the queue and the saved copy come back.
-    await load(page, app, true);
+    await load(page, suite.app, true);
     await ev(page, (url) => openDb({ url, name: "offline-1" }), kora.url);
     assert.equal(await ev(page, () => db.pending()), 1, "pending() straight after a reload");
     await ev(page, () => watch("todos"));
@@ -57,8 +47,8 @@ test("a write made while the server is down shows at once, survives a reload, re
 test("two tabs writing while offline: every write applied once, both see all", async () => {
   const kora = await startKora();
   try {
-    const a = await tab(browser, app);
-    const b = await tab(browser, app);
+    const a = await tab(suite.browser, suite.app);
+    const b = await tab(suite.browser, suite.app);
     const frames = [await countWsBytes(a), await countWsBytes(b)];
     for (const p of [a, b]) await ev(p, (url) => openDb({ url, name: "tabs-2" }) && watch("notes"), kora.url);
     for (const p of [a, b]) await ev(p, () => db.synced());
@@ -107,7 +97,7 @@ test("a write refused by the rules is rolled back with the server's error code",
   const rules = `rules:\n  "**":\n    read: "true"\n    write: "true"\n  locked/**:\n    write: "false"\n`;
   const kora = await startKora({ rules });
   try {
-    const page = await tab(browser, app);
+    const page = await tab(suite.browser, suite.app);
     await ev(page, (url) => openDb({ url, name: "rules-1" }) && watch("locked"), kora.url);
     await ev(page, () => db.synced());
     await kora.stop();
@@ -135,7 +125,7 @@ test("transactions from three tabs on one counter end exact", async () => {
   const kora = await startKora();
   try {
     const tabs = [];
-    for (let i = 0; i < 3; i++) tabs.push(await tab(browser, app));
+    for (let i = 0; i < 3; i++) tabs.push(await tab(suite.browser, suite.app));
     for (const p of tabs) await ev(p, (url) => openDb({ url, name: "tx-3" }), kora.url);
     for (const p of tabs) await ev(p, () => db.synced());
     const N = 10;

@@ -1,22 +1,12 @@
 // A randomized schedule of writes from three tabs, reloads, server restarts and offline
 // periods, ending with every tab's view equal to the server's tree. The seed is printed;
 // KORA_WEB_SEED=<seed> replays it (KORA_WEB_STEPS sets the length).
-import test, { after, before } from "node:test";
+import test from "node:test";
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
-import { launch, load, startApp, startKora, startProxy, tab, until } from "./harness.mjs";
+import { ev, load, startKora, startProxy, tab, until, withBrowser } from "./harness.mjs";
 
-let browser, app;
-before(async () => {
-  browser = await launch();
-  app = await startApp();
-});
-after(async () => {
-  await browser?.close();
-  await app?.close();
-});
-
-const ev = (page, f, ...args) => page.evaluate(f, ...args);
+const suite = withBrowser({ app: true });
 
 function rng(seed) {
   let s = seed >>> 0;
@@ -42,7 +32,7 @@ test("a random schedule ends with every tab's view equal to the server's tree", 
   try {
     const tabs = [];
     for (let i = 0; i < 3; i++) {
-      tabs.push(await tab(browser, app));
+      tabs.push(await tab(suite.browser, suite.app));
       await open(tabs[i]);
     }
     let serverUp = true;
@@ -68,7 +58,7 @@ test("a random schedule ends with every tab's view equal to the server's tree", 
         }
       } else if (k < 0.67) {
         log.push(`${step}: reload tab ${t}`);
-        await load(page, app, true);
+        await load(page, suite.app, true);
         await open(page);
       } else if (k < 0.75) {
         log.push(`${step}: ${linkUp ? "cut" : "restore"} the network`);

@@ -1,21 +1,11 @@
 // Resume with `since`: a tab that was offline while 10,000 changes were made, 100 of them
 // under its subscription, receives only those 100 on reconnect — counted in WebSocket bytes
 // through the DevTools protocol.
-import test, { after, before } from "node:test";
+import test from "node:test";
 import assert from "node:assert/strict";
-import { countWsBytes, launch, startApp, startKora, startProxy, tab, until } from "./harness.mjs";
+import { countWsBytes, ev, startKora, startProxy, tab, until, withBrowser } from "./harness.mjs";
 
-let browser, app;
-before(async () => {
-  browser = await launch();
-  app = await startApp();
-});
-after(async () => {
-  await browser?.close();
-  await app?.close();
-});
-
-const ev = (page, f, ...args) => page.evaluate(f, ...args);
+const suite = withBrowser({ app: true });
 
 /** Runs `jobs` (functions returning promises) at most `n` at a time. */
 async function pool(jobs, n) {
@@ -35,7 +25,7 @@ test("a reconnecting tab receives only the missed changes under its subscription
     const initial = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, { v: 0, filler }]));
     await kora.http("PUT", "/v1/data/big/mine", initial);
 
-    const page = await tab(browser, app);
+    const page = await tab(suite.browser, suite.app);
     const counter = await countWsBytes(page);
     await ev(page, (url) => openDb({ url, name: "resume-1" }) && watch("big/mine"), proxy.url);
     await ev(page, () => db.synced());

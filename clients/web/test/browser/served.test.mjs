@@ -1,23 +1,15 @@
 // `kora serve` serves the built client at /v1/client.js, and a page imports it from there
 // with no build step.
-import test, { after, before } from "node:test";
+import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { launch, root, startKora } from "./harness.mjs";
+import { root, withBrowser } from "./harness.mjs";
 
-let browser, kora;
-before(async () => {
-  browser = await launch();
-  kora = await startKora();
-});
-after(async () => {
-  await browser?.close();
-  await kora?.close();
-});
+const suite = withBrowser({ kora: true });
 
 test("GET /v1/client.js answers the committed bundle as JavaScript", async () => {
-  const res = await fetch(`${kora.url}/v1/client.js`);
+  const res = await fetch(`${suite.kora.url}/v1/client.js`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type"), /^text\/javascript/);
   assert.equal(res.headers.get("access-control-allow-origin"), "*", "pages of other origins may import it");
@@ -25,9 +17,9 @@ test("GET /v1/client.js answers the committed bundle as JavaScript", async () =>
 });
 
 test("a page on the server's origin imports /v1/client.js and writes", async () => {
-  const page = await browser.newPage();
+  const page = await suite.browser.newPage();
   // Any page of the server's origin will do: the console at `/`.
-  await page.goto(`${kora.url}/`);
+  await page.goto(`${suite.kora.url}/`);
   const result = await page.evaluate(async () => {
     const { connect } = await import("/v1/client.js");
     const db = connect({ name: "served" });
@@ -37,6 +29,6 @@ test("a page on the server's origin imports /v1/client.js and writes", async () 
     return value;
   });
   assert.equal(result, "world");
-  assert.equal(await kora.get("hello"), "world");
+  assert.equal(await suite.kora.get("hello"), "world");
   await page.close();
 });
