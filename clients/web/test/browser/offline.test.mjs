@@ -67,9 +67,11 @@ test("two tabs writing while offline: every write applied once, both see all", a
       await until("each tab to show both tabs' writes", () => ev(p, () => seen.notes && Object.keys(seen.notes).length === 11));
       assert.equal(await ev(p, () => db.pending()), 12);
     }
-    // Both tabs lay the two writes of `shared` in stamp order, as the server will.
-    const shared = await ev(a, () => seen.notes.shared);
-    assert.equal(await ev(b, () => seen.notes.shared), shared);
+    // Both tabs lay the two writes of `shared` in stamp order, as the server will. (Eleven keys
+    // show before the other tab's write of `shared` may have arrived: wait for both.)
+    const sharedIn = (p) => ev(p, () => seen.notes.shared);
+    await until("both tabs to show the same `shared`", async () => (await sharedIn(a)) === (await sharedIn(b)));
+    const shared = await sharedIn(a);
 
     await kora.start();
     for (const p of [a, b]) {
