@@ -16,7 +16,10 @@ pub struct ServeArgs {
     /// Data directory of the embedded store [default: ./kora-data].
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Store URL: memory:, embedded:PATH, postgres://…, mysql://… (overrides --data).
+    /// Store URL (overrides --data): memory: | embedded:PATH |
+    /// postgres://user:pass@host:port/db (or postgresql://) |
+    /// mysql://user:pass@host:port/db (or mariadb://) |
+    /// cassandra://host:port,host:port/keyspace?replication=N (docs/operations.md).
     #[arg(long)]
     store: Option<String>,
     /// Configuration file (TOML) [default: ./kora.toml when it exists].
