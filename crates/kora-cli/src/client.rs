@@ -16,6 +16,10 @@ pub struct Server {
     /// A token to present (`Authorization: Bearer …`) when the server checks identities.
     #[arg(long, env = "KORA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Trust the certificate authorities in this PEM file for an https:// server (a private
+    /// CA or a self-signed certificate), besides the web's.
+    #[arg(long, env = "KORA_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -28,9 +32,17 @@ impl Server {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        Ok(reqwest::Client::builder()
-            .default_headers(headers)
-            .build()?)
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        if let Some(path) = &self.ca_cert {
+            let pem =
+                std::fs::read(path).with_context(|| format!("--ca-cert {}", path.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--ca-cert {}", path.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        Ok(builder.build()?)
     }
 
     /// The URL of `/v1/data/{path}`, segments percent-encoded. The path is checked here, so

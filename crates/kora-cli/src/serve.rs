@@ -34,6 +34,12 @@ pub struct ServeArgs {
     /// Join a cluster: the NATS URL its nodes share (with a shared store).
     #[arg(long)]
     cluster: Option<String>,
+    /// Serve over TLS with this PEM certificate chain (with --tls-key); reloaded on change.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Origin id of this node in stamps (random by default).
     #[arg(long)]
     origin: Option<u64>,
@@ -72,6 +78,12 @@ impl ServeArgs {
         put(&mut top, "rules", rules.as_ref().map(|r| json!(r)));
         put(&mut top, "cluster", self.cluster.clone().map(Value::from));
         put(&mut top, "origin", self.origin.map(Value::from));
+        put(
+            &mut top,
+            "tls_cert",
+            self.tls_cert.as_ref().map(|p| json!(p)),
+        );
+        put(&mut top, "tls_key", self.tls_key.as_ref().map(|p| json!(p)));
         put(
             &mut limits,
             "max_body_bytes",

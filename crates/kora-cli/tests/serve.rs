@@ -436,3 +436,52 @@ fn the_cli_lists_retries_and_drops_dead_effects() {
     assert!(stderr.contains("not_found"), "{stderr}");
     server.stop();
 }
+
+#[test]
+fn serve_over_tls_and_the_cli_trusts_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = kora_testkit::tls::TestCa::new("cli").server_files(dir.path(), "server");
+    let mut child = Command::new(KORA)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&files.cert)
+        .arg("--tls-key")
+        .arg(&files.key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kora serve starts");
+    let addr = common::listening_address(&mut child);
+    let server = Server { child, addr };
+    let url = format!(
+        "https://localhost:{}",
+        server.addr.rsplit(':').next().unwrap()
+    );
+    let cli = |args: &[&str], ca: bool| {
+        let mut command = Command::new(KORA);
+        command.args(args).args(["--url", &url]);
+        if ca {
+            command.arg("--ca-cert").arg(&files.ca);
+        }
+        command.output().expect("kora runs")
+    };
+    let set = cli(&["set", "ships/pearl", r#"{"captain": "Jack"}"#], true);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let get = cli(&["get", "ships/pearl"], true);
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    let value: Value = serde_json::from_slice(&get.stdout).unwrap();
+    assert_eq!(value, json!({"captain": "Jack"}));
+    // Without the CA the certificate is not trusted.
+    let refused = cli(&["get", "ships/pearl"], false);
+    assert!(!refused.status.success());
+    server.stop();
+}

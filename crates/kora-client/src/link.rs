@@ -106,7 +106,13 @@ async fn connect(shared: &Shared) -> Result<Socket, String> {
             .map_err(|_| "the token holds characters a header cannot".to_string())?;
         request.headers_mut().insert("authorization", value);
     }
-    let connecting = tokio_tungstenite::connect_async(request);
+    let connector = shared
+        .options
+        .tls
+        .clone()
+        .map(tokio_tungstenite::Connector::Rustls);
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
     match tokio::time::timeout(shared.options.request_timeout, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(error)) => Err(error.to_string()),

@@ -1,6 +1,7 @@
 //! How a client connects, caches and retries.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kora_core::backoff::Backoff;
@@ -45,6 +46,9 @@ pub struct Options {
     pub update_queue: usize,
     /// See [`DEFAULT_TRANSACTION_ATTEMPTS`].
     pub transaction_attempts: u32,
+    /// TLS settings for `https://` servers; `None`: the web's certificate authorities
+    /// (webpki-roots). [`Options::trusting`] makes one that trusts a private CA.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Default for Options {
@@ -59,6 +63,7 @@ impl Default for Options {
             writes_in_flight: DEFAULT_WRITES_IN_FLIGHT,
             update_queue: DEFAULT_UPDATE_QUEUE,
             transaction_attempts: DEFAULT_TRANSACTION_ATTEMPTS,
+            tls: None,
         }
     }
 }
@@ -70,6 +75,30 @@ impl Options {
             cache_dir: Some(dir.into()),
             ..Options::default()
         }
+    }
+
+    /// These options trusting the certificate authorities in the PEM file `ca` (a private
+    /// CA, or a server's self-signed certificate) instead of the web's.
+    pub fn trusting(mut self, ca: &std::path::Path) -> Result<Self, crate::ClientError> {
+        use rustls::pki_types::pem::PemObject;
+        let bad = |e: &dyn std::fmt::Display| {
+            crate::ClientError::Invalid(format!("{}: {e}", ca.display()))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))? {
+            roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+        }
+        if roots.is_empty() {
+            return Err(bad(&"no certificate in the file"));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(&e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        self.tls = Some(Arc::new(config));
+        Ok(self)
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Self {

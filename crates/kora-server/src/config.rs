@@ -145,6 +145,9 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// How effects run (`[effects]`).
     pub effects: EffectSettings,
+    /// TLS: a PEM certificate chain and its PEM key; both or neither (docs/operations.md).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The `cluster` setting: a NATS URL, or a table.
@@ -194,6 +197,8 @@ impl Default for ServerConfig {
             firebase: crate::firebase::FirebaseConfig::default(),
             cors_origins: vec!["*".to_string()],
             effects: EffectSettings::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -216,6 +221,17 @@ fn is_setting(key: &str) -> bool {
 }
 
 impl ServerConfig {
+    /// The TLS certificate and key files, when TLS is configured.
+    pub fn tls_files(&self) -> Result<Option<(&std::path::Path, &std::path::Path)>, ConfigError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            (None, None) => Ok(None),
+            _ => Err(ConfigError(
+                "tls_cert and tls_key go together: set both, or neither".into(),
+            )),
+        }
+    }
+
     /// Defaults, then `file` (if given), then `KORA_*` variables, then `overrides` (flags,
     /// as a partial config: only the keys given).
     pub fn load(

@@ -7,7 +7,8 @@
 //! - [`export`]: `/v1/export/{path}`, the stored leaves as JSON lines;
 //! - [`effects`]: dead letters at `/v1/effects/dead`, for the administrator;
 //! - [`firebase`]: Firebase's WebSocket protocol at `/.ws` and REST at `/{path}.json`;
-//! - [`metrics`]: Prometheus at `/metrics`; `/healthz`; [`console`]: the admin page at `/`.
+//! - [`metrics`]: Prometheus at `/metrics`; `/healthz`; [`console`]: the admin page at `/`;
+//! - [`tls`]: every endpoint over TLS, the certificate reloaded without a restart.
 //!
 //! Errors map to HTTP statuses in one place ([`error`]); limits are in [`config::Limits`].
 //! [`server::start`] assembles it all; `kora serve` (kora-cli) calls it.
@@ -27,6 +28,7 @@ pub mod rendered;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod tls;
 pub mod web_client;
 pub mod ws;
 

@@ -34,6 +34,8 @@ pub enum ServerError {
     Auth(#[from] crate::auth::AuthError),
     #[error("rules: {0}")]
     Rules(#[from] kora_rules::LoadError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -144,6 +146,14 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
         .config(engine_config(&config))
         .build()
         .await?;
+    let tls = match config.tls_files()? {
+        Some((cert, key)) => {
+            let certificate = crate::tls::Certificate::load(cert, key)?;
+            background.push(tokio::spawn(crate::tls::reload(certificate.clone())));
+            Some(crate::tls::server_config(certificate)?)
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -154,25 +164,43 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
     let redacted = kora_store::StoreUrl::parse(&store_url)
         .map(|u| u.redacted())
         .unwrap_or(store_url);
-    tracing::info!(%addr, store = %redacted, "Kora is listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, %scheme, store = %redacted, "Kora is listening");
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving without TLS beyond this machine: tokens and data cross the network in the clear (set tls_cert and tls_key)");
+    }
     let app = router(AppState::new(kora.clone(), config, verifier));
     let (stop, stopped) = oneshot::channel::<()>();
-    // Replies and pushes are small frames that must leave at once: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "TCP_NODELAY");
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let task = match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls)?;
+            let app = app
+                .layer(axum::middleware::map_request(crate::tls::peer_address))
+                .into_make_service_with_connect_info::<crate::tls::Peer>();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
         }
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .await
-    });
+        None => {
+            // Replies and pushes are small frames that must leave at once: no Nagle delay.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!(%error, "TCP_NODELAY");
+                }
+            });
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+    };
     Ok(Running {
         addr,
         kora,

@@ -6,6 +6,7 @@
 //!   it (the random choices replay exactly; the machine's timing does not).
 //! - [`eventually`]: wait until a condition holds, polling, with a deadline that fails the
 //!   test with what was awaited — never a fixed sleep that decides the outcome.
+//! - [`tls`]: a certificate authority made in the test, and server certificates it signs.
 
 use std::future::Future;
 use std::time::Duration;
@@ -90,5 +91,64 @@ mod tests {
         let mut b = fastrand::Rng::with_seed(7);
         let draws = |rng: &mut fastrand::Rng| (0..8).map(|_| rng.u64(..)).collect::<Vec<_>>();
         assert_eq!(draws(&mut a), draws(&mut b));
+    }
+}
+
+/// A certificate authority made for one test, and certificates it signs for `localhost` and
+/// `127.0.0.1`, as PEM files.
+pub mod tls {
+    use std::path::{Path, PathBuf};
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    /// A test CA: its certificate (what clients trust) and what it signs with.
+    pub struct TestCa {
+        pub pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    /// A server certificate and key, and the CA that signed it, written to files.
+    pub struct ServerFiles {
+        pub cert: PathBuf,
+        pub key: PathBuf,
+        pub ca: PathBuf,
+    }
+
+    impl TestCa {
+        pub fn new(name: &str) -> TestCa {
+            let key = KeyPair::generate().expect("a CA key");
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, format!("Kora test CA {name}"));
+            let cert = params.self_signed(&key).expect("a CA certificate");
+            TestCa {
+                pem: cert.pem(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        /// A server certificate for `localhost` and `127.0.0.1` signed by this CA, written
+        /// with its key and this CA's certificate into `dir` as `<stem>.crt`, `<stem>.key`
+        /// and `<stem>-ca.crt`.
+        pub fn server_files(&self, dir: &Path, stem: &str) -> ServerFiles {
+            let key = KeyPair::generate().expect("a server key");
+            let params =
+                CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                    .expect("server params");
+            let cert = params
+                .signed_by(&key, &self.issuer)
+                .expect("a server certificate");
+            let files = ServerFiles {
+                cert: dir.join(format!("{stem}.crt")),
+                key: dir.join(format!("{stem}.key")),
+                ca: dir.join(format!("{stem}-ca.crt")),
+            };
+            std::fs::write(&files.cert, cert.pem()).expect("write the certificate");
+            std::fs::write(&files.key, key.serialize_pem()).expect("write the key");
+            std::fs::write(&files.ca, &self.pem).expect("write the CA");
+            files
+        }
     }
 }
