@@ -37,7 +37,7 @@ export async function until(what, check, ms = 15_000) {
   }
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.listen(0, "127.0.0.1", () => {
@@ -160,11 +160,11 @@ export async function startApp() {
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(r)) };
 }
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", ...extraArgs],
   });
 }
 

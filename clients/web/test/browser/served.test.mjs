@@ -2,9 +2,11 @@
 // with no build step.
 import test from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, withBrowser } from "./harness.mjs";
+import { KORA_BIN, freePort, launch, root, until, withBrowser } from "./harness.mjs";
 
 const suite = withBrowser({ kora: true });
 
@@ -31,4 +33,37 @@ test("a page on the server's origin imports /v1/client.js and writes", async () 
   assert.equal(result, "world");
   assert.equal(await suite.kora.get("hello"), "world");
   await page.close();
+});
+
+test("over TLS: a page on https:// imports the client and talks to Kora over wss://", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kora-web-tls-"));
+  execFileSync(join(root, "../../scripts/test-certificates"), [dir]);
+  // Chromium trusts exactly this server key (its SPKI hash), not every certificate.
+  const spki = execFileSync("sh", ["-c",
+    `openssl x509 -pubkey -noout -in ${dir}/server.crt | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`,
+  ]).toString().trim();
+  const port = await freePort();
+  const kora = spawn(KORA_BIN, ["serve", "--store", "memory:", "--bind", `127.0.0.1:${port}`,
+    "--tls-cert", join(dir, "server.crt"), "--tls-key", join(dir, "server.key"), "--log", "warn"], { stdio: "inherit" });
+  const browser = await launch([`--ignore-certificate-errors-spki-list=${spki}`]);
+  const curl = (path) => execFileSync("curl", ["-sf", "--cacert", join(dir, "ca.crt"), `https://localhost:${port}${path}`]).toString();
+  try {
+    await until("kora to listen over TLS", () => { try { return curl("/healthz") !== ""; } catch { return false; } });
+    const page = await browser.newPage();
+    await page.goto(`https://localhost:${port}/`);
+    const result = await page.evaluate(async () => {
+      const { connect } = await import("/v1/client.js");
+      const db = connect({ name: "tls" });
+      await db.set("ship", { captain: "Jack" });
+      const value = await db.get("ship");
+      await db.close();
+      return { value, protocol: location.protocol };
+    });
+    assert.deepEqual(result, { value: { captain: "Jack" }, protocol: "https:" });
+    assert.deepEqual(JSON.parse(curl("/v1/data/ship")), { captain: "Jack" });
+  } finally {
+    await browser.close();
+    kora.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
