@@ -229,6 +229,23 @@ pub fn check_key_lengths(write: &Write, limit: usize) -> Result<(), StoreError> 
 }
 
 /// True for errors worth retrying: the connection, not the statement, failed.
+/// Whether a TLS failure is the server's certificate being refused (anywhere in its causes).
+fn rejects_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(rustls::Error::InvalidCertificate(_)) = error.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if io.get_ref().is_some_and(|inner| rejects_certificate(inner)) {
+                return true;
+            }
+        }
+        cause = error.source();
+    }
+    false
+}
+
 impl Transient for sqlx::Error {
     fn is_transient(&self) -> bool {
         is_transient(self)
@@ -237,10 +254,11 @@ impl Transient for sqlx::Error {
 
 fn is_transient(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_) => true,
+        // A certificate the client does not accept stays unaccepted: say so now, rather than
+        // after retrying for `CONNECT_RETRY_FOR`.
+        sqlx::Error::Tls(tls) => !rejects_certificate(tls.as_ref()),
+        sqlx::Error::Io(io) => !rejects_certificate(io),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // PostgreSQL connection exceptions (08xxx), admin shutdown (57P0x), serialization
             // failures and deadlocks; MySQL lock wait timeout and deadlock.
