@@ -102,8 +102,9 @@ struct Active {
 pub struct Session {
     kora: Kora,
     ctx: Context,
-    sink: Arc<Sink>,
-    rx: mpsc::Receiver<Event>,
+    /// The event queue the fan-out fills, made at the first subscription: a connection that
+    /// never subscribes holds none (a queue allocates its first block when made).
+    queue: Option<(Arc<Sink>, mpsc::Receiver<Event>)>,
     subs: HashMap<String, Active>,
     by_key: HashMap<u64, String>,
     pushes: VecDeque<Push>,
@@ -113,13 +114,11 @@ pub struct Session {
 
 impl Session {
     pub(crate) fn new(kora: Kora, ctx: Context) -> Session {
-        let (sink, rx) = Sink::new(kora.inner.config.session_queue);
         kora.inner.metrics.sessions.inc();
         Session {
             kora,
             ctx,
-            sink,
-            rx,
+            queue: None,
             subs: HashMap::new(),
             by_key: HashMap::new(),
             pushes: VecDeque::new(),
@@ -206,12 +205,28 @@ impl Session {
         })
     }
 
+    /// The session's event queue, made now if it has none.
+    fn sink(&mut self) -> Arc<Sink> {
+        let capacity = self.kora.inner.config.session_queue;
+        self.queue
+            .get_or_insert_with(|| Sink::new(capacity))
+            .0
+            .clone()
+    }
+
+    /// True once the fan-out dropped events for this session; clears the mark.
+    fn overflowed(&self) -> bool {
+        self.queue
+            .as_ref()
+            .is_some_and(|(sink, _)| sink.take_overflow())
+    }
+
     fn register(&mut self, id: &str, query: PathQuery) -> u64 {
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry {
             id: key,
             query: query.clone(),
-            sink: self.sink.clone(),
+            sink: self.sink(),
         });
         if let Ok(mut index) = self.kora.inner.index.write() {
             index.insert(entry);
@@ -318,13 +333,14 @@ impl Session {
         if !self.pushes.is_empty() {
             return Some(Incoming(Inner::Queued));
         }
-        if self.sink.take_overflow() {
+        if self.overflowed() {
             return Some(Incoming(Inner::Overflow));
         }
-        self.rx
-            .recv()
-            .await
-            .map(|event| Incoming(Inner::Event(event)))
+        match &mut self.queue {
+            Some((_, rx)) => rx.recv().await.map(|event| Incoming(Inner::Event(event))),
+            // Nothing subscribed: nothing will come until something is.
+            None => std::future::pending().await,
+        }
     }
 
     /// What [`Session::recv`] would return now, without waiting: `None` when nothing is
@@ -333,11 +349,11 @@ impl Session {
         if !self.pushes.is_empty() {
             return Some(Incoming(Inner::Queued));
         }
-        if self.sink.take_overflow() {
+        if self.overflowed() {
             return Some(Incoming(Inner::Overflow));
         }
-        self.rx
-            .try_recv()
+        let (_, rx) = self.queue.as_mut()?;
+        rx.try_recv()
             .ok()
             .map(|event| Incoming(Inner::Event(event)))
     }
@@ -440,7 +456,9 @@ impl Session {
 
     /// After an overflow: drop the queue, send every subscription afresh.
     async fn resync(&mut self) {
-        while self.rx.try_recv().is_ok() {}
+        if let Some((_, rx)) = &mut self.queue {
+            while rx.try_recv().is_ok() {}
+        }
         let ids: Vec<String> = self.subs.keys().cloned().collect();
         for id in ids {
             let Some(query) = self.subs.get(&id).map(|a| a.query.clone()) else {

@@ -104,7 +104,8 @@ struct Connection {
     rate: RateLimit,
     state: AppState,
     session: Session,
-    replies: mpsc::UnboundedSender<String>,
+    /// Where pipelined writes send their replies.
+    replies: Replies<String>,
     in_flight: Arc<Semaphore>,
     /// The connection's writes commit in the order they arrived.
     turns: Turns,
@@ -112,7 +113,6 @@ struct Connection {
 
 async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: ConnectionGuard) {
     let (mut sink, mut frames) = socket.split();
-    let (replies, mut replied) = mpsc::unbounded_channel::<String>();
     let heartbeat = state.config.heartbeat();
     let mut session = state.kora.session(ctx);
     follow_stored(&mut session).await;
@@ -120,7 +120,7 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         rate: RateLimit::new(state.config.limits.max_messages_per_second),
         state,
         session,
-        replies,
+        replies: Replies::default(),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         turns: Turns::default(),
     };
@@ -138,7 +138,9 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                         let id = protocol::parse(text.as_str()).ok().and_then(|r| r.id().cloned());
                         vec![protocol::error(id.as_ref(), &error).into()]
                     }
-                    Some(Ok(Message::Text(text))) => frames_of(conn.handle(text.as_str()).await),
+                    // Boxed: a request's handling is the largest state of this loop, and an
+                    // idle connection should not carry room for it (docs/benchmarks.md, idle).
+                    Some(Ok(Message::Text(text))) => frames_of(Box::pin(conn.handle(text.as_str())).await),
                     Some(Ok(Message::Binary(_))) => vec![protocol::error(
                         None,
                         &Error::bad_request("binary frames are not supported; send JSON text"),
@@ -164,15 +166,15 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
                 }
                 None => break,
             },
-            Some(reply) = replied.recv() => {
+            Some(reply) = conn.replies.recv() => {
                 // Pushes already queued go first: a write's reply follows its changes. Every
                 // reply already waiting goes in the same socket write (pipelined writes of one
                 // commit group finish together).
                 let mut replies = vec![reply];
                 while replies.len() < REPLIES_PER_WRITE {
-                    match replied.try_recv() {
-                        Ok(reply) => replies.push(reply),
-                        Err(_) => break,
+                    match conn.replies.try_recv() {
+                        Some(reply) => replies.push(reply),
+                        None => break,
                     }
                 }
                 // Drained after the replies were taken: each reply was sent once its pushes
@@ -206,6 +208,42 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         }
     }
     let _ = sink.close().await;
+}
+
+/// The replies of a connection's pipelined writes, on their way back to its loop. The channel
+/// is made at the first write: a channel allocates its first block when made, and most
+/// connections only read (docs/benchmarks.md, idle connections).
+pub struct Replies<T> {
+    channel: Option<(mpsc::UnboundedSender<T>, mpsc::UnboundedReceiver<T>)>,
+}
+
+impl<T> Default for Replies<T> {
+    fn default() -> Self {
+        Replies { channel: None }
+    }
+}
+
+impl<T> Replies<T> {
+    /// Where a write sends its reply.
+    pub fn sender(&mut self) -> mpsc::UnboundedSender<T> {
+        self.channel
+            .get_or_insert_with(mpsc::unbounded_channel)
+            .0
+            .clone()
+    }
+
+    /// The next reply; pending while the connection has written nothing. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<T> {
+        match &mut self.channel {
+            Some((_, replied)) => replied.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// A reply already waiting.
+    pub fn try_recv(&mut self) -> Option<T> {
+        self.channel.as_mut()?.1.try_recv().ok()
+    }
 }
 
 /// Replies as frames.
@@ -362,7 +400,7 @@ impl Connection {
         }
     }
 
-    async fn call(&self, id: Option<Value>, name: String, args: Value) {
+    async fn call(&mut self, id: Option<Value>, name: String, args: Value) {
         let kora = self.state.kora.clone();
         let ctx = self.session.context().clone();
         self.spawn(id, async move { kora.call(&ctx, &name, args).await })
@@ -372,14 +410,14 @@ impl Connection {
     /// Runs `work` on a task of its own; its reply (when `id` is given) comes back through
     /// the connection loop.
     async fn spawn(
-        &self,
+        &mut self,
         id: Option<Value>,
         work: impl std::future::Future<Output = Result<Value, Error>> + Send + 'static,
     ) {
         let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
             return;
         };
-        let replies = self.replies.clone();
+        let replies = self.replies.sender();
         tokio::spawn(async move {
             let outcome = work.await;
             drop(permit);

@@ -28,7 +28,7 @@ use kora_core::Mutation;
 use kora_core::PathQuery;
 use kora_engine::{Context, Error, Initial, Push, Session, Turns};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::auth::{identify, Identity};
 use super::disconnect::Pending;
@@ -39,7 +39,7 @@ use super::{wire, Namespace};
 use crate::error::ApiError;
 use crate::rendered::Frame;
 use crate::state::{AppState, ConnectionGuard};
-use crate::ws::{DELIVERY_WAIT, MAX_IN_FLIGHT};
+use crate::ws::{Replies, DELIVERY_WAIT, MAX_IN_FLIGHT};
 
 /// `GET /.ws`: upgrades to Firebase's protocol.
 pub async fn upgrade(
@@ -78,8 +78,7 @@ struct Connection {
     turns: Turns,
     reply_turns: Turns,
     in_flight: Arc<Semaphore>,
-    replies: mpsc::UnboundedSender<Vec<Frame>>,
-    replied: mpsc::UnboundedReceiver<Vec<Frame>>,
+    replies: Replies<Vec<Frame>>,
 }
 
 async fn run(
@@ -104,7 +103,6 @@ async fn run(
     {
         return;
     }
-    let (replies, replied) = mpsc::unbounded_channel();
     let mut conn = Connection {
         session: state.kora.session(state.context()),
         state,
@@ -115,8 +113,7 @@ async fn run(
         turns: Turns::default(),
         reply_turns: Turns::default(),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-        replies,
-        replied,
+        replies: Replies::default(),
     };
     let heartbeat = conn.state.config.heartbeat();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
@@ -128,7 +125,8 @@ async fn run(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => match whole.feed(text.as_str()) {
-                        Ok(Some(message)) => conn.handle(&message).await,
+                        // Boxed: see `crate::ws` (an idle connection holds no room for it).
+                        Ok(Some(message)) => Box::pin(conn.handle(&message)).await,
                         Ok(None) => Vec::new(),
                         Err(error) => {
                             tracing::debug!(%error, "bad Firebase frame");
@@ -149,7 +147,7 @@ async fn run(
                 }
                 None => break,
             },
-            Some(replies) = conn.replied.recv() => conn.after_writes(replies).await,
+            Some(replies) = conn.replies.recv() => conn.after_writes(replies).await,
             _ = tick.tick() => {
                 if last_heard.elapsed() > heartbeat * 2 {
                     break;
@@ -272,7 +270,7 @@ impl Connection {
         };
         let state = self.state.clone();
         let ctx = self.session.context().clone();
-        let replies = self.replies.clone();
+        let replies = self.replies.sender();
         tokio::spawn(async move {
             let reply = match write::commit_in_turn(&state, &ctx, mutation, turn).await {
                 Ok(seq) => {
@@ -300,7 +298,7 @@ impl Connection {
             }
         }
         let mut replies = Vec::new();
-        while let Ok(more) = self.replied.try_recv() {
+        while let Some(more) = self.replies.try_recv() {
             replies.extend(more);
         }
         match replies.is_empty() {
@@ -312,7 +310,7 @@ impl Connection {
     /// Writes' replies, after the pushes queued for this connection (its listens see a
     /// change before the write's `ok`). Every reply already waiting goes along.
     async fn after_writes(&mut self, mut replies: Vec<Frame>) -> Vec<Frame> {
-        while let Ok(more) = self.replied.try_recv() {
+        while let Some(more) = self.replies.try_recv() {
             replies.extend(more);
         }
         let pushes = self.session.process_queued(usize::MAX).await;
