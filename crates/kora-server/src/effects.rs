@@ -65,33 +65,45 @@ fn parse_limit(text: &str) -> Result<usize, Error> {
     }
 }
 
+/// A request about one dead effect: the administrator's, with a well-formed id.
+pub struct DeadEffect {
+    state: AppState,
+    id: u64,
+}
+
+impl axum::extract::FromRequestParts<AppState> for DeadEffect {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let UrlQuery(params) =
+            UrlQuery::<HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| Error::bad_request(e.to_string()))?;
+        state.require_admin(&parts.headers, params.get("token").map(String::as_str))?;
+        let UrlPath(id) = UrlPath::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        let id = id.parse().map_err(|_| {
+            Error::bad_request(format!("an effect id is a whole number, not {id:?}"))
+        })?;
+        Ok(DeadEffect {
+            state: state.clone(),
+            id,
+        })
+    }
+}
+
 /// `POST /v1/effects/dead/{id}/retry`.
-pub async fn retry(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-    UrlQuery(params): UrlQuery<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    state.require_admin(&headers, params.get("token").map(String::as_str))?;
-    let id = parse_id(&id)?;
+pub async fn retry(DeadEffect { state, id }: DeadEffect) -> Result<Json<Value>, ApiError> {
     state.kora.retry_dead_effect(id).await?;
     Ok(Json(json!({ "retried": id })))
 }
 
 /// `DELETE /v1/effects/dead/{id}`.
-pub async fn discard(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-    UrlQuery(params): UrlQuery<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    state.require_admin(&headers, params.get("token").map(String::as_str))?;
-    let id = parse_id(&id)?;
+pub async fn discard(DeadEffect { state, id }: DeadEffect) -> Result<Json<Value>, ApiError> {
     state.kora.store().discard_effect(id).await?;
     Ok(Json(json!({ "discarded": id })))
-}
-
-fn parse_id(text: &str) -> Result<u64, Error> {
-    text.parse()
-        .map_err(|_| Error::bad_request(format!("an effect id is a whole number, not {text:?}")))
 }

@@ -24,6 +24,7 @@ pub mod firebase;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
+pub mod reload;
 pub mod rendered;
 pub mod server;
 pub mod sse;

@@ -135,7 +135,16 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
         let rules = Arc::new(RulesInterceptor::load(path)?);
         tracing::info!(rules = %path.display(), "rules loaded");
         builder = builder.interceptor_arc("**", rules.clone());
-        background.push(tokio::spawn(reload_rules(rules)));
+        let files = rules
+            .source()
+            .map(|p| p.to_path_buf())
+            .into_iter()
+            .collect();
+        background.push(tokio::spawn(crate::reload::watch(
+            files,
+            "rules",
+            move || rules.reload(),
+        )));
     }
     let store_url = config.store_url();
     let store = kora_store::open(&store_url)
@@ -208,52 +217,6 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
         stop,
         task,
     })
-}
-
-/// How often the rules file is checked for changes.
-pub const RULES_POLL: Duration = Duration::from_secs(2);
-
-/// Reloads the rules on SIGHUP and when the file changes. A file with errors is refused (and
-/// logged with its file, line and expression); the old rules stay.
-async fn reload_rules(rules: Arc<RulesInterceptor>) {
-    let modified = |rules: &RulesInterceptor| {
-        rules
-            .source()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .and_then(|m| m.modified().ok())
-    };
-    let mut seen = modified(&rules);
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(RULES_POLL);
-    loop {
-        #[cfg(unix)]
-        let signalled = async {
-            match hangup.as_mut() {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let signalled = std::future::pending::<()>();
-        let forced = tokio::select! {
-            _ = signalled => true,
-            _ = tick.tick() => false,
-        };
-        let now = modified(&rules);
-        if !forced && now == seen {
-            continue;
-        }
-        seen = now;
-        match rules.reload() {
-            Ok(()) => tracing::info!("rules reloaded"),
-            Err(error) => {
-                tracing::error!(%error, "the rules file has errors; keeping the old rules")
-            }
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -3,7 +3,7 @@
 //! `KORA_TLS_CERT`/`KORA_TLS_KEY`).
 //!
 //! The certificate is reloaded without a restart, on SIGHUP and when either file changes
-//! (checked every [`RELOAD_POLL`]); a pair that does not load is logged and the old one kept,
+//! ([`crate::reload`]); a pair that does not load is logged and the old one kept,
 //! so a renewal written in two steps (the certificate, then the key) is picked up once both
 //! match. Handshakes run on their own tasks, each bounded by [`HANDSHAKE_TIMEOUT`], so a
 //! client that opens a connection and stalls holds only its own socket.
@@ -12,7 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::Request;
@@ -28,9 +28,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often the certificate files are checked for changes.
-pub const RELOAD_POLL: Duration = Duration::from_secs(2);
 
 /// Finished handshakes waiting for the server to take them.
 const ACCEPTED_QUEUE: usize = 1_024;
@@ -65,10 +62,6 @@ impl Certificate {
             *current = fresh;
         }
         Ok(())
-    }
-
-    fn modified(&self) -> [Option<SystemTime>; 2] {
-        [&self.cert, &self.key].map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
     }
 }
 
@@ -113,41 +106,10 @@ pub fn server_config(certificate: Arc<Certificate>) -> Result<Arc<rustls::Server
     Ok(Arc::new(config))
 }
 
-/// Reloads `certificate` on SIGHUP and when its files change.
+/// Reloads `certificate` on SIGHUP and when its files change (`crate::reload`).
 pub async fn reload(certificate: Arc<Certificate>) {
-    let mut seen = certificate.modified();
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut tick = tokio::time::interval(RELOAD_POLL);
-    loop {
-        #[cfg(unix)]
-        let signalled = async {
-            match hangup.as_mut() {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let signalled = std::future::pending::<()>();
-        let forced = tokio::select! {
-            _ = signalled => true,
-            _ = tick.tick() => false,
-        };
-        let now = certificate.modified();
-        if !forced && now == seen {
-            continue;
-        }
-        match certificate.reload() {
-            Ok(()) => {
-                seen = now;
-                tracing::info!("TLS certificate reloaded");
-            }
-            // Not marked seen: a renewal half written is tried again at the next check.
-            Err(error) => tracing::warn!(%error, "keeping the TLS certificate in use"),
-        }
-    }
+    let files = vec![certificate.cert.clone(), certificate.key.clone()];
+    crate::reload::watch(files, "TLS certificate", move || certificate.reload()).await
 }
 
 /// Accepts TCP connections and hands on those whose TLS handshake finished.

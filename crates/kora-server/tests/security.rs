@@ -697,7 +697,7 @@ async fn rules_reload_when_the_file_changes_and_bad_files_are_refused() {
         .is_some());
     // A file with an error is refused; the old rules stay.
     std::fs::write(&file, "rules:\n  open:\n    write: 1 +\n").unwrap();
-    tokio::time::sleep(kora_server::server::RULES_POLL * 2).await;
+    tokio::time::sleep(kora_server::reload::RELOAD_POLL * 2).await;
     assert!(client
         .mutate(json!({"merge": {"open": {"b": 1}}}))
         .await
