@@ -50,6 +50,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long a browser may reuse a preflight's answer.
+pub const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
+
 /// Cross-origin requests from the configured origins, for every route (Firebase's REST as
 /// much as Kora's): preflights answered, any method and header allowed.
 fn cors(origins: &[String]) -> CorsLayer {
@@ -63,5 +66,5 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods(Any)
         .allow_headers(Any)
         .expose_headers(Any)
-        .max_age(Duration::from_secs(3600))
+        .max_age(CORS_MAX_AGE)
 }

@@ -228,11 +228,14 @@ async function metrics() {
 const asAdmin = (t) => ({ headers: { authorization: `Bearer ${t}` } });
 
 /** Lists the dead letters when the token is the admin secret (the endpoint says whether it is). */
+let notAdmin = false;
 async function deadLetters() {
-  if (!token) return;
+  if (!token || notAdmin) return;
   let body;
   try {
     const r = await fetch("/v1/effects/dead?limit=50", asAdmin(token));
+    // Refused: a user's token. Asking again every few seconds would only be refused again.
+    if (r.status === 403) { notAdmin = true; return; }
     if (!r.ok) { $("deadbox").hidden = true; return; }
     body = await r.json();
   } catch { return; /* offline: keep the last list */ }

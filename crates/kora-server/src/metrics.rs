@@ -194,12 +194,22 @@ fn encode_histogram(
     metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
 }
 
+/// How long a scrape waits for the store's outbox counts: a store that is down is retried
+/// for `kora_store::CONNECT_RETRY_FOR`, and a scrape must answer well inside a scraper's
+/// timeout precisely then. Past it the counts are left out.
+pub const OUTBOX_COUNT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The metrics as Prometheus text.
 pub async fn render(state: &AppState) -> String {
-    let outbox = match state.kora.store().effect_counts().await {
-        Ok(counts) => Some(counts),
-        Err(error) => {
+    let counted = tokio::time::timeout(OUTBOX_COUNT_WAIT, state.kora.store().effect_counts());
+    let outbox = match counted.await {
+        Ok(Ok(counts)) => Some(counts),
+        Ok(Err(error)) => {
             tracing::warn!(%error, "outbox not counted for /metrics");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("outbox not counted for /metrics: the store did not answer in time");
             None
         }
     };

@@ -29,6 +29,9 @@ use tokio_rustls::TlsAcceptor;
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The pause after a failed accept (out of file descriptors and the like), instead of spinning.
+pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
 /// Finished handshakes waiting for the server to take them.
 const ACCEPTED_QUEUE: usize = 1_024;
 
@@ -136,9 +139,8 @@ async fn accept_loop(
         let (stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
-                // Out of file descriptors and the like: wait instead of spinning.
                 tracing::warn!(%error, "accepting a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };
