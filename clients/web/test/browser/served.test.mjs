@@ -35,6 +35,29 @@ test("a page on the server's origin imports /v1/client.js and writes", async () 
   await page.close();
 });
 
+test("db.call reaches the server and rejects with its error code (kora serve has no handlers)", async () => {
+  const page = await suite.browser.newPage();
+  await page.goto(`${suite.kora.url}/`);
+  const outcome = await page.evaluate(async () => {
+    const { connect } = await import("/v1/client.js");
+    const db = connect({ name: "call" });
+    // A call needs the server (offline it fails with `unavailable` at once): wait until online.
+    await new Promise((resolve) => db.on("status", (s) => s === "online" && resolve()));
+    try {
+      return await db.call("nope", { a: 1 }).then(
+        () => "answered",
+        (e) => ({ code: e.code, message: e.message, isError: e instanceof Error }),
+      );
+    } finally {
+      await db.close();
+    }
+  });
+  assert.equal(outcome.code, "not_found");
+  assert.ok(outcome.isError);
+  assert.match(outcome.message, /nope/);
+  await page.close();
+});
+
 test("over TLS: a page on https:// imports the client and talks to Kora over wss://", async () => {
   const dir = mkdtempSync(join(tmpdir(), "kora-web-tls-"));
   execFileSync(join(root, "../../scripts/test-certificates"), [dir]);
