@@ -32,6 +32,12 @@ pub enum StoreError {
     NoSuchEffect(u64),
     #[error("the store is closed")]
     Closed,
+    /// The store cannot do this (a backup of a store whose own tools make backups).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A backup that cannot be restored: incomplete, damaged, or of another format.
+    #[error("cannot restore this backup: {0}")]
+    BadBackup(String),
     #[error("store error: {0}")]
     Internal(String),
 }

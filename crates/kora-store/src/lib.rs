@@ -24,6 +24,7 @@ pub mod condition;
 pub mod embedded;
 mod error;
 pub mod group;
+pub mod history;
 pub mod memory;
 pub mod outbox;
 pub mod plan;
@@ -37,9 +38,10 @@ use std::sync::Arc;
 pub use condition::{Condition, Conflict};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use history::History;
 pub use memory::MemoryStore;
 pub use store::{
-    Change, Commit, Compacted, Effect, EffectCounts, EffectState, LogRead, NewEffect, Seq,
+    Backup, Change, Commit, Compacted, Effect, EffectCounts, EffectState, LogRead, NewEffect, Seq,
     Snapshot, Stats, Store, Submitted, Write,
 };
 pub use url::{StoreUrl, DEFAULT_DATA_DIR};

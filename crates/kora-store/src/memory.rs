@@ -11,6 +11,7 @@ use kora_core::{Path, PathQuery, Stamp, Tree, Value};
 
 use crate::condition::{self, Conflict, Window};
 use crate::error::StoreError;
+use crate::history::History;
 use crate::outbox::Outbox;
 use crate::store::{
     Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Write,
@@ -32,6 +33,9 @@ struct Inner {
     /// coarser bound than the flat-record stores' per-path one, with the same guarantee).
     newest: Option<Stamp>,
     outbox: Outbox,
+    /// New with each store: a restarted memory server has lost everything, so resumes from
+    /// its previous life are answered with a snapshot.
+    history: History,
     closed: bool,
 }
 
@@ -221,6 +225,10 @@ impl Store for MemoryStore {
             effects_pending: pending,
             effects_dead: dead,
         })
+    }
+
+    async fn history(&self) -> Result<Option<History>, StoreError> {
+        Ok(Some(self.lock()?.history.clone()))
     }
 
     async fn close(&self) -> Result<(), StoreError> {

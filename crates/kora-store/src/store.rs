@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::condition::Condition;
 use crate::error::StoreError;
+use crate::history::History;
 
 /// A commit's position in the change log. Starts at 1; 0 means "before the first commit".
 pub use kora_core::Seq;
@@ -132,6 +133,17 @@ pub struct Effect {
     pub state: EffectState,
 }
 
+/// What a backup holds: the last commit it includes, and the history it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    pub seq: Seq,
+    pub history: History,
+    /// Entries written (records, log entries, outbox entries and bookkeeping).
+    pub entries: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
 /// Counts that describe a store.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
@@ -246,6 +258,25 @@ pub trait Store: Send + Sync + 'static {
     async fn compact(&self, horizon: Stamp, log_before_ms: u64) -> Result<Compacted, StoreError>;
 
     async fn stats(&self) -> Result<Stats, StoreError>;
+
+    /// The history the store's sequence numbers belong to (`crate::history`), or `None` for
+    /// a store that does not keep one: resumes are then trusted by sequence alone.
+    async fn history(&self) -> Result<Option<History>, StoreError> {
+        Ok(None)
+    }
+
+    /// Writes a consistent backup of everything the store holds, taken at one point in
+    /// sequence order while commits go on, to `out` (format: `crate::embedded::backup`).
+    /// Only the embedded store makes its own backups; the others are backed up with their
+    /// database's tools (docs/operations.md).
+    async fn backup(&self, out: Box<dyn std::io::Write + Send>) -> Result<Backup, StoreError> {
+        drop(out);
+        Err(StoreError::Unsupported(
+            "this store is backed up with its database's own tools, not `kora backup` \
+             (see docs/operations.md, \"Backup and restore\")"
+                .into(),
+        ))
+    }
 
     /// Finishes in-flight commits and releases the store. Later calls fail with `Closed`.
     async fn close(&self) -> Result<(), StoreError>;

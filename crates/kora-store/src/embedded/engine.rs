@@ -113,6 +113,11 @@ impl Engine {
         })
     }
 
+    /// The keyspaces, in the order backups hold them.
+    pub fn keyspaces(&self) -> [&SingleWriterTxKeyspace; 4] {
+        [&self.records, &self.log, &self.outbox, &self.meta]
+    }
+
     /// Starts a durable write transaction (waits for any other to finish).
     pub fn write_tx(&self) -> fjall::SingleWriterWriteTx<'_> {
         self.db.write_tx().durability(Some(PersistMode::SyncAll))
@@ -149,7 +154,7 @@ impl Engine {
     /// (`rotate_memtable_and_wait` is public but hidden in fjall's docs; if it goes away,
     /// the build breaks here rather than anything going wrong quietly.)
     pub fn flush(&self) -> Result<(), StoreError> {
-        for keyspace in [&self.records, &self.log, &self.outbox, &self.meta] {
+        for keyspace in self.keyspaces() {
             keyspace
                 .inner()
                 .rotate_memtable_and_wait()

@@ -32,8 +32,10 @@
 //! | `read.rs` | queries, the change log, the last sequence |
 //! | `effects.rs` | the outbox, in memory and written through |
 //! | `compact.rs` | compaction |
+//! | `backup.rs` | backups taken while commits go on, and restoring them |
 //! | `watermark.rs` | the highest acknowledged sequence, to detect a journal that lost commits |
 
+pub mod backup;
 mod batch;
 mod cache;
 pub mod codec;
@@ -55,9 +57,11 @@ use kora_core::{Path as KoraPath, PathQuery, Stamp, Value};
 
 use crate::error::StoreError;
 use crate::group::GroupCommit;
+use crate::history::History;
 use crate::outbox::Outbox;
 use crate::store::{
-    Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
+    Backup, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store,
+    Submitted, Write,
 };
 use engine::Engine;
 pub use engine::Tuning;
@@ -76,6 +80,8 @@ pub(crate) struct Shared {
     last_seq: AtomicU64,
     /// Compactions run: the committer clears its record cache when this moves.
     compactions: AtomicU64,
+    /// Which line of commits the sequences count (`crate::history`).
+    history: History,
 }
 
 impl Shared {
@@ -126,6 +132,44 @@ impl EmbeddedStore {
         })
     }
 
+    /// Restores the backup read from `input` into data directory `dir`, which must not
+    /// exist or be empty (`backup.rs`). Blocking.
+    pub fn restore(input: impl std::io::Read, dir: &Path) -> Result<Backup, StoreError> {
+        backup::restore(input, dir)
+    }
+
+    /// Up to `limit` stored records at or beneath `under` (leaves with their stamps,
+    /// tombstones, branch stamps), after `after` in key order: everything conflict
+    /// resolution knows, for tools and tests that compare stores exactly.
+    pub async fn records(
+        &self,
+        under: &KoraPath,
+        after: Option<&KoraPath>,
+        limit: usize,
+    ) -> Result<Vec<(KoraPath, kora_core::records::Record)>, StoreError> {
+        let (under, after) = (under.clone(), after.cloned());
+        self.with(move |s| {
+            let e = &s.engine;
+            let (lower, end) = crate::plan::leaf_range(&under, after.as_ref());
+            let range = (
+                lower,
+                end.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            );
+            let mut out = Vec::new();
+            if limit == 0 {
+                return Ok(out);
+            }
+            read::scan_records(e, &e.db.read_tx(), range, false, |key, record| {
+                let path = kora_core::key::decode(key)
+                    .map_err(|x| e.corrupted(engine::RECORDS, key, x))?;
+                out.push((path, record));
+                Ok(out.len() < limit)
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -156,13 +200,33 @@ fn open_shared(dir: &Path, tuning: Tuning) -> Result<Shared, StoreError> {
     let (watermark, acknowledged) = Watermark::open(dir)?;
     watermark.check(acknowledged, last_seq, dir)?;
     let outbox = effects::load(&engine)?;
+    let history = load_history(&engine)?;
     Ok(Shared {
         engine,
         watermark,
         outbox: Mutex::new(outbox),
         last_seq: AtomicU64::new(last_seq),
         compactions: AtomicU64::new(0),
+        history,
     })
+}
+
+/// The store's history, made (durably) the first time a directory is opened.
+fn load_history(e: &Engine) -> Result<History, StoreError> {
+    use fjall::Readable;
+    if let Some(bytes) =
+        e.db.read_tx()
+            .get(&e.meta, backup::HISTORY)
+            .map_err(|x| e.error(x))?
+    {
+        return serde_json::from_slice(&bytes)
+            .map_err(|x| e.corrupted(engine::META, backup::HISTORY, x));
+    }
+    let history = History::new();
+    let mut tx = e.write_tx();
+    tx.insert(&e.meta, backup::HISTORY, backup::history_bytes(&history)?);
+    tx.commit().map_err(|x| e.error(x))?;
+    Ok(history)
 }
 
 /// Runs blocking work on tokio's blocking pool. A panic in it (fjall asserts on some
@@ -345,6 +409,15 @@ impl Store for EmbeddedStore {
             })
         })
         .await
+    }
+
+    async fn history(&self) -> Result<Option<History>, StoreError> {
+        Ok(Some(self.shared()?.history.clone()))
+    }
+
+    async fn backup(&self, out: Box<dyn std::io::Write + Send>) -> Result<Backup, StoreError> {
+        self.with(move |s| backup::write(&s.engine, &s.history, out))
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
