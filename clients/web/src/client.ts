@@ -78,6 +78,8 @@ interface Sub {
   owned: WeakSet<object>;
   /** The last sequence applied; `null` until a value is known. */
   seq: number | null;
+  /** The server's store history `seq` belongs to: sent with it to resume. */
+  history: string | null;
   /** Caught up on the current connection. */
   live: boolean;
   /** The connection (epoch) this subscription was last requested on. */
@@ -407,11 +409,13 @@ export class Kora {
     if (s.epoch === this.epoch || !this.link.connected) return;
     const epoch = (s.epoch = this.epoch);
     const resume = s.seq;
-    const path = { ...s.query, subscribe: true, sub: s.name, ...(resume !== null ? { since: resume } : {}) };
+    const since = resume !== null ? { since: resume, ...(s.history !== null ? { history: s.history } : {}) } : {};
+    const path = { ...s.query, subscribe: true, sub: s.name, ...since };
     // No timeout, as for the resume's ping: a large value or replay may take long.
     this.link.request<QueryResult>({ op: "query", paths: [path] }, 0).then(
       (r) => {
         if (epoch !== this.epoch || this.subs.get(s.name) !== s) return;
+        s.history = r.history ?? null;
         if (resume === null) {
           s.value = valueAt(r.value, s.segs);
           s.owned = new WeakSet();
@@ -478,7 +482,7 @@ export class Kora {
     let s = this.subs.get(name);
     if (!s) {
       const sub: Sub = {
-        name, query, segs: segments(path), value: null, owned: new WeakSet(), seq: null, live: false, epoch: -1,
+        name, query, segs: segments(path), value: null, owned: new WeakSet(), seq: null, history: null, live: false, epoch: -1,
         listeners: new Set(), onError: new Set(), loaded: Promise.resolve(),
       };
       sub.loaded = this.ready
@@ -487,6 +491,7 @@ export class Kora {
           if (saved && sub.seq === null) {
             sub.value = saved.value;
             sub.seq = saved.seq;
+            sub.history = saved.history ?? null;
           }
           if (this.resumed && this.subs.get(name) === sub) this.request(sub);
         })
@@ -733,7 +738,10 @@ export class Kora {
       const done = this.finishing.splice(0);
       await Promise.all(
         subs.map((s) =>
-          this.store.saveSub({ name: s.name, query: s.query, seq: s.seq!, value: s.value, used: Date.now() }, this.maxSaved),
+          this.store.saveSub(
+            { name: s.name, query: s.query, seq: s.seq!, ...(s.history !== null ? { history: s.history } : {}), value: s.value, used: Date.now() },
+            this.maxSaved,
+          ),
         ),
       ).catch(() => {});
       if (done.length) {

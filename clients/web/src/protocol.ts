@@ -40,6 +40,11 @@ subscribe?: boolean,
  */
 since?: number, 
 /**
+ * The store history `since` belongs to (a query result's `history`): a resume from
+ * another history — the server was restored from a backup — gets a `reset`.
+ */
+history?: string, 
+/**
  * The subscription's name in pushes (default: the path).
  */
 sub?: string, };
@@ -54,7 +59,12 @@ export type Reply = { id: JsonValue, result: JsonValue } | { id: JsonValue, erro
 
 export type Push = { "push": "change", sub: string, seq: number, stamp: string, mutation: Mutation, } | { "push": "reset", sub: string, seq: number, value: JsonValue | null, query?: QueryPath, } | { "push": "ended", sub: string, error: ErrorBody, } | { "push": "auth_expired" };
 
-export type QueryResult = { seq: number, value: JsonValue, };
+export type QueryResult = { seq: number, value: JsonValue, 
+/**
+ * The store history the sequences belong to, when the query subscribed: a client keeps
+ * it with `seq` and sends both to resume.
+ */
+history?: string, };
 
 export type Committed = { seq: number, stamp: string, };
 

@@ -20,6 +20,8 @@ export interface SavedSub {
   name: string;
   query: Query;
   seq: number;
+  /** The server's store history `seq` belongs to (sent with it to resume). */
+  history?: string;
   value: Json | null;
   /** When a tab last saved it (ms since the epoch): the least recently used copies go first. */
   used: number;
@@ -36,7 +38,8 @@ export interface LocalStore {
   loadSub(name: string): Promise<SavedSub | undefined>;
   loadSubs(): Promise<SavedSub[]>;
   /**
-   * Saves `s` unless a copy at a later sequence is already there (another tab's), then
+   * Saves `s` unless a copy at a later sequence of the same history is already there
+   * (another tab's; a copy of another history is the restored server's past), then
    * forgets the least recently used copies beyond `keep` (never `s` itself).
    */
   saveSub(s: SavedSub, keep: number): Promise<void>;
@@ -71,7 +74,7 @@ export class MemoryStore implements LocalStore {
   async loadSubs() { return [...this.subs.values()]; }
   async saveSub(s: SavedSub, keep: number) {
     const old = this.subs.get(s.name);
-    if (!old || old.seq <= s.seq) this.subs.set(s.name, s);
+    if (!newer(old, s)) this.subs.set(s.name, s);
     if (this.subs.size > keep) for (const n of evicted([...this.subs.values()], keep, s.name)) this.subs.delete(n);
   }
   async deleteSub(name: string) { this.subs.delete(name); }
@@ -147,7 +150,7 @@ export class IdbStore implements LocalStore {
     const tx = this.db.transaction("subs", "readwrite");
     const s = tx.objectStore("subs");
     const old: SavedSub | undefined = await done(s.get(sub.name));
-    if (!old || old.seq <= sub.seq) s.put(sub);
+    if (!newer(old, sub)) s.put(sub);
     // Counted in the same transaction, so tabs saving at once cannot both skip the eviction.
     if ((await done(s.count())) > keep) {
       for (const name of evicted(await done(s.getAll()), keep, sub.name)) s.delete(name);
@@ -156,4 +159,9 @@ export class IdbStore implements LocalStore {
   }
 
   close() { this.db.close(); }
+}
+
+/** True when `old` is a later copy than `s` of the same history. */
+function newer(old: SavedSub | undefined, s: SavedSub): boolean {
+  return old !== undefined && old.history === s.history && old.seq > s.seq;
 }

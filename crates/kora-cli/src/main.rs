@@ -6,8 +6,11 @@
 //! kora get todos --limit 10
 //! kora set counters/a 1 --if-equals 0   # only if it still holds 0 (else `conflict`)
 //! kora watch todos                 # prints each change as it happens
+//! kora backup kora.backup --token $ADMIN   # a consistent backup, while writes go on
+//! kora restore kora.backup --data ./restored
 //! ```
 
+mod backup;
 mod bench;
 mod client;
 mod effects;
@@ -43,6 +46,10 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Read JSON lines (as written by export) from standard input and write them.
     Import(transfer::ImportArgs),
+    /// Write a consistent backup of a running server's embedded store to a file.
+    Backup(backup::BackupArgs),
+    /// Make a new data directory from a backup.
+    Restore(backup::RestoreArgs),
     /// The dead letters of a running server: list, retry or drop effects out of tries.
     Effects(effects::EffectsArgs),
     /// Load-test a server over real WebSockets.
@@ -64,6 +71,8 @@ fn main() -> Result<()> {
             Command::Watch(args) => client::watch(args).await,
             Command::Export(args) => transfer::export(args).await,
             Command::Import(args) => transfer::import(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
             Command::Effects(args) => effects::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }

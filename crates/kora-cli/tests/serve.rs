@@ -3,85 +3,12 @@
 
 mod common;
 
+use common::serve::{get, kora, put, Server, KORA};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
-
-const KORA: &str = env!("CARGO_BIN_EXE_kora");
-
-/// A `kora serve` process and the address it listens on.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data: &std::path::Path) -> Server {
-        Server::start_with(data, &[])
-    }
-
-    /// A server with `KORA_*` settings in its environment.
-    fn start_with(data: &std::path::Path, settings: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(KORA)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .envs(settings.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kora serve starts");
-        let addr = common::listening_address(&mut child);
-        Server { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn kill_9(mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let status = self.child.wait().expect("exits");
-        assert!(status.success(), "graceful shutdown exits 0: {status}");
-    }
-}
-
-impl Drop for Server {
-    /// A failing test must not leave servers behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn put(server: &Server, path: &str, body: &str) -> Value {
-    let output = Command::new("curl")
-        .args([
-            "-s",
-            "-X",
-            "PUT",
-            &server.url(&format!("/v1/data/{path}")),
-            "-d",
-            body,
-        ])
-        .output()
-        .expect("curl");
-    serde_json::from_slice(&output.stdout).expect("a JSON reply")
-}
-
-fn get(server: &Server, path: &str) -> Value {
-    let output = Command::new("curl")
-        .args(["-s", &server.url(&format!("/v1/data/{path}"))])
-        .output()
-        .expect("curl");
-    serde_json::from_slice(&output.stdout).expect("a JSON reply")
-}
 
 #[test]
 fn data_survives_a_graceful_restart() {
@@ -116,14 +43,6 @@ fn an_acknowledged_write_survives_kill_9() {
         json!({"r0": 0, "r1": 1, "r2": 2, "r3": 3, "r4": 4})
     );
     server.stop();
-}
-
-fn kora(server: &Server, args: &[&str]) -> std::process::Output {
-    Command::new(KORA)
-        .args(args)
-        .args(["--url", &server.url("")])
-        .output()
-        .expect("kora runs")
 }
 
 #[test]

@@ -60,6 +60,10 @@ pub struct Followed {
     /// True once the server sent the data (then `seq` is where to resume from).
     #[serde(default)]
     pub synced: bool,
+    /// The server's store history `seq` belongs to: sent with it to resume, so a server
+    /// restored from a backup answers with a fresh value rather than a wrong replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
 }
 
 #[derive(Default)]
@@ -196,6 +200,7 @@ impl Cache {
             query,
             seq: 0,
             synced: false,
+            history: None,
         };
         let m = Mutation::delete(&data_path(name)?)
             .and_merge(&sub_path(name)?, json!(serde_json::to_string(&followed)?))?;
@@ -261,6 +266,24 @@ impl Cache {
             self.commit(combined).await?;
         }
         Ok(applied)
+    }
+
+    /// Records the store history the server answered `name`'s subscription in.
+    pub async fn set_history(
+        &self,
+        name: &str,
+        history: Option<String>,
+    ) -> Result<(), ClientError> {
+        let mut state = self.state.lock().await;
+        let Some(followed) = state.subs.get_mut(name) else {
+            return Ok(());
+        };
+        if followed.history == history {
+            return Ok(());
+        }
+        followed.history = history;
+        let m = Mutation::merge(&sub_path(name)?, json!(serde_json::to_string(&followed)?))?;
+        self.commit(m).await
     }
 
     /// Replaces what `name` holds with `value` as of `seq`.

@@ -209,12 +209,13 @@ impl Link {
             return Ok(());
         };
         // A limited window cannot be replayed (the server sends it afresh).
-        let since = (followed.synced && followed.query.limit.is_none()).then_some(followed.seq);
+        let resume = (followed.synced && followed.query.limit.is_none())
+            .then(|| (followed.seq, followed.history.clone()));
         let id = self.id(Pending::Follow {
             name: name.to_string(),
-            resumed: since.is_some(),
+            resumed: resume.is_some(),
         });
-        self.send(wire::subscribe(id, name, &followed.query, since))
+        self.send(wire::subscribe(id, name, &followed.query, resume))
             .await?;
         let barrier = self.id(Pending::Barrier);
         self.send(wire::ping(barrier)).await
@@ -413,7 +414,17 @@ impl Link {
     ) -> Result<(), End> {
         match pending {
             Pending::Follow { name, resumed } => match outcome {
-                Ok(result) if !resumed => {
+                Ok(result) => {
+                    let history = result.get("history").and_then(Value::as_str);
+                    let history = history.map(str::to_string);
+                    self.shared
+                        .cache
+                        .set_history(&name, history)
+                        .await
+                        .map_err(lost)?;
+                    if resumed {
+                        return Ok(());
+                    }
                     let seq = result.get("seq").and_then(Value::as_u64).unwrap_or(0);
                     let value = match self.shared.cache.subscription(&name).await {
                         Some(f) => value_at(result.get("value"), &f.query),
@@ -421,7 +432,6 @@ impl Link {
                     };
                     self.reset(&name, seq, value).await
                 }
-                Ok(_) => Ok(()),
                 Err(error) => {
                     self.shared.cache.unfollow(&name).await.map_err(lost)?;
                     self.shared.notify(&name, Update::Ended { error });

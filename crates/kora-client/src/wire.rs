@@ -14,10 +14,18 @@ fn id(id: RequestId) -> Value {
     Value::from(id)
 }
 
-pub fn subscribe(request: RequestId, name: &str, query: &PathQuery, since: Option<u64>) -> String {
+/// A subscribing query; `resume`: the sequence and store history to resume after.
+pub fn subscribe(
+    request: RequestId,
+    name: &str,
+    query: &PathQuery,
+    resume: Option<(u64, Option<String>)>,
+) -> String {
+    let (since, history) = resume.map_or((None, None), |(seq, h)| (Some(seq), h));
     let path = QueryPath {
         subscribe: true,
         since,
+        history,
         sub: Some(name.to_string()),
         ..QueryPath::of(query)
     };
@@ -208,11 +216,11 @@ mod tests {
     #[test]
     fn requests_follow_the_protocol() {
         let q = PathQuery::new(kora_core::Path::parse("todos").unwrap());
-        let text = subscribe(1, "todos", &q, Some(9));
+        let text = subscribe(1, "todos", &q, Some((9, Some("h1".into()))));
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             v,
-            json!({"op": "query", "id": 1, "paths": [{"path": "todos", "subscribe": true, "sub": "todos", "since": 9}]})
+            json!({"op": "query", "id": 1, "paths": [{"path": "todos", "subscribe": true, "sub": "todos", "since": 9, "history": "h1"}]})
         );
     }
 }

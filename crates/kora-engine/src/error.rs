@@ -112,6 +112,7 @@ impl From<StoreError> for Error {
             StoreError::TooLarge { .. } => Code::TooLarge,
             StoreError::NoSuchEffect(_) => Code::NotFound,
             StoreError::Conflict(_) => Code::Conflict,
+            StoreError::Unsupported(_) | StoreError::BadBackup(_) => Code::BadRequest,
             _ => Code::Internal,
         };
         Error::new(code, error.to_string())

@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     pub shutting_down: std::sync::atomic::AtomicBool,
     /// Turns of this node's writes retrying on hot paths.
     pub contention: Arc<Contention>,
+    /// The store's history (`kora_store::history`): fixed while the store is open.
+    pub history: Option<kora_store::History>,
 }
 
 impl Kora {
@@ -59,6 +61,12 @@ impl Kora {
     /// The store underneath.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The id of the store's history, which resumes name (`kora_store::history`); `None`
+    /// for a store that keeps none.
+    pub fn history_id(&self) -> Option<&str> {
+        self.inner.history.as_ref().map(|h| h.id.as_str())
     }
 
     /// Moves a dead effect back to pending with its tries reset, and wakes the runner so it
@@ -256,6 +264,7 @@ impl KoraBuilder {
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let last_seq = store.last_seq().await?;
+        let history = store.history().await?;
         let clock = Clock::new(self.config.origin)
             .with_max_skew_ms(self.config.max_clock_skew.as_millis() as u64);
         let mut runners = self.runners;
@@ -285,6 +294,7 @@ impl KoraBuilder {
                 delivered_changed: Notify::new(),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
                 contention: Arc::default(),
+                history,
             }),
         };
         kora.spawn(crate::subscriptions::fan_out(kora.clone(), fanout));

@@ -54,4 +54,4 @@ pub use pattern::{Captures, Pattern, Relation};
 pub use pipeline::{Answer, Stamping, Turn, Turns, WriteRequest};
 pub use reads::ReadLog;
 pub use rules::RulesInterceptor;
-pub use session::{Incoming, Initial, Push, Replayed, Session, STORED_SUBSCRIPTIONS};
+pub use session::{Incoming, Initial, Push, Replayed, Resume, Session, STORED_SUBSCRIPTIONS};

@@ -7,7 +7,10 @@
 //! - Subscribing registers first, then reads: a snapshot at sequence S, or — when resuming
 //!   from sequence N — the change log after N, restricted to the subscription. Anything the
 //!   fan-out queued meanwhile at or below the read's sequence is skipped (each subscription
-//!   keeps a watermark), so nothing is missed and nothing is delivered twice.
+//!   keeps a watermark), so nothing is missed and nothing is delivered twice. A resume is
+//!   replayed only when its sequence names the same commit here: not beyond the store's last
+//!   one, and of the store's history or of an ancestor before the fork (a restored backup,
+//!   `kora_store::history`); otherwise the subscription gets a fresh snapshot (`Reset`).
 //! - A limited subscription (`limit`) re-reads its window when a change touches its path and
 //!   pushes the difference, so children entering and leaving the window are reported.
 //! - If the queue overflowed, the session drops it and re-sends every subscription as a
@@ -46,6 +49,21 @@ pub enum Initial {
     Replay { seq: Seq, changes: Vec<Replayed> },
     /// The requested sequence is no longer covered by the change log: a fresh snapshot.
     Reset { seq: Seq, value: Option<Value> },
+}
+
+/// Where a client resumes a subscription: after sequence `seq`, of the store history
+/// `history` when the client knows it (`kora_store::history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub seq: Seq,
+    pub history: Option<String>,
+}
+
+impl Resume {
+    /// A resume after `seq`, of a history not given (trusted to be the store's own).
+    pub fn after(seq: Seq) -> Self {
+        Resume { seq, history: None }
+    }
 }
 
 /// One replayed change.
@@ -157,7 +175,7 @@ impl Session {
         &mut self,
         id: &str,
         query: PathQuery,
-        since: Option<Seq>,
+        since: Option<Resume>,
     ) -> Result<Initial, Error> {
         if let Some(value) = self.kora.check_read(&self.ctx, &query).await? {
             // A virtual path: its resolver answers, and it has no change stream.
@@ -192,16 +210,31 @@ impl Session {
 
     /// What a new subscription starts with: a replay after `since` when the log covers it,
     /// else a snapshot (a `Reset` when a resume was asked for).
-    async fn initial(&self, query: &PathQuery, since: Option<Seq>) -> Result<Initial, Error> {
-        if let (Some(after), None) = (since, query.limit) {
-            if let Some(replay) = self.replay(query, after).await? {
-                return Ok(replay);
+    async fn initial(&self, query: &PathQuery, since: Option<Resume>) -> Result<Initial, Error> {
+        if let (Some(resume), None) = (&since, query.limit) {
+            if self.shares(resume).await? {
+                if let Some(replay) = self.replay(query, resume.seq).await? {
+                    return Ok(replay);
+                }
             }
         }
         let (seq, value) = self.read(query).await?;
         Ok(match since {
             Some(_) => Initial::Reset { seq, value },
             None => Initial::Snapshot { seq, value },
+        })
+    }
+
+    /// True when the resume's sequence names the same commit in this store: it is not past
+    /// the last one, and is of the store's history (or of an ancestor, before the fork).
+    async fn shares(&self, resume: &Resume) -> Result<bool, Error> {
+        let store = &self.kora.inner.store;
+        if resume.seq > store.last_seq().await? {
+            return Ok(false);
+        }
+        Ok(match (&resume.history, &self.kora.inner.history) {
+            (Some(id), Some(history)) => history.shares(id, resume.seq),
+            _ => true,
         })
     }
 

@@ -165,7 +165,11 @@ async fn subscribers_on_two_nodes_receive_every_commit_once() {
     let middle = touching[touching.len() / 2];
     let mut late = b.session(Context::new(2));
     let Initial::Replay { changes, .. } = late
-        .subscribe("items", items.clone(), Some(middle))
+        .subscribe(
+            "items",
+            items.clone(),
+            Some(kora_engine::Resume::after(middle)),
+        )
         .await
         .unwrap()
     else {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kora_core::testing::{mutation, path_query};
 use kora_core::{Mutation, Path, PathQuery, Query};
-use kora_engine::{Config, Context, Initial, Kora, Push, Session};
+use kora_engine::{Config, Context, Initial, Kora, Push, Resume, Session};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 use serde_json::{json, Map, Value};
@@ -245,7 +245,7 @@ async fn resume_from_a_sequence_gives_exactly_the_missed_changes() {
 
     let mut session = kora.session(Context::new(2));
     let initial = session
-        .subscribe("t", PathQuery::new(p("todos")), Some(seen))
+        .subscribe("t", PathQuery::new(p("todos")), Some(Resume::after(seen)))
         .await
         .unwrap();
     let Initial::Replay { seq, changes } = initial else {
@@ -293,7 +293,7 @@ async fn resume_past_a_compacted_log_gets_a_reset() {
         .unwrap();
     let mut session = kora.session(Context::new(2));
     let initial = session
-        .subscribe("l", PathQuery::new(p("l")), Some(1))
+        .subscribe("l", PathQuery::new(p("l")), Some(Resume::after(1)))
         .await
         .unwrap();
     assert_eq!(

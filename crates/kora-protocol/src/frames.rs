@@ -108,6 +108,11 @@ pub struct QueryPath {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub since: Option<Seq>,
+    /// The store history `since` belongs to (a query result's `history`): a resume from
+    /// another history — the server was restored from a backup — gets a `reset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub history: Option<String>,
     /// The subscription's name in pushes (default: the path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -125,6 +130,7 @@ impl QueryPath {
             reverse: query.reverse,
             subscribe: query.subscribe,
             since: None,
+            history: None,
             sub: None,
         }
     }
@@ -344,6 +350,11 @@ impl ServerFrame {
 pub struct QueryResult {
     pub seq: Seq,
     pub value: Value,
+    /// The store history the sequences belong to, when the query subscribed: a client keeps
+    /// it with `seq` and sends both to resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub history: Option<String>,
 }
 
 /// The result of a committed `mutate`: its sequence and the stamp it committed with.

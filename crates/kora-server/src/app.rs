@@ -9,7 +9,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
-use crate::{console, effects, export, firebase, http, metrics, web_client, ws};
+use crate::{backup, console, effects, export, firebase, http, metrics, web_client, ws};
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/mutate", post(http::mutate))
         .route("/v1/export", get(export::export))
         .route("/v1/export/{*path}", get(export::export))
+        .route("/v1/backup", get(backup::backup))
         .route("/v1/effects/dead", get(effects::dead))
         .route(
             "/v1/effects/dead/{id}",

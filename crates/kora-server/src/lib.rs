@@ -5,6 +5,7 @@
 //! - [`ws`]: the WebSocket protocol at `/v1/ws` (docs/protocol.md);
 //! - [`http`]: REST at `/v1/data/{path}` and `/v1/mutate`, and [`sse`]: change streams;
 //! - [`export`]: `/v1/export/{path}`, the stored leaves as JSON lines;
+//! - [`backup`]: a consistent backup of the store at `/v1/backup`, for the administrator;
 //! - [`effects`]: dead letters at `/v1/effects/dead`, for the administrator;
 //! - [`firebase`]: Firebase's WebSocket protocol at `/.ws` and REST at `/{path}.json`;
 //! - [`metrics`]: Prometheus at `/metrics`; `/healthz`; [`console`]: the admin page at `/`;
@@ -15,6 +16,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod console;
 pub mod effects;

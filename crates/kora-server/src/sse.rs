@@ -24,7 +24,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
 use kora_core::{PathQuery, Value};
-use kora_engine::{Error, Initial, Push};
+use kora_engine::{Error, Initial, Push, Resume};
 use kora_store::Seq;
 use serde_json::json;
 
@@ -89,7 +89,9 @@ pub async fn stream(
     let since = resume_point(params, headers)?;
     let guard = state.admit(peer)?;
     let mut session = state.kora.session(ctx);
-    let initial = session.subscribe("sse", query, since).await?;
+    let initial = session
+        .subscribe("sse", query, since.map(Resume::after))
+        .await?;
     let first = stream::iter(first_events(initial).into_iter().map(Ok::<_, Infallible>));
     let live = stream::unfold((session, guard), |(mut session, guard)| async move {
         let push = session.next().await?;

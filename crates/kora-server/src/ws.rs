@@ -20,7 +20,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use kora_core::{Mutation, Value};
-use kora_engine::{Context, Error, Initial, Push, Session, Turns, WriteRequest};
+use kora_engine::{Context, Error, Initial, Push, Resume, Session, Turns, WriteRequest};
 use serde_json::{json, Map};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_tungstenite::tungstenite;
@@ -457,7 +457,11 @@ impl Connection {
         for (path, query) in paths.iter().zip(queries).filter(|(_, q)| q.subscribe) {
             let name = path.name();
             let segments = query.path.segments().to_vec();
-            match self.session.subscribe(&name, query, path.since).await? {
+            let resume = path.since.map(|seq| Resume {
+                seq,
+                history: path.history.clone(),
+            });
+            match self.session.subscribe(&name, query, resume).await? {
                 Initial::Snapshot { seq: at, value } => {
                     seq = seq.max(at);
                     if let Some(value) = value {
@@ -475,7 +479,17 @@ impl Connection {
             }
         }
         let value = Value::Object(tree);
-        let mut out = vec![protocol::result(&id, QueryResult { seq, value })];
+        let history = paths
+            .iter()
+            .any(|p| p.subscribe)
+            .then(|| self.state.kora.history_id().map(str::to_string))
+            .flatten();
+        let result = QueryResult {
+            seq,
+            value,
+            history,
+        };
+        let mut out = vec![protocol::result(&id, result)];
         out.extend(pushes);
         Ok(out)
     }

@@ -14,6 +14,9 @@ use serde_json::json;
 
 const WRITERS: usize = 64;
 
+/// An acknowledged write: its sequence and stamp, its mutation, whether it had an effect.
+type Acknowledged = (Seq, Stamp, Mutation, bool);
+
 fn root() -> KoraPath {
     KoraPath::parse("").expect("the root")
 }
@@ -75,7 +78,7 @@ async fn a_backup_under_64_writers_restores_the_state_at_its_sequence() {
             .await
             .unwrap(),
     );
-    let acknowledged: Arc<Mutex<Vec<(Seq, Stamp, Mutation, bool)>>> = Arc::default();
+    let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..WRITERS {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod serve;
 
 use std::io::{BufRead, BufReader};
 use std::process::Child;

@@ -104,10 +104,11 @@ pub enum Link {
     Down,
 }
 
-/// A TCP proxy in front of a server.
+/// A TCP proxy in front of a server (which [`Proxy::redirect`] can change).
 pub struct Proxy {
     pub addr: SocketAddr,
     link: watch::Sender<Link>,
+    upstream: watch::Sender<SocketAddr>,
 }
 
 impl Proxy {
@@ -115,6 +116,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (link, _) = watch::channel(Link::Up);
+        let (upstream, to) = watch::channel(upstream);
         let rx = link.subscribe();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -122,10 +124,19 @@ impl Proxy {
                     drop(socket);
                     continue;
                 }
-                tokio::spawn(forward(socket, upstream, rx.clone()));
+                tokio::spawn(forward(socket, *to.borrow(), rx.clone()));
             }
         });
-        Proxy { addr, link }
+        Proxy {
+            addr,
+            link,
+            upstream,
+        }
+    }
+
+    /// Sends new connections to another server (those open stay where they are).
+    pub fn redirect(&self, upstream: SocketAddr) {
+        self.upstream.send_replace(upstream);
     }
 
     pub fn url(&self) -> String {

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use kora_core::Mutation;
 use kora_core::PathQuery;
-use kora_engine::{Context, Error, Initial, Push, Session, Turns};
+use kora_engine::{Context, Error, Initial, Push, Resume, Session, Turns};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
@@ -348,7 +348,9 @@ impl Connection {
         // An indexed listen reads only its window: it follows changes from now on, without a
         // snapshot of the whole collection.
         let since = match &tagged {
-            Some(t) if t.is_indexed() => Some(self.state.kora.store().last_seq().await?),
+            Some(t) if t.is_indexed() => {
+                Some(Resume::after(self.state.kora.store().last_seq().await?))
+            }
             _ => None,
         };
         let initial = self

@@ -50,6 +50,8 @@ pub const MAX_HEADER_BYTES: usize = 1 << 20;
 pub const HISTORY: &[u8] = b"history";
 
 const END: u8 = 0;
+/// Keyspaces are numbered from 1 in the order `Engine::keyspaces` lists them.
+const KEYSPACE_COUNT: usize = 4;
 const BUFFER_BYTES: usize = 1 << 20;
 
 /// What a backup says about itself, before its entries.
@@ -240,34 +242,62 @@ fn restore_into(input: impl Read, staging: &Path) -> Result<Backup, StoreError> 
 
 /// Copies entries into the engine until the end marker; returns how many.
 fn copy_entries(input: &mut Verified<impl Read>, e: &Engine) -> Result<u64, StoreError> {
-    let mut entries = 0u64;
     let mut tx = e.db.write_tx();
     let mut staged = 0usize;
+    let entries = read_entries(input, |keyspace, key, value| {
+        staged += key.len() + value.len();
+        tx.insert(e.keyspaces()[keyspace], key, value);
+        if staged >= RESTORE_BATCH_BYTES {
+            std::mem::replace(&mut tx, e.db.write_tx())
+                .commit()
+                .map_err(|x| e.error(x))?;
+            staged = 0;
+        }
+        Ok(())
+    })?;
+    tx.commit().map_err(|x| e.error(x))?;
+    Ok(entries)
+}
+
+/// Reads entries until the end marker, handing each to `put` with its keyspace's index;
+/// returns how many.
+fn read_entries(
+    input: &mut Verified<impl Read>,
+    mut put: impl FnMut(usize, Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut entries = 0u64;
     loop {
         let keyspace = input.u8(entries)?;
         if keyspace == END {
-            break;
+            return Ok(entries);
         }
-        let Some(target) = e.keyspaces().get(usize::from(keyspace) - 1).copied() else {
+        if usize::from(keyspace) > KEYSPACE_COUNT {
             return Err(StoreError::BadBackup(format!(
                 "entry {entries} names keyspace {keyspace}, which does not exist"
             )));
-        };
+        }
         let key_len = input.u32(entries)? as usize;
         let value_len = input.u32(entries)? as usize;
         let key = input.take(key_len, entries)?;
         let value = input.take(value_len, entries)?;
-        staged += key_len + value_len;
-        tx.insert(target, key, value);
+        put(usize::from(keyspace) - 1, key, value)?;
         entries += 1;
-        if staged >= RESTORE_BATCH_BYTES {
-            tx.commit().map_err(|x| e.error(x))?;
-            tx = e.db.write_tx();
-            staged = 0;
-        }
     }
-    tx.commit().map_err(|x| e.error(x))?;
-    Ok(entries)
+}
+
+/// Reads a whole backup and checks it — its header, every entry's framing, its end and
+/// checksum — writing nothing. Returns what it holds (its history is the source's).
+pub fn verify(input: impl Read) -> Result<Backup, StoreError> {
+    let mut input = Verified::new(BufReader::with_capacity(BUFFER_BYTES, input));
+    let header = input.header()?;
+    let entries = read_entries(&mut input, |_, _, _| Ok(()))?;
+    input.end(entries)?;
+    Ok(Backup {
+        seq: header.seq,
+        history: header.history,
+        entries,
+        bytes: input.bytes,
+    })
 }
 
 /// The history as the `meta` keyspace holds it.
