@@ -239,3 +239,30 @@ async fn a_short_admin_secret_stops_the_server() {
         .expect("a short secret is refused");
     assert!(error.to_string().contains("admin_secret"), "{error}");
 }
+
+#[tokio::test]
+async fn the_administrator_exports_past_read_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, _ran) = server(&dir, Arc::new(AtomicBool::new(true))).await;
+    let http = reqwest::Client::new();
+    for n in 0..3 {
+        let order = url(&running, &format!("/v1/data/orders/o{n}"));
+        let (status, body) = send(http.put(&order).json(&json!({"n": n})), Some(ADMIN)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let export = url(&running, "/v1/export/orders");
+    let (status, body) = send(http.get(&export), None).await;
+    assert_eq!(status, 403, "read rules refuse an anonymous export: {body}");
+    let response = http.get(&export).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let lines: Vec<Value> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[1], json!({"path": "orders/o1/n", "value": 1}));
+    assert_eq!(lines[3], json!({"end": {"leaves": 3}}));
+}
