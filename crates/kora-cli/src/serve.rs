@@ -19,7 +19,8 @@ pub struct ServeArgs {
     /// Store URL (overrides --data): memory: | embedded:PATH |
     /// postgres://user:pass@host:port/db (or postgresql://) |
     /// mysql://user:pass@host:port/db (or mariadb://) |
-    /// cassandra://host:port,host:port/keyspace?replication=N (docs/operations.md).
+    /// cassandra://user:pass@host:port,host:port/keyspace?replication=N&ca=PATH
+    /// (docs/operations.md).
     #[arg(long)]
     store: Option<String>,
     /// Configuration file (TOML) [default: ./kora.toml when it exists].

@@ -89,7 +89,11 @@ async fn main() {
 
     let copy = temp.path().join("copy");
     let started = Instant::now();
-    let status = Command::new("cp").arg("-r").arg(&source_dir).arg(&copy).status();
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&source_dir)
+        .arg(&copy)
+        .status();
     assert!(status.is_ok_and(|s| s.success()), "cp -r");
     let status = Command::new("sync").status();
     assert!(status.is_ok_and(|s| s.success()), "sync");

@@ -28,7 +28,7 @@ pub enum StoreUrl {
 impl StoreUrl {
     pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
         let invalid = |reason: &str| StoreError::InvalidUrl {
-            url: url.to_string(),
+            url: redact(url),
             reason: reason.to_string(),
         };
         let url = url.trim();
@@ -84,7 +84,7 @@ impl StoreUrl {
 
 /// Replaces the password with `***`. The URL parser finds where the user information ends
 /// (at the last `@` before the host), so a password holding `@`, `:` or `/` is hidden whole.
-fn redact(text: &str) -> String {
+pub(crate) fn redact(text: &str) -> String {
     match url::Url::parse(text) {
         Ok(mut parsed) if parsed.password().is_some() => {
             if parsed.set_password(Some("***")).is_err() {

@@ -1,7 +1,8 @@
 //! The conformance suite against Cassandra (`KORA_TEST_CASSANDRA_URL`, e.g.
-//! `cassandra://127.0.0.1:19042`), each check in a keyspace of its own that is dropped
-//! afterwards; and two stores — two Kora nodes — committing concurrently through one
-//! keyspace, each reading the change log.
+//! `cassandra://cassandra:cassandra@127.0.0.1:19042`: `scripts/services` starts the node with
+//! a password required and TLS offered), each check in a keyspace of its own that is dropped
+//! afterwards; two stores — two Kora nodes — committing concurrently through one keyspace,
+//! each reading the change log; and logging in, over TLS, and being refused.
 
 mod conformance;
 
@@ -168,4 +169,80 @@ async fn follow(store: Arc<dyn Store>, total: u64) -> Vec<Change> {
         }
     }
     seen
+}
+
+/// The test URL with its credentials replaced by `login` (`None`: none).
+fn with_login(base: &str, login: Option<&str>) -> String {
+    let rest = base.trim_start_matches("cassandra://");
+    let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts);
+    match login {
+        Some(login) => format!("cassandra://{login}@{hosts}"),
+        None => format!("cassandra://{hosts}"),
+    }
+}
+
+#[test]
+fn logs_in_over_tls_and_is_refused_by_name() {
+    let rt = conformance::runtime();
+    rt.block_on(async {
+        let (Ok(base), Ok(ca)) = (
+            std::env::var("KORA_TEST_CASSANDRA_URL"),
+            std::env::var("KORA_TEST_STORE_CA"),
+        ) else {
+            assert!(std::env::var_os("CI").is_none(), "CI runs every backend");
+            println!("skipped: KORA_TEST_CASSANDRA_URL or KORA_TEST_STORE_CA is not set");
+            return;
+        };
+        let name = conformance::unique_name("kora_tls");
+        let url = format!("{}?ca={ca}", conformance::with_database(&base, &name));
+        let store = CassandraStore::open(&url).await.expect("open over TLS");
+        let m = Mutation::from_json(&json!({"merge": {"over": "tls"}})).unwrap();
+        store
+            .commit(Write::new(Stamp::new(1, 0, 1), m))
+            .await
+            .unwrap();
+        let read = store
+            .get(&PathQuery::new(Path::parse("over").unwrap()))
+            .await;
+        assert_eq!(read.unwrap(), Some(json!("tls")));
+        store.close().await.unwrap();
+
+        // Each refusal is reported at once, not retried as if the node were down.
+        let started = std::time::Instant::now();
+        let stranger = kora_testkit::tls::TestCa::new("stranger");
+        let dir = tempfile::tempdir().unwrap();
+        let other_ca = stranger.server_files(dir.path(), "other").ca;
+        let untrusted = format!(
+            "{}?ca={}",
+            conformance::with_database(&base, &name),
+            other_ca.display()
+        );
+        let wrong_password = conformance::with_database(
+            &with_login(&base, Some("cassandra:not-the-password")),
+            &name,
+        );
+        let anonymous = conformance::with_database(&with_login(&base, None), &name);
+        for (url, expected) in [
+            (untrusted, "certificate"),
+            (wrong_password, "password"),
+            (anonymous, "authenticat"),
+        ] {
+            let error = match CassandraStore::open(&url).await {
+                Ok(_) => panic!("{url} is refused"),
+                Err(error) => error.to_string(),
+            };
+            assert!(error.to_lowercase().contains(expected), "{url}: {error}");
+            println!("REFUSED {expected}: {error}");
+            assert!(
+                !error.contains("not-the-password"),
+                "no password in {error}"
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "refusals took {:?}",
+            started.elapsed()
+        );
+        let _ = drop_keyspace(&url).await;
+    })
 }

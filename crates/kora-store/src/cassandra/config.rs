@@ -1,5 +1,7 @@
-//! `cassandra://host:port[,host:port…]/keyspace[?option=value&…]`: where the cluster is, which
-//! keyspace holds Kora's tables, and the consistency each kind of request asks for.
+//! `cassandra://[user:password@]host:port[,host:port…]/keyspace[?option=value&…]`: where the
+//! cluster is, who Kora logs in as (Cassandra's `PasswordAuthenticator`; the user and password
+//! percent-encoded, as in any URL), which keyspace holds Kora's tables, the consistency each
+//! kind of request asks for, and whether the connection is encrypted.
 //!
 //! | option | default | meaning |
 //! |---|---|---|
@@ -9,6 +11,8 @@
 //! | `serial_consistency` | `local_serial` | the Paxos phase of LWTs (`serial` across data centres) |
 //! | `replication` | `1` | used only when Kora creates the keyspace: `3` (SimpleStrategy) or `dc1:3,dc2:3` (NetworkTopologyStrategy) |
 //! | `timeout_ms` | `5000` | one request's client-side timeout; a timed-out request is retried |
+//! | `tls` | `off` | `on`: connect over TLS (Cassandra's `client_encryption_options`), checking the nodes' certificates against the web's authorities |
+//! | `ca` | — | a PEM file of the authorities to trust instead (a private CA); implies `tls=on` |
 
 use std::time::Duration;
 
@@ -62,12 +66,16 @@ pub struct CassandraConfig {
     pub serial: SerialConsistency,
     pub replication: Replication,
     pub timeout: Duration,
+    /// The user and password to log in with.
+    pub credentials: Option<(String, String)>,
+    /// Encrypt connections (`Some`), trusting the authorities in this PEM file, or the web's.
+    pub tls: Option<Option<std::path::PathBuf>>,
 }
 
 impl CassandraConfig {
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         let invalid = |reason: String| StoreError::InvalidUrl {
-            url: url.to_string(),
+            url: crate::url::redact(url),
             reason,
         };
         let rest = url
@@ -75,6 +83,12 @@ impl CassandraConfig {
             .ok_or_else(|| invalid("not a cassandra:// URL".into()))?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, keyspace) = rest.split_once('/').unwrap_or((rest, ""));
+        let (credentials, authority) = match authority.rsplit_once('@') {
+            Some((user_info, hosts)) => {
+                (Some(parse_credentials(user_info).map_err(invalid)?), hosts)
+            }
+            None => (None, authority),
+        };
         let hosts = parse_hosts(authority).map_err(invalid)?;
         let keyspace = if keyspace.is_empty() {
             DEFAULT_KEYSPACE.to_string()
@@ -90,6 +104,8 @@ impl CassandraConfig {
             serial: SerialConsistency::LocalSerial,
             replication: Replication::Simple(1),
             timeout: DEFAULT_TIMEOUT,
+            credentials,
+            tls: None,
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -124,23 +140,61 @@ impl CassandraConfig {
                     .map_err(|_| format!("timeout_ms {value:?} is not a number"))?;
                 self.timeout = Duration::from_millis(ms.max(1));
             }
+            "tls" => {
+                self.tls = match value {
+                    "on" | "true" => Some(self.tls.clone().flatten()),
+                    "off" | "false" => None,
+                    _ => return Err(format!("tls {value:?}: use on or off")),
+                }
+            }
+            "ca" => {
+                let path = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                if path.is_empty() {
+                    return Err("ca: name a PEM file of certificate authorities".into());
+                }
+                self.tls = Some(Some(path.into_owned().into()));
+            }
             _ => return Err(format!("unknown option {name:?}")),
         }
         Ok(())
     }
 
-    /// The URL as it may be logged (it holds no secrets).
+    /// The URL as it may be logged (no password).
     pub fn describe(&self) -> String {
-        format!("cassandra://{}/{}", self.hosts.join(","), self.keyspace)
+        let user = match &self.credentials {
+            Some((user, _)) => format!("{user}@"),
+            None => String::new(),
+        };
+        let tls = if self.tls.is_some() { "?tls=on" } else { "" };
+        format!(
+            "cassandra://{user}{}/{}{tls}",
+            self.hosts.join(","),
+            self.keyspace
+        )
     }
+}
+
+/// `user:password`, each percent-decoded.
+fn parse_credentials(user_info: &str) -> Result<(String, String), String> {
+    let (user, password) = user_info
+        .split_once(':')
+        .ok_or("credentials: use user:password@host")?;
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .map(|t| t.into_owned())
+            .map_err(|_| "credentials: not UTF-8 once percent-decoded".to_string())
+    };
+    let user = decode(user)?;
+    if user.is_empty() {
+        return Err("credentials: the user name is empty".into());
+    }
+    Ok((user, decode(password)?))
 }
 
 fn parse_hosts(authority: &str) -> Result<Vec<String>, String> {
     let mut hosts = Vec::new();
     for host in authority.split(',').filter(|h| !h.is_empty()) {
-        if host.contains('@') {
-            return Err("user names and passwords are not supported yet".into());
-        }
         // `[::1]:9042`, `host:9042`, or a bare host.
         let has_port = host
             .rsplit_once(':')
@@ -155,6 +209,30 @@ fn parse_hosts(authority: &str) -> Result<Vec<String>, String> {
         return Err("no host: use cassandra://host:port/keyspace".into());
     }
     Ok(hosts)
+}
+
+/// A TLS client trusting the authorities in the PEM file `ca`, or the web's.
+pub fn tls_client(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(ca) => {
+            let bad = |e: &dyn std::fmt::Display| format!("ca {}: {e}", ca.display());
+            for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(bad(&"no certificate in the file"));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 fn check_keyspace(name: &str) -> Result<(), String> {
@@ -244,6 +322,18 @@ mod tests {
     }
 
     #[test]
+    fn reads_credentials_and_tls() {
+        let c = CassandraConfig::parse("cassandra://kora:p%40ss%3Aw@h1,h2/app?ca=%2Fetc%2Fca.pem")
+            .unwrap();
+        assert_eq!(c.credentials, Some(("kora".into(), "p@ss:w".into())));
+        assert_eq!(c.hosts, ["h1:9042", "h2:9042"]);
+        assert_eq!(c.tls, Some(Some("/etc/ca.pem".into())));
+        assert_eq!(c.describe(), "cassandra://kora@h1:9042,h2:9042/app?tls=on");
+        let web = CassandraConfig::parse("cassandra://h/app?tls=on").unwrap();
+        assert_eq!((web.tls, web.credentials), (Some(None), None));
+    }
+
+    #[test]
     fn refuses_bad_urls() {
         for url in [
             "cassandra:///ks",
@@ -251,7 +341,10 @@ mod tests {
             "cassandra://h/ks?consistency=most",
             "cassandra://h/ks?replication=0",
             "cassandra://h/ks?colour=blue",
-            "cassandra://u:p@h/ks",
+            "cassandra://nopassword@h/ks",
+            "cassandra://:p@h/ks",
+            "cassandra://h/ks?tls=maybe",
+            "cassandra://h/ks?ca=",
         ] {
             assert!(CassandraConfig::parse(url).is_err(), "{url}");
         }

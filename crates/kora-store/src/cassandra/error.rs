@@ -6,8 +6,9 @@
 use std::fmt;
 
 use scylla::errors::{
-    DbError, ExecutionError, FirstRowError, IntoRowsResultError, MaybeFirstRowError,
-    NewSessionError, PrepareError, RequestAttemptError, RowsError, SingleRowError,
+    ConnectionError, ConnectionPoolError, ConnectionSetupRequestErrorKind, DbError, ExecutionError,
+    FirstRowError, IntoRowsResultError, MaybeFirstRowError, MetadataError, NewSessionError,
+    PrepareError, RequestAttemptError, RowsError, SingleRowError,
 };
 
 use crate::error::StoreError;
@@ -101,12 +102,45 @@ impl From<PrepareError> for Attempt {
 
 impl From<NewSessionError> for Attempt {
     fn from(error: NewSessionError) -> Self {
-        // Unreachable or still-starting nodes show up as metadata or resolution failures.
-        let transient = matches!(
-            error,
-            NewSessionError::FailedToResolveAnyHostname(_) | NewSessionError::MetadataError(_)
-        );
+        // Unreachable or still-starting nodes show up as metadata or resolution failures;
+        // a node that refused the credentials or whose certificate is not trusted will do
+        // so again.
+        let transient = match &error {
+            NewSessionError::FailedToResolveAnyHostname(_) => true,
+            NewSessionError::MetadataError(MetadataError::ConnectionPoolError(
+                ConnectionPoolError::Broken {
+                    last_connection_error,
+                },
+            )) => !refused(last_connection_error),
+            NewSessionError::MetadataError(_) => true,
+            _ => false,
+        };
         db(error, transient)
+    }
+}
+
+/// True when a connection was refused for good: bad or missing credentials, or a TLS
+/// handshake that failed on the certificate.
+fn refused(error: &ConnectionError) -> bool {
+    match error {
+        ConnectionError::ConnectionSetupRequestError(setup) => matches!(
+            &setup.error,
+            ConnectionSetupRequestErrorKind::MissingAuthentication
+                | ConnectionSetupRequestErrorKind::DbError(DbError::AuthenticationError, _)
+                | ConnectionSetupRequestErrorKind::StartAuthSessionError(_)
+                | ConnectionSetupRequestErrorKind::AuthChallengeEvaluationError(_)
+                | ConnectionSetupRequestErrorKind::AuthFinishError(_)
+        ),
+        ConnectionError::IoError(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|tls| {
+                matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)
+                )
+            }),
+        _ => false,
     }
 }
 

@@ -62,17 +62,32 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// and benchmarks clean up with it; it is also how to delete a Kora database on Cassandra).
 pub async fn drop_keyspace(url: &str) -> Result<(), StoreError> {
     let config = CassandraConfig::parse(url)?;
+    let builder = session_builder(&config)?;
     with_retries("dropping a Cassandra keyspace", || async {
-        let session = SessionBuilder::new()
-            .known_nodes(&config.hosts)
-            .connection_timeout(CONNECT_TIMEOUT)
-            .build()
-            .await?;
+        let session = builder.build().await?;
         let cql = format!("DROP KEYSPACE IF EXISTS {}", config.keyspace);
         session.query_unpaged(cql, ()).await?;
         Ok::<_, Attempt>(())
     })
     .await
+}
+
+/// How to connect: the nodes, the credentials, TLS.
+fn session_builder(config: &CassandraConfig) -> Result<SessionBuilder, StoreError> {
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&config.hosts)
+        .connection_timeout(CONNECT_TIMEOUT);
+    if let Some((user, password)) = &config.credentials {
+        builder = builder.user(user, password);
+    }
+    if let Some(ca) = &config.tls {
+        let tls = config::tls_client(ca.as_deref()).map_err(|reason| StoreError::InvalidUrl {
+            url: config.describe(),
+            reason,
+        })?;
+        builder = builder.tls_context(Some(Arc::new(tls)));
+    }
+    Ok(builder)
 }
 
 /// The Cassandra store.
@@ -87,14 +102,9 @@ impl CassandraStore {
     /// schema if needed, and starts the committer.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let config = CassandraConfig::parse(url)?;
+        let builder = session_builder(&config)?;
         let session = with_retries("connecting to Cassandra", || async {
-            Ok::<_, Attempt>(
-                SessionBuilder::new()
-                    .known_nodes(&config.hosts)
-                    .connection_timeout(CONNECT_TIMEOUT)
-                    .build()
-                    .await?,
-            )
+            Ok::<_, Attempt>(builder.build().await?)
         })
         .await?;
         with_retries("migrating the Cassandra schema", || {

@@ -436,7 +436,11 @@ mod tests {
         let e = Engine::open(&source, &engine_dir, Tuning::default()).unwrap();
         let mut tx = e.write_tx();
         for n in 0u32..100 {
-            tx.insert(&e.meta, format!("key{n:03}").into_bytes(), n.to_be_bytes().to_vec());
+            tx.insert(
+                &e.meta,
+                format!("key{n:03}").into_bytes(),
+                n.to_be_bytes().to_vec(),
+            );
         }
         tx.commit().unwrap();
         let mut bytes = Vec::new();
