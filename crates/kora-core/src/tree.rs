@@ -120,6 +120,32 @@ impl Tree {
         out
     }
 
+    /// Up to `limit` paths at or beneath `under` holding a leaf or a tombstone, in key
+    /// order, after `after` (exclusive), each with its leaf (and stamp) and its tombstone:
+    /// the pages of a full-fidelity export. (`beneath` stamps are not listed.)
+    pub fn stamped(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Vec<(Path, Option<(Stamp, Value)>, Option<Stamp>)> {
+        let mut out = Vec::new();
+        let Some(node) = self.root.find(under.segments()) else {
+            return out;
+        };
+        let after = match after {
+            None => None,
+            Some(after) => match after.segments().strip_prefix(under.segments()) {
+                Some(relative) => Some(relative),
+                None if crate::key::encode(after) < crate::key::encode(under) => None,
+                None => return out,
+            },
+        };
+        let mut prefix = under.segments().to_vec();
+        node.collect_stamped(&mut prefix, after, limit, &mut out);
+        out
+    }
+
     /// Number of visible leaves.
     pub fn leaf_count(&self) -> usize {
         self.root.leaves
@@ -231,6 +257,54 @@ impl Node {
             };
             prefix.push(key.to_string());
             child.collect_leaves(prefix, child_after, limit, out);
+            prefix.pop();
+        }
+    }
+
+    /// This node (unless `after` is it or beneath it) and those beneath it, in key order.
+    fn collect_stamped(
+        &self,
+        prefix: &mut Vec<String>,
+        after: Option<&[String]>,
+        limit: usize,
+        out: &mut Vec<(Path, Option<(Stamp, Value)>, Option<Stamp>)>,
+    ) {
+        if out.len() >= limit {
+            return;
+        }
+        if after.is_none() && (self.leaf.is_some() || self.tombstone.is_some()) {
+            if let Ok(path) = Path::from_segments(prefix.iter()) {
+                out.push((path, self.leaf.clone(), self.tombstone));
+            }
+        }
+        let (lower, first) = match after {
+            Some([first, ..]) => (Bound::Included(first.as_str()), Some(first.as_str())),
+            _ => (Bound::Unbounded, None),
+        };
+        for (key, child) in self.children.range::<str, _>((lower, Bound::Unbounded)) {
+            if out.len() >= limit {
+                return;
+            }
+            let child_after = match after {
+                Some([_, rest @ ..]) if Some(key.as_str()) == first => Some(rest),
+                _ => None,
+            };
+            // `after` names this child itself: it is passed, its children are not.
+            let child_after = child_after.filter(|rest| !rest.is_empty());
+            let skip_self = after.is_some_and(|a| a.len() == 1) && Some(key.as_str()) == first;
+            prefix.push(key.to_string());
+            if skip_self {
+                for (sub, grandchild) in &child.children {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    prefix.push(sub.to_string());
+                    grandchild.collect_stamped(prefix, None, limit, out);
+                    prefix.pop();
+                }
+            } else {
+                child.collect_stamped(prefix, child_after, limit, out);
+            }
             prefix.pop();
         }
     }

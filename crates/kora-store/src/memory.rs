@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use kora_core::records::Record;
 use kora_core::stamp::wall_millis;
 use kora_core::{Path, PathQuery, Stamp, Tree, Value};
 
@@ -137,6 +138,26 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
         Ok(self.lock()?.tree.leaves(under, after, limit))
+    }
+
+    async fn records(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Record)>, StoreError> {
+        let stamped = self.lock()?.tree.stamped(under, after, limit);
+        Ok(stamped
+            .into_iter()
+            .map(|(path, leaf, tombstone)| {
+                let record = Record {
+                    leaf,
+                    tombstone,
+                    branch: None,
+                };
+                (path, record)
+            })
+            .collect())
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {

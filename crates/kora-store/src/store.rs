@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_trait::async_trait;
+use kora_core::records::Record;
 use kora_core::{Mutation, Path, PathQuery, Stamp, Value};
 use serde::{Deserialize, Serialize};
 
@@ -212,6 +213,17 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError>;
+
+    /// Up to `limit` stored records at or beneath `under` in key order, after `after`
+    /// (exclusive): each path's leaf with its stamp, its tombstone, its branch stamp
+    /// (`kora_core::records::Record`). What conflict resolution knows, for full-fidelity
+    /// exports; the memory store reports no branch stamps (its tree keeps them otherwise).
+    async fn records(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Record)>, StoreError>;
 
     /// The change log after `after`, at most `limit` entries, oldest first.
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError>;

@@ -279,6 +279,19 @@ impl Store for CassandraStore {
             .await
     }
 
+    async fn records(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Record)>, StoreError> {
+        self.gate
+            .run("reading records from Cassandra", || async {
+                self.shared.reader().records(under, after, limit).await
+            })
+            .await
+    }
+
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {
         self.gate
             .run("reading the Cassandra change log", || async {

@@ -280,6 +280,46 @@ impl Reader<'_> {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, Attempt> {
+        let mut out = Vec::new();
+        self.scan_range(under, after, limit, &mut |key, record| {
+            let leaf = leaf_of(&key, record).map_err(|e| {
+                crate::error::StoreError::Corrupted(format!("record key {key:?}: {e}"))
+            })?;
+            out.extend(leaf);
+            Ok(out.len() < limit)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Up to `limit` records at or beneath `under`, after `after`, with their paths.
+    pub async fn records(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Record)>, Attempt> {
+        let mut out = Vec::new();
+        self.scan_range(under, after, limit, &mut |key, record| {
+            let path = kora_core::key::decode(&key).map_err(|e| {
+                crate::error::StoreError::Corrupted(format!("record key {key:?}: {e}"))
+            })?;
+            out.push((path, record));
+            Ok(out.len() < limit)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Visits the records at or beneath `under`, after `after`, in key order, until `visit`
+    /// returns false (nothing when `limit` is 0).
+    async fn scan_range(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), Attempt> {
         let (lower, end) = leaf_range(under, after);
         let lo = match lower {
             std::ops::Bound::Included(key) => key,
@@ -289,18 +329,9 @@ impl Reader<'_> {
             }
             std::ops::Bound::Unbounded => Vec::new(),
         };
-        let mut out = Vec::new();
         if limit == 0 {
-            return Ok(out);
+            return Ok(());
         }
-        self.scan(&lo, end.as_deref(), false, &mut |key, record| {
-            let leaf = leaf_of(&key, record).map_err(|e| {
-                crate::error::StoreError::Corrupted(format!("record key {key:?}: {e}"))
-            })?;
-            out.extend(leaf);
-            Ok(out.len() < limit)
-        })
-        .await?;
-        Ok(out)
+        self.scan(&lo, end.as_deref(), false, visit).await
     }
 }

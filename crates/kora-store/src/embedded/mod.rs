@@ -138,38 +138,6 @@ impl EmbeddedStore {
         backup::restore(input, dir)
     }
 
-    /// Up to `limit` stored records at or beneath `under` (leaves with their stamps,
-    /// tombstones, branch stamps), after `after` in key order: everything conflict
-    /// resolution knows, for tools and tests that compare stores exactly.
-    pub async fn records(
-        &self,
-        under: &KoraPath,
-        after: Option<&KoraPath>,
-        limit: usize,
-    ) -> Result<Vec<(KoraPath, kora_core::records::Record)>, StoreError> {
-        let (under, after) = (under.clone(), after.cloned());
-        self.with(move |s| {
-            let e = &s.engine;
-            let (lower, end) = crate::plan::leaf_range(&under, after.as_ref());
-            let range = (
-                lower,
-                end.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-            );
-            let mut out = Vec::new();
-            if limit == 0 {
-                return Ok(out);
-            }
-            read::scan_records(e, &e.db.read_tx(), range, false, |key, record| {
-                let path = kora_core::key::decode(key)
-                    .map_err(|x| e.corrupted(engine::RECORDS, key, x))?;
-                out.push((path, record));
-                Ok(out.len() < limit)
-            })?;
-            Ok(out)
-        })
-        .await
-    }
-
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -314,6 +282,35 @@ impl Store for EmbeddedStore {
         self.with(move |s| {
             let e = &s.engine;
             read::leaves(e, &e.db.read_tx(), &under, after.as_ref(), limit)
+        })
+        .await
+    }
+
+    async fn records(
+        &self,
+        under: &KoraPath,
+        after: Option<&KoraPath>,
+        limit: usize,
+    ) -> Result<Vec<(KoraPath, kora_core::records::Record)>, StoreError> {
+        let (under, after) = (under.clone(), after.cloned());
+        self.with(move |s| {
+            let e = &s.engine;
+            let (lower, end) = crate::plan::leaf_range(&under, after.as_ref());
+            let range = (
+                lower,
+                end.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+            );
+            let mut out = Vec::new();
+            if limit == 0 {
+                return Ok(out);
+            }
+            read::scan_records(e, &e.db.read_tx(), range, false, |key, record| {
+                let path = kora_core::key::decode(key)
+                    .map_err(|x| e.corrupted(engine::RECORDS, key, x))?;
+                out.push((path, record));
+                Ok(out.len() < limit)
+            })?;
+            Ok(out)
         })
         .await
     }

@@ -136,6 +136,26 @@ pub fn leaves_statement(
     limit: usize,
     marks: [&str; 3],
 ) -> (String, Vec<u8>, Vec<u8>, i64) {
+    range_statement(under, after, limit, marks, "AND leaf IS NOT NULL")
+}
+
+/// [`leaves_statement`] for every record, leaf or not.
+pub fn records_statement(
+    under: &Path,
+    after: Option<&Path>,
+    limit: usize,
+    marks: [&str; 3],
+) -> (String, Vec<u8>, Vec<u8>, i64) {
+    range_statement(under, after, limit, marks, "")
+}
+
+fn range_statement(
+    under: &Path,
+    after: Option<&Path>,
+    limit: usize,
+    marks: [&str; 3],
+    only: &str,
+) -> (String, Vec<u8>, Vec<u8>, i64) {
     let (lower, end) = crate::plan::leaf_range(under, after);
     let (op, lower) = match lower {
         std::ops::Bound::Excluded(key) => (">", key),
@@ -145,7 +165,7 @@ pub fn leaves_statement(
     let [low, high, count] = marks;
     let sql = format!(
         "SELECT {RECORD_COLUMNS} FROM kora_records
-         WHERE path_key {op} {low} AND path_key < {high} AND leaf IS NOT NULL
+         WHERE path_key {op} {low} AND path_key < {high} {only}
          ORDER BY path_key LIMIT {count}"
     );
     let end = end.unwrap_or_else(|| KEY_CEILING.to_vec());
@@ -162,6 +182,18 @@ pub fn leaves_from(rows: Vec<RecordRow>) -> Result<Vec<(Path, Value)>, StoreErro
         out.extend(leaf);
     }
     Ok(out)
+}
+
+/// The records among rows read in key order, with their paths.
+pub fn records_from(rows: Vec<RecordRow>) -> Result<Vec<(Path, Record)>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let (key, record) = record_from(row)?;
+            let path = kora_core::key::decode(&key)
+                .map_err(|e| StoreError::Corrupted(format!("record key {key:?}: {e}")))?;
+            Ok((path, record))
+        })
+        .collect()
 }
 
 pub fn record_from(row: RecordRow) -> Result<(Vec<u8>, Record), StoreError> {

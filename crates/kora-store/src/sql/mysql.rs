@@ -7,7 +7,7 @@
 //! SNAPSHOT` for reads.
 
 use async_trait::async_trait;
-use kora_core::records::{Assembler, Records};
+use kora_core::records::{Assembler, Record, Records};
 use kora_core::stamp::wall_millis;
 use kora_core::{Path, PathQuery, Stamp, Value};
 use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
@@ -15,8 +15,9 @@ use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
 use super::outbox::{self, arguments, Arg, OutboxSql};
 use super::{
     change_from, check_key_lengths, effects_from, leaves_from, leaves_statement, plan, push_rows,
-    read_set, record_columns, record_from, subtree_ranges, with_retries, AttemptError, EffectRow,
-    Gate, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE, RECORD_COLUMNS,
+    read_set, record_columns, record_from, records_from, records_statement, subtree_ranges,
+    with_retries, AttemptError, EffectRow, Gate, RecordRow, EFFECT_COLUMNS, POOL_SIZE, READ_PAGE,
+    RECORD_COLUMNS,
 };
 use crate::condition::Window;
 use crate::error::StoreError;
@@ -431,6 +432,26 @@ impl Store for MysqlStore {
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(leaves_from(rows)?)
+            })
+            .await
+    }
+
+    async fn records(
+        &self,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, Record)>, StoreError> {
+        let (sql, lower, end, limit) = records_statement(under, after, limit, ["?", "?", "?"]);
+        self.gate
+            .run("reading records from MySQL", || async {
+                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
+                    .bind(&lower)
+                    .bind(&end)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(records_from(rows)?)
             })
             .await
     }

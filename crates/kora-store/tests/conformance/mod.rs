@@ -318,6 +318,57 @@ pub async fn older_write_cannot_resurrect_deleted_subtree(store: Arc<dyn Store>)
     assert_eq!(get(&*store, "a").await, Some(json!({"c": 1})));
 }
 
+/// `records` lists leaves with their stamps and tombstones, in key order, page by page.
+pub async fn records_list_stamps_and_tombstones(store: Arc<dyn Store>) {
+    commit(
+        &*store,
+        1,
+        json!({"merge": {"a": {"b": 1, "c": 2}, "z": {"y": 0}}}),
+    )
+    .await;
+    commit(&*store, 2, json!({"delete": {"a": {"c": 1}}})).await;
+    commit(&*store, 3, json!({"merge": {"d": "x"}})).await;
+    commit(&*store, 4, json!({"delete": {"z": 1}})).await;
+    // What each path holds (leaf stamp and value, tombstone). Stores differ in what they
+    // need beyond that: branch stamps, and a tombstone no newer than the leaf beside it
+    // (which the leaf's write implies), so those are left out.
+    let listed = |page: Vec<(Path, kora_core::records::Record)>| -> Vec<(String, Option<(Stamp, Value)>, Option<Stamp>)> {
+        page.into_iter()
+            .map(|(path, r)| {
+                let leaf_stamp = r.leaf.as_ref().map(|(s, _)| *s);
+                let tombstone = r.tombstone.filter(|t| leaf_stamp.is_none_or(|l| *t > l));
+                (path.to_string(), r.leaf, tombstone)
+            })
+            .filter(|(_, leaf, tombstone)| leaf.is_some() || tombstone.is_some())
+            .collect()
+    };
+    let all = listed(store.records(&p(""), None, 100).await.unwrap());
+    let leaf = |path: &str, n: u64, value: Value| (path.to_string(), Some((stamp(n), value)), None);
+    let gone = |path: &str, n: u64| (path.to_string(), None, Some(stamp(n)));
+    assert_eq!(
+        all,
+        [
+            leaf("a/b", 1, json!(1)),
+            gone("a/c", 2),
+            leaf("d", 3, json!("x")),
+            gone("z", 4)
+        ]
+    );
+    // Paging: after a path, under a path, and a limit.
+    let mut paged = Vec::new();
+    let mut after: Option<Path> = None;
+    loop {
+        let page = store.records(&p(""), after.as_ref(), 1).await.unwrap();
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        paged.extend(listed(page));
+    }
+    assert_eq!(paged, all);
+    let under_a = listed(store.records(&p("a"), None, 100).await.unwrap());
+    assert_eq!(under_a, [leaf("a/b", 1, json!(1)), gone("a/c", 2)]);
+    assert!(store.records(&p(""), None, 0).await.unwrap().is_empty());
+}
+
 pub async fn ranged_and_limited_reads(store: Arc<dyn Store>) {
     let mut items = Map::new();
     for i in 0..50 {
@@ -866,6 +917,14 @@ macro_rules! conformance_tests {
                 $name,
                 $factory,
                 conformance::older_write_cannot_resurrect_deleted_subtree,
+            );
+        }
+        #[test]
+        fn records_list_stamps_and_tombstones() {
+            conformance::with_store(
+                $name,
+                $factory,
+                conformance::records_list_stamps_and_tombstones,
             );
         }
         #[test]
