@@ -2,6 +2,12 @@
 //! `{"path": "a/b", "value": …}`, ending with `{"end": {"leaves": N}}` (see
 //! kora-server's `export`). Both stream: memory stays flat for millions of leaves. On a
 //! terminal they show progress on stderr.
+//!
+//! `kora export --full` (the administrator's) adds each leaf's `stamp` and the tombstones,
+//! `{"path": …, "deleted": STAMP}`; `kora import` writes those with their stamps — the
+//! writes of one stamp together, several in flight — so a dump merged into a live server
+//! keeps last-writer-wins: a newer write there is not overwritten by an older one from the
+//! dump, and a newer delete in the dump removes what it deleted.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -10,10 +16,9 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use kora_core::query::place;
-use kora_core::Path;
+use kora_core::{Mutation, Path, Stamp};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::client::{checked, Server};
@@ -25,11 +30,17 @@ pub const IMPORT_BATCH_LEAVES: usize = 1_000;
 /// limit (16 MiB), so one large value does not need a second try.
 pub const IMPORT_BATCH_BYTES: usize = 1 << 20;
 
+/// Stamped writes sent at once while importing a full dump.
+pub const IMPORT_IN_FLIGHT: usize = 8;
+
 #[derive(Args)]
 pub struct ExportArgs {
     /// The subtree to export (default: everything).
     #[arg(default_value = "")]
     pub path: String,
+    /// Every leaf with its stamp, and the tombstones (needs the admin secret as --token).
+    #[arg(long)]
+    pub full: bool,
     #[command(flatten)]
     pub server: Server,
 }
@@ -48,13 +59,20 @@ struct Line {
     /// `null` when missing: either way there is nothing to store.
     #[serde(default)]
     value: Value,
+    /// The leaf's stamp (a full export).
+    stamp: Option<Stamp>,
+    /// A tombstone's stamp (a full export).
+    deleted: Option<Stamp>,
     end: Option<End>,
     error: Option<Value>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct End {
     leaves: u64,
+    /// Present in a full export.
+    tombstones: Option<u64>,
 }
 
 fn progress(what: &'static str) -> ProgressBar {
@@ -74,7 +92,10 @@ fn progress(what: &'static str) -> ProgressBar {
 
 /// Streams `/v1/export/{path}` to stdout, and fails unless the server said it was complete.
 pub async fn export(args: ExportArgs) -> Result<()> {
-    let url = args.server.url_for("export", &args.path)?;
+    let mut url = args.server.url_for("export", &args.path)?;
+    if args.full {
+        url.query_pairs_mut().append_pair("full", "true");
+    }
     let response = args.server.client()?.get(url).send().await?;
     if !response.status().is_success() {
         checked(response).await?;
@@ -84,8 +105,8 @@ pub async fn export(args: ExportArgs) -> Result<()> {
     let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
     let mut body = response.bytes_stream();
     let mut pending: Vec<u8> = Vec::new();
-    let mut ended: Option<u64> = None;
-    let mut leaves = 0u64;
+    let mut ended: Option<End> = None;
+    let (mut leaves, mut tombstones) = (0u64, 0u64);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.context("the export stream broke off")?;
         pending.extend_from_slice(&chunk);
@@ -99,7 +120,9 @@ pub async fn export(args: ExportArgs) -> Result<()> {
                 bail!("the export failed after {leaves} leaves: {error}");
             }
             if let Some(end) = line.end {
-                ended = Some(end.leaves);
+                ended = Some(end);
+            } else if line.deleted.is_some() {
+                tombstones += 1;
             } else {
                 leaves += 1;
                 bar.inc(1);
@@ -111,24 +134,32 @@ pub async fn export(args: ExportArgs) -> Result<()> {
     out.flush().await?;
     bar.finish_and_clear();
     match ended {
-        Some(n) if n == leaves => {
-            eprintln!("exported {leaves} leaves");
+        Some(end) if end.leaves == leaves && end.tombstones.unwrap_or(0) == tombstones => {
+            match end.tombstones {
+                Some(_) => eprintln!("exported {leaves} leaves and {tombstones} tombstones"),
+                None => eprintln!("exported {leaves} leaves"),
+            }
             Ok(())
         }
-        Some(n) => bail!("the server counted {n} leaves but sent {leaves}"),
+        Some(end) => bail!(
+            "the server counted {} leaves and {} tombstones but sent {leaves} and {tombstones}",
+            end.leaves,
+            end.tombstones.unwrap_or(0)
+        ),
         None => bail!("the export stream ended early, after {leaves} leaves"),
     }
 }
 
-/// Reads a dump from stdin and merges it in batches through `/v1/mutate`.
+/// Reads a dump from stdin and writes it in batches through `/v1/mutate`: plain leaves
+/// merged with the server's stamps, a full dump's leaves and tombstones with their own.
 pub async fn import(args: ImportArgs) -> Result<()> {
     let client = args.server.client()?;
     let mutate = args.server.endpoint(&["v1", "mutate"])?;
     let bar = progress("imported");
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut batch = Batch::default();
-    let mut imported = 0u64;
-    let mut end: Option<u64> = None;
+    let mut sending = Sending::new(client, mutate);
+    let mut end: Option<End> = None;
     let mut number = 0u64;
     while let Some(text) = lines.next_line().await? {
         number += 1;
@@ -140,42 +171,62 @@ pub async fn import(args: ImportArgs) -> Result<()> {
         }
         let line: Line = serde_json::from_str(&text)
             .with_context(|| format!("line {number} is not a dump line"))?;
-        match parse(line).with_context(|| format!("line {number}"))? {
-            Entry::End(n) => end = Some(n),
-            Entry::Leaf(path, value) => {
-                batch.add(&path, value, text.len());
-                if batch.leaves >= IMPORT_BATCH_LEAVES || batch.bytes >= IMPORT_BATCH_BYTES {
-                    imported += batch.send(&client, &mutate).await?;
-                    bar.set_position(imported);
-                }
+        let entry = parse(line).with_context(|| format!("line {number}"))?;
+        let stamp = match &entry {
+            Entry::End(done) => {
+                end = Some(End {
+                    leaves: done.leaves,
+                    tombstones: done.tombstones,
+                });
+                continue;
             }
+            Entry::Leaf(_, _, stamp) | Entry::Deleted(_, stamp) => *stamp,
+        };
+        // A batch holds writes of one stamp (or none).
+        if batch.stamp != stamp || batch.full() {
+            sending.send(batch.take()).await?;
+            bar.set_position(sending.leaves);
         }
+        batch.stamp = stamp;
+        batch.add(entry, text.len())?;
     }
-    imported += batch.send(&client, &mutate).await?;
+    sending.send(batch.take()).await?;
+    let (leaves, tombstones) = sending.finish().await?;
     bar.finish_and_clear();
-    match end {
-        Some(n) if n != imported => {
-            bail!("the dump's end line counts {n} leaves, but it held {imported}")
-        }
-        Some(_) => eprintln!("imported {imported} leaves"),
+    let counted = end.as_ref().map(|e| (e.leaves, e.tombstones.unwrap_or(0)));
+    match counted {
+        Some(counted) if counted != (leaves, tombstones) => bail!(
+            "the dump's end line counts {} leaves and {} tombstones, but it held {leaves} and {tombstones}",
+            counted.0,
+            counted.1
+        ),
+        Some(_) if tombstones > 0 => eprintln!("imported {leaves} leaves and {tombstones} tombstones"),
+        Some(_) => eprintln!("imported {leaves} leaves"),
         None => {
-            eprintln!("imported {imported} leaves (the dump has no end line: it may be incomplete)")
+            eprintln!("imported {leaves} leaves (the dump has no end line: it may be incomplete)")
         }
     }
     Ok(())
 }
 
 enum Entry {
-    Leaf(Path, Value),
-    End(u64),
+    /// A leaf, with its stamp in a full dump.
+    Leaf(Path, Value, Option<Stamp>),
+    /// A tombstone (full dumps only).
+    Deleted(Path, Option<Stamp>),
+    End(End),
 }
 
 fn parse(line: Line) -> Result<Entry> {
     if let Some(error) = line.error {
         bail!("the dump records a failed export: {error}");
     }
-    match (line.path, line.value, line.end) {
-        (Some(path), value, None) => {
+    match (line.path, line.value, line.deleted, line.end) {
+        (Some(path), Value::Null, Some(stamp), None) if line.stamp.is_none() => {
+            let path = Path::parse(&path).with_context(|| format!("invalid path {path:?}"))?;
+            Ok(Entry::Deleted(path, Some(stamp)))
+        }
+        (Some(path), value, None, None) => {
             let path = Path::parse(&path).with_context(|| format!("invalid path {path:?}"))?;
             if value.is_null() {
                 bail!("{path}: the value is missing or null (nothing is stored as null)");
@@ -183,45 +234,131 @@ fn parse(line: Line) -> Result<Entry> {
             if path.is_root() && !value.is_object() {
                 bail!("the root holds an object, not {value}");
             }
-            Ok(Entry::Leaf(path, value))
+            Ok(Entry::Leaf(path, value, line.stamp))
         }
-        (None, Value::Null, Some(end)) => Ok(Entry::End(end.leaves)),
-        _ => bail!(r#"expected {{"path", "value"}} or {{"end"}}"#),
+        (None, Value::Null, None, Some(end)) => Ok(Entry::End(end)),
+        _ => bail!(
+            r#"expected {{"path", "value"}}, {{"path", "value", "stamp"}}, {{"path", "deleted"}} or {{"end"}}"#
+        ),
     }
 }
 
-/// Leaves gathered into one merge.
+/// One batch's request: resolves to the leaves and tombstones it wrote.
+type Request = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(u64, u64)>> + Send>>;
+
+/// Batches on their way to `/v1/mutate`: unstamped ones one at a time, in order (a later
+/// plain merge may overwrite an earlier one); stamped ones up to [`IMPORT_IN_FLIGHT`] at
+/// once (their order does not matter: the stamps decide).
+struct Sending {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    in_flight: futures_util::stream::FuturesUnordered<Request>,
+    leaves: u64,
+    tombstones: u64,
+}
+
+impl Sending {
+    fn new(client: reqwest::Client, url: reqwest::Url) -> Self {
+        Sending {
+            client,
+            url,
+            in_flight: Default::default(),
+            leaves: 0,
+            tombstones: 0,
+        }
+    }
+
+    async fn send(&mut self, batch: Option<Ready>) -> Result<()> {
+        let Some(ready) = batch else {
+            return Ok(());
+        };
+        let (client, url) = (self.client.clone(), self.url.clone());
+        let stamped = ready.body.get("stamp").is_some();
+        self.in_flight.push(Box::pin(async move {
+            checked(client.post(url).json(&ready.body).send().await?).await?;
+            Ok((ready.leaves, ready.tombstones))
+        }));
+        let limit = if stamped { IMPORT_IN_FLIGHT } else { 1 };
+        while self.in_flight.len() >= limit {
+            self.collect_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn collect_one(&mut self) -> Result<()> {
+        if let Some(done) = self.in_flight.next().await {
+            let (leaves, tombstones) = done?;
+            self.leaves += leaves;
+            self.tombstones += tombstones;
+        }
+        Ok(())
+    }
+
+    /// Waits for every batch still in flight; returns the leaves and tombstones written.
+    async fn finish(mut self) -> Result<(u64, u64)> {
+        while !self.in_flight.is_empty() {
+            self.collect_one().await?;
+        }
+        Ok((self.leaves, self.tombstones))
+    }
+}
+
+/// A batch's request body and what it holds.
+struct Ready {
+    body: Value,
+    leaves: u64,
+    tombstones: u64,
+}
+
+/// Writes gathered into one mutation, all of one stamp (or none).
 #[derive(Default)]
 struct Batch {
-    merge: Map<String, Value>,
-    leaves: usize,
+    stamp: Option<Stamp>,
+    mutation: Mutation,
+    leaves: u64,
+    tombstones: u64,
     bytes: usize,
 }
 
 impl Batch {
-    fn add(&mut self, path: &Path, value: Value, bytes: usize) {
-        if path.is_root() {
-            if let Value::Object(children) = value {
-                self.merge.extend(children);
-            }
-        } else {
-            place(&mut self.merge, path.segments(), value);
-        }
-        self.leaves += 1;
-        self.bytes += bytes;
+    fn full(&self) -> bool {
+        self.leaves + self.tombstones >= IMPORT_BATCH_LEAVES as u64
+            || self.bytes >= IMPORT_BATCH_BYTES
     }
 
-    /// Commits the batch (one atomic mutation) and returns how many leaves it held.
-    async fn send(&mut self, client: &reqwest::Client, url: &reqwest::Url) -> Result<u64> {
-        if self.leaves == 0 {
-            return Ok(0);
+    /// Adds a line's write. Lines come in key order, so a tombstone comes before the
+    /// leaves beneath it that its mutation wrote after deleting.
+    fn add(&mut self, entry: Entry, bytes: usize) -> Result<()> {
+        let next = match entry {
+            Entry::Leaf(path, value, _) => {
+                self.leaves += 1;
+                Mutation::merge(&path, value)?
+            }
+            Entry::Deleted(path, _) => {
+                self.tombstones += 1;
+                Mutation::delete(&path)
+            }
+            Entry::End(_) => return Ok(()),
+        };
+        self.mutation = std::mem::take(&mut self.mutation).combine(next);
+        self.bytes += bytes;
+        Ok(())
+    }
+
+    /// The request body of the batch so far (`None`: empty), and a fresh batch.
+    fn take(&mut self) -> Option<Ready> {
+        let batch = std::mem::take(self);
+        if batch.leaves + batch.tombstones == 0 {
+            return None;
         }
-        let merge = std::mem::take(&mut self.merge);
-        let body = json!({"merge": merge, "delete": {}});
-        checked(client.post(url.clone()).json(&body).send().await?).await?;
-        let sent = self.leaves as u64;
-        self.leaves = 0;
-        self.bytes = 0;
-        Ok(sent)
+        let mut body = batch.mutation.to_json();
+        if let (Some(stamp), Some(fields)) = (batch.stamp, body.as_object_mut()) {
+            fields.insert("stamp".into(), json!(stamp));
+        }
+        Some(Ready {
+            body,
+            leaves: batch.leaves,
+            tombstones: batch.tombstones,
+        })
     }
 }

@@ -293,3 +293,115 @@ fn kora_restore_names_what_is_wrong() {
     let _ = kora(&server, &["get", ""]);
     server.stop();
 }
+
+/// Writes `mutation` to `server` with the stamp `millis` ms after `base`, as the administrator.
+fn stamped(server: &Server, base: u64, millis: u64, mutation: Value) {
+    let mut body = mutation;
+    let stamp = kora_core::Stamp::new(base + millis, 0, 77);
+    body["stamp"] = json!(stamp.to_string());
+    let output = Command::new("curl")
+        .args(["-s", "-X", "POST", &server.url("/v1/mutate"), "-H"])
+        .arg(format!("Authorization: Bearer {ADMIN}"))
+        .args(["-d", &body.to_string()])
+        .output()
+        .expect("curl");
+    let reply: Value = serde_json::from_slice(&output.stdout).expect("a JSON reply");
+    assert!(reply["seq"].is_u64(), "{reply}");
+}
+
+fn cli_with_input(args: &[&str], input: &[u8]) -> (bool, Vec<u8>, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(KORA)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kora runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    let output = child.wait_with_output().expect("kora exits");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), output.stdout, stderr)
+}
+
+#[test]
+fn a_full_export_merged_into_a_live_server_keeps_last_writer_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = kora_core::stamp::wall_millis() - 60_000;
+    let a = start(&dir.path().join("a"));
+    stamped(
+        &a,
+        base,
+        1_000,
+        json!({"merge": {"a": {"x": 1, "y": 2}, "b": "A"}}),
+    );
+    stamped(&a, base, 3_000, json!({"delete": {"a": {"y": 1}}}));
+    stamped(&a, base, 5_000, json!({"merge": {"c": "A"}}));
+    let b = start(&dir.path().join("b"));
+    stamped(&b, base, 2_000, json!({"merge": {"a": {"x": 9, "y": 7}}}));
+    stamped(&b, base, 500, json!({"merge": {"b": "B"}}));
+    stamped(&b, base, 9_000, json!({"merge": {"c": "B"}}));
+
+    let (ok, _, said) = cli_with_input(&["export", "--full", "--url", &a.url("")], b"");
+    assert!(
+        !ok && said.contains("permission_denied"),
+        "only the administrator: {said}"
+    );
+    let (ok, dump, said) = cli_with_input(
+        &["export", "--full", "--url", &a.url(""), "--token", ADMIN],
+        b"",
+    );
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("exported 3 leaves and 1 tombstones"),
+        "{said}"
+    );
+    let text = String::from_utf8_lossy(&dump).into_owned();
+    let tombstone = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .find(|l| l["path"] == json!("a/y"))
+        .expect("a line for a/y");
+    assert!(
+        tombstone["deleted"].is_string() && tombstone.get("value").is_none(),
+        "{text}"
+    );
+
+    let (ok, _, said) = cli_with_input(&["import", "--url", &b.url(""), "--token", ADMIN], &dump);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("imported 3 leaves and 1 tombstones"),
+        "{said}"
+    );
+    // The newer of each pair won: B's newer a/x and c, A's newer delete of a/y and b.
+    let tree = json!({"a": get(&b, "a"), "b": get(&b, "b"), "c": get(&b, "c")});
+    assert_eq!(tree, json!({"a": {"x": 9}, "b": "A", "c": "B"}));
+    // And b kept A's stamp: exported again from B, its line is A's line.
+    let (ok, again, _) = cli_with_input(
+        &[
+            "export",
+            "b",
+            "--full",
+            "--url",
+            &b.url(""),
+            "--token",
+            ADMIN,
+        ],
+        b"",
+    );
+    assert!(ok);
+    let line_of = |dump: &str, path: &str| {
+        dump.lines()
+            .find(|l| l.contains(&format!(r#""path":"{path}""#)))
+            .map(str::to_string)
+    };
+    let again = String::from_utf8_lossy(&again).into_owned();
+    assert_eq!(line_of(&again, "b"), line_of(&text, "b"));
+    a.stop();
+    b.stop();
+}

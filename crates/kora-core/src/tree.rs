@@ -38,6 +38,9 @@ use crate::path::Path;
 use crate::query::{place, PathQuery, Query};
 use crate::stamp::Stamp;
 
+/// A path with its leaf (and the leaf's stamp) and its tombstone ([`Tree::stamped`]).
+pub type Stamped = (Path, Option<(Stamp, Value)>, Option<Stamp>);
+
 /// The visible tree plus the stamps and tombstones that decide later arrivals.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tree {
@@ -123,12 +126,7 @@ impl Tree {
     /// Up to `limit` paths at or beneath `under` holding a leaf or a tombstone, in key
     /// order, after `after` (exclusive), each with its leaf (and stamp) and its tombstone:
     /// the pages of a full-fidelity export. (`beneath` stamps are not listed.)
-    pub fn stamped(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Vec<(Path, Option<(Stamp, Value)>, Option<Stamp>)> {
+    pub fn stamped(&self, under: &Path, after: Option<&Path>, limit: usize) -> Vec<Stamped> {
         let mut out = Vec::new();
         let Some(node) = self.root.find(under.segments()) else {
             return out;
@@ -267,7 +265,7 @@ impl Node {
         prefix: &mut Vec<String>,
         after: Option<&[String]>,
         limit: usize,
-        out: &mut Vec<(Path, Option<(Stamp, Value)>, Option<Stamp>)>,
+        out: &mut Vec<Stamped>,
     ) {
         if out.len() >= limit {
             return;

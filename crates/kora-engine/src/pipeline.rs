@@ -554,6 +554,32 @@ impl Kora {
         Ok(self.inner.store.leaves(under, after, limit).await?)
     }
 
+    /// A page of the stored records at or beneath `under` (leaves with their stamps,
+    /// tombstones), in key order, after `after`: what `kora export --full` streams. Only
+    /// the administrator (a system context) may read them: tombstones name deleted paths,
+    /// which no read rule was written to judge.
+    pub async fn export_records(
+        &self,
+        ctx: &Context,
+        under: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<(Path, kora_core::records::Record)>, Error> {
+        if !ctx.is_system() {
+            return Err(Error::permission_denied(
+                "a full export (stamps and tombstones) is for the administrator: present the \
+                 admin secret ([auth] admin_secret)",
+            ));
+        }
+        let part = PathQuery::new(under.clone());
+        if self.check_read(ctx, &part).await?.is_some() {
+            return Err(Error::bad_request(format!(
+                "{under} is answered by an interceptor, not stored: there is nothing to export"
+            )));
+        }
+        Ok(self.inner.store.records(under, after, limit).await?)
+    }
+
     /// `before_query` for every related interceptor, then `resolve_query` for exact ones.
     /// Returns `Some(value)` when an interceptor answered the path.
     pub(crate) async fn check_read(

@@ -332,7 +332,8 @@ pub async fn records_list_stamps_and_tombstones(store: Arc<dyn Store>) {
     // What each path holds (leaf stamp and value, tombstone). Stores differ in what they
     // need beyond that: branch stamps, and a tombstone no newer than the leaf beside it
     // (which the leaf's write implies), so those are left out.
-    let listed = |page: Vec<(Path, kora_core::records::Record)>| -> Vec<(String, Option<(Stamp, Value)>, Option<Stamp>)> {
+    type Listed = Vec<(String, Option<(Stamp, Value)>, Option<Stamp>)>;
+    let listed = |page: Vec<(Path, kora_core::records::Record)>| -> Listed {
         page.into_iter()
             .map(|(path, r)| {
                 let leaf_stamp = r.leaf.as_ref().map(|(s, _)| *s);
