@@ -43,7 +43,16 @@ async fn a_subscriber_receives_exactly_its_part_of_another_clients_writes() {
         .mutate(json!({"merge": {"todos": {"t1": {"text": "a"}}}}))
         .await;
     let reply = reader.subscribe("todos/t2").await;
-    assert_eq!(reply["result"], json!({"seq": 1, "value": {}}));
+    // A subscribing query names the store's history, which a resume sends back.
+    let history = reply["result"]["history"]
+        .as_str()
+        .expect("a history")
+        .to_string();
+    assert_eq!(history.len(), 32);
+    assert_eq!(
+        reply["result"],
+        json!({"seq": 1, "value": {}, "history": history})
+    );
     writer
         .mutate(
             json!({"merge": {"todos": {"t1": {"done": true}, "t2": {"text": "b"}}, "other": 1}}),
