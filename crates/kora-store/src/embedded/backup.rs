@@ -40,9 +40,6 @@ use crate::store::{Backup, Seq};
 /// The first line of every backup.
 pub const MAGIC: &[u8] = b"KORA BACKUP 1\n";
 
-/// Bytes of entries staged per write transaction while restoring.
-pub const RESTORE_BATCH_BYTES: usize = 8 << 20;
-
 /// The largest header line read: a history with many forks is still a few kilobytes.
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
 
@@ -162,7 +159,7 @@ pub fn restore(input: impl Read, target: &Path) -> Result<Backup, StoreError> {
             staging.display()
         )));
     }
-    let restored = restore_into(input, &staging, RESTORE_BATCH_BYTES);
+    let restored = restore_into(input, &staging);
     if restored.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
@@ -211,11 +208,7 @@ fn move_into_place(staging: &Path, target: &Path) -> Result<(), StoreError> {
         .map_err(io)
 }
 
-fn restore_into(
-    input: impl Read,
-    staging: &Path,
-    batch_bytes: usize,
-) -> Result<Backup, StoreError> {
+fn restore_into(input: impl Read, staging: &Path) -> Result<Backup, StoreError> {
     let mut input = Verified::new(BufReader::with_capacity(BUFFER_BYTES, input));
     let header = input.header()?;
     if header.store_format != FORMAT_VERSION {
@@ -226,7 +219,7 @@ fn restore_into(
     }
     let engine_dir = dir::prepare(staging)?;
     let e = Engine::open(staging, &engine_dir, Tuning::default())?;
-    let entries = copy_entries(&mut input, &e, batch_bytes)?;
+    let entries = copy_entries(&mut input, &e)?;
     input.end(entries)?;
     let history = header.history.fork(header.seq);
     let mut tx = e.write_tx();
@@ -244,30 +237,42 @@ fn restore_into(
     })
 }
 
-/// Copies entries into the engine until the end marker, committing every `batch_bytes`;
-/// returns how many.
-fn copy_entries(
-    input: &mut Verified<impl Read>,
-    e: &Engine,
-    batch_bytes: usize,
-) -> Result<u64, StoreError> {
-    // One write transaction at a time: the next starts only after the last committed.
-    let mut tx = Some(e.db.write_tx());
-    let mut staged = 0usize;
+/// Copies entries into the engine until the end marker; returns how many. A backup holds
+/// each keyspace whole and in key order, so each is bulk-loaded into sorted tables (fjall's
+/// ingestion: no journal, no memtables); entries out of that order are a damaged backup.
+fn copy_entries(input: &mut Verified<impl Read>, e: &Engine) -> Result<u64, StoreError> {
+    let keyspaces = e.keyspaces();
+    // The bulk load under way (fjall does not name its type), of keyspace `current`.
+    let mut open = None;
+    let mut current: Option<usize> = None;
+    let mut last_key: Option<Vec<u8>> = None;
     let entries = read_entries(input, |keyspace, key, value| {
-        staged += key.len() + value.len();
-        let open = tx.get_or_insert_with(|| e.db.write_tx());
-        open.insert(e.keyspaces()[keyspace], key, value);
-        if staged >= batch_bytes {
-            if let Some(full) = tx.take() {
-                full.commit().map_err(|x| e.error(x))?;
+        let damaged = |what: &str| StoreError::BadBackup(format!("it is damaged: {what}"));
+        if current == Some(keyspace) {
+            if last_key.as_ref().is_some_and(|last| key <= *last) {
+                return Err(damaged("its entries are out of key order"));
             }
-            staged = 0;
+        } else {
+            if current.is_some_and(|c| c > keyspace) {
+                return Err(damaged("its keyspaces are out of order"));
+            }
+            let next = keyspaces[keyspace].inner().start_ingestion();
+            let next = next.map_err(|x| e.error(x))?;
+            if let Some(done) = std::mem::replace(&mut open, Some(next)) {
+                done.finish().map_err(|x| e.error(x))?;
+            }
+            current = Some(keyspace);
         }
+        if let Some(ingestion) = open.as_mut() {
+            ingestion
+                .write(key.clone(), value)
+                .map_err(|x| e.error(x))?;
+        }
+        last_key = Some(key);
         Ok(())
     })?;
-    if let Some(last) = tx {
-        last.commit().map_err(|x| e.error(x))?;
+    if let Some(done) = open {
+        done.finish().map_err(|x| e.error(x))?;
     }
     Ok(entries)
 }
@@ -426,33 +431,68 @@ fn cut_short(entries: u64) -> StoreError {
 mod tests {
     use super::*;
 
-    /// Restoring commits in batches: with a batch of one entry, every entry is its own
-    /// transaction, and all of them arrive.
+    fn meta_backup(keys: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+        // A backup written by hand: meta entries in the order given.
+        let mut out = Checked::new(Vec::new());
+        out.put(MAGIC).unwrap();
+        let header = Header {
+            store_format: FORMAT_VERSION,
+            seq: 0,
+            log_start: 1,
+            history: History::new(),
+            taken_at_ms: 0,
+        };
+        out.put(&header_line(&header).unwrap()).unwrap();
+        let mut entries = 0u64;
+        for key in keys {
+            out.entry(4, &key, b"v").unwrap();
+            entries += 1;
+        }
+        out.put(&[END]).unwrap();
+        out.put(&entries.to_be_bytes()).unwrap();
+        let crc = out.crc.clone().finalize();
+        out.put(&crc.to_be_bytes()).unwrap();
+        out.inner
+    }
+
+    /// Restoring bulk-loads each keyspace; every entry arrives, in as many keyspaces as
+    /// the backup holds.
     #[test]
-    fn restores_across_many_batches() {
+    fn restores_every_keyspace() {
         let temp = tempfile::tempdir().unwrap();
         let source = temp.path().join("source");
         let engine_dir = dir::prepare(&source).unwrap();
         let e = Engine::open(&source, &engine_dir, Tuning::default()).unwrap();
         let mut tx = e.write_tx();
         for n in 0u32..100 {
-            tx.insert(
-                &e.meta,
-                format!("key{n:03}").into_bytes(),
-                n.to_be_bytes().to_vec(),
-            );
+            let key = format!("key{n:03}").into_bytes();
+            tx.insert(&e.meta, key.clone(), n.to_be_bytes().to_vec());
+            tx.insert(&e.outbox, key, n.to_be_bytes().to_vec());
         }
         tx.commit().unwrap();
         let mut bytes = Vec::new();
         let written = write(&e, &History::new(), &mut bytes).unwrap();
         drop(e);
         let staging = temp.path().join("restored");
-        let restored = restore_into(bytes.as_slice(), &staging, 1).unwrap();
+        let restored = restore_into(bytes.as_slice(), &staging).unwrap();
         assert_eq!(restored.entries, written.entries);
         let engine_dir = dir::prepare(&staging).unwrap();
         let e = Engine::open(&staging, &engine_dir, Tuning::default()).unwrap();
         let snapshot = e.db.read_tx();
         // 100 keys and the history; the history replaced the source's.
         assert_eq!(snapshot.iter(&e.meta).count(), 101);
+        assert_eq!(snapshot.iter(&e.outbox).count(), 100);
+    }
+
+    /// Entries out of key order are refused as damage, not loaded (the bulk load would
+    /// otherwise panic).
+    #[test]
+    fn refuses_entries_out_of_order() {
+        let temp = tempfile::tempdir().unwrap();
+        let unordered = meta_backup([b"b".to_vec(), b"a".to_vec()]);
+        let error = restore_into(unordered.as_slice(), &temp.path().join("x")).unwrap_err();
+        assert!(error.to_string().contains("out of key order"), "{error}");
+        let ordered = meta_backup([b"a".to_vec(), b"b".to_vec()]);
+        restore_into(ordered.as_slice(), &temp.path().join("y")).unwrap();
     }
 }
