@@ -258,7 +258,7 @@ fn copy_entries(input: &mut Verified<impl Read>, e: &Engine) -> Result<u64, Stor
             }
             let next = keyspaces[keyspace].inner().start_ingestion();
             let next = next.map_err(|x| e.error(x))?;
-            if let Some(done) = std::mem::replace(&mut open, Some(next)) {
+            if let Some(done) = open.replace(next) {
                 done.finish().map_err(|x| e.error(x))?;
             }
             current = Some(keyspace);
