@@ -172,15 +172,12 @@ pub async fn import(args: ImportArgs) -> Result<()> {
         let line: Line = serde_json::from_str(&text)
             .with_context(|| format!("line {number} is not a dump line"))?;
         let entry = parse(line).with_context(|| format!("line {number}"))?;
-        let stamp = match &entry {
+        let stamp = match entry {
             Entry::End(done) => {
-                end = Some(End {
-                    leaves: done.leaves,
-                    tombstones: done.tombstones,
-                });
+                end = Some(done);
                 continue;
             }
-            Entry::Leaf(_, _, stamp) | Entry::Deleted(_, stamp) => *stamp,
+            Entry::Leaf(_, _, stamp) | Entry::Deleted(_, stamp) => stamp,
         };
         // A batch holds writes of one stamp (or none).
         if batch.stamp != stamp || batch.full() {

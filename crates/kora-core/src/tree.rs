@@ -106,20 +106,10 @@ impl Tree {
     /// (exclusive; `None`: from the first). Pages of an export.
     pub fn leaves(&self, under: &Path, after: Option<&Path>, limit: usize) -> Vec<(Path, Value)> {
         let mut out = Vec::new();
-        let Some(node) = self.root.find(under.segments()) else {
-            return out;
-        };
-        let after = match after {
-            None => None,
-            Some(after) => match after.segments().strip_prefix(under.segments()) {
-                Some(relative) => Some(relative),
-                // A cursor before the subtree starts it from the first leaf; one past it ends it.
-                None if crate::key::encode(after) < crate::key::encode(under) => None,
-                None => return out,
-            },
-        };
-        let mut prefix = under.segments().to_vec();
-        node.collect_leaves(&mut prefix, after, limit, &mut out);
+        if let Some((node, after)) = self.page_start(under, after) {
+            let mut prefix = under.segments().to_vec();
+            node.collect_leaves(&mut prefix, after, limit, &mut out);
+        }
         out
     }
 
@@ -128,20 +118,31 @@ impl Tree {
     /// the pages of a full-fidelity export. (`beneath` stamps are not listed.)
     pub fn stamped(&self, under: &Path, after: Option<&Path>, limit: usize) -> Vec<Stamped> {
         let mut out = Vec::new();
-        let Some(node) = self.root.find(under.segments()) else {
-            return out;
-        };
+        if let Some((node, after)) = self.page_start(under, after) {
+            let mut prefix = under.segments().to_vec();
+            node.collect_stamped(&mut prefix, after, limit, &mut out);
+        }
+        out
+    }
+
+    /// Where a page under `under` after `after` starts: the node at `under`, and `after`
+    /// relative to it. `None` when there is nothing to list.
+    fn page_start<'a>(
+        &self,
+        under: &Path,
+        after: Option<&'a Path>,
+    ) -> Option<(&Node, Option<&'a [String]>)> {
+        let node = self.root.find(under.segments())?;
         let after = match after {
             None => None,
             Some(after) => match after.segments().strip_prefix(under.segments()) {
                 Some(relative) => Some(relative),
+                // A cursor before the subtree starts it from the first; one past it ends it.
                 None if crate::key::encode(after) < crate::key::encode(under) => None,
-                None => return out,
+                None => return None,
             },
         };
-        let mut prefix = under.segments().to_vec();
-        node.collect_stamped(&mut prefix, after, limit, &mut out);
-        out
+        Some((node, after))
     }
 
     /// Number of visible leaves.
@@ -275,6 +276,8 @@ impl Node {
                 out.push((path, self.leaf.clone(), self.tombstone));
             }
         }
+        // `after` naming this node itself: everything beneath it comes after.
+        let after = after.filter(|rest| !rest.is_empty());
         let (lower, first) = match after {
             Some([first, ..]) => (Bound::Included(first.as_str()), Some(first.as_str())),
             _ => (Bound::Unbounded, None),
@@ -287,22 +290,8 @@ impl Node {
                 Some([_, rest @ ..]) if Some(key.as_str()) == first => Some(rest),
                 _ => None,
             };
-            // `after` names this child itself: it is passed, its children are not.
-            let child_after = child_after.filter(|rest| !rest.is_empty());
-            let skip_self = after.is_some_and(|a| a.len() == 1) && Some(key.as_str()) == first;
             prefix.push(key.to_string());
-            if skip_self {
-                for (sub, grandchild) in &child.children {
-                    if out.len() >= limit {
-                        break;
-                    }
-                    prefix.push(sub.to_string());
-                    grandchild.collect_stamped(prefix, None, limit, out);
-                    prefix.pop();
-                }
-            } else {
-                child.collect_stamped(prefix, child_after, limit, out);
-            }
+            child.collect_stamped(prefix, child_after, limit, out);
             prefix.pop();
         }
     }

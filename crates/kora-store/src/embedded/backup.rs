@@ -43,6 +43,12 @@ pub const MAGIC: &[u8] = b"KORA BACKUP 1\n";
 /// The largest header line read: a history with many forks is still a few kilobytes.
 pub const MAX_HEADER_BYTES: usize = 1 << 20;
 
+/// The largest value an entry may claim. A record, a change-log entry or an outbox entry
+/// holds at most a request body's worth of JSON (`limits.max_body_bytes`, 16 MiB by
+/// default); this is far above any, and keeps a damaged length from asking for gigabytes
+/// before the checksum at the end could tell.
+pub const MAX_ENTRY_VALUE_BYTES: usize = 1 << 30;
+
 /// The `meta` key holding the store's history, as JSON.
 pub const HISTORY: &[u8] = b"history";
 
@@ -296,6 +302,13 @@ fn read_entries(
         }
         let key_len = input.u32(entries)? as usize;
         let value_len = input.u32(entries)? as usize;
+        if key_len > super::engine::MAX_KEY_BYTES || value_len > MAX_ENTRY_VALUE_BYTES {
+            return Err(StoreError::BadBackup(format!(
+                "it is damaged: entry {entries} claims a {key_len}-byte key and a \
+                 {value_len}-byte value (at most {} and {MAX_ENTRY_VALUE_BYTES})",
+                super::engine::MAX_KEY_BYTES
+            )));
+        }
         let key = input.take(key_len, entries)?;
         let value = input.take(value_len, entries)?;
         put(usize::from(keyspace) - 1, key, value)?;
@@ -494,5 +507,23 @@ mod tests {
         assert!(error.to_string().contains("out of key order"), "{error}");
         let ordered = meta_backup([b"a".to_vec(), b"b".to_vec()]);
         restore_into(ordered.as_slice(), &temp.path().join("y")).unwrap();
+    }
+
+    /// A length no entry can have is refused before anything is allocated for it.
+    #[test]
+    fn refuses_impossible_lengths() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut bytes = meta_backup([b"a".to_vec()]);
+        // The first entry's value length follows the header line, its keyspace byte and
+        // its key length.
+        let header_end = bytes
+            .iter()
+            .skip(MAGIC.len())
+            .position(|b| *b == b'\n')
+            .unwrap();
+        let value_len = MAGIC.len() + header_end + 1 + 1 + 4;
+        bytes[value_len..value_len + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let error = restore_into(bytes.as_slice(), &temp.path().join("x")).unwrap_err();
+        assert!(error.to_string().contains("claims"), "{error}");
     }
 }

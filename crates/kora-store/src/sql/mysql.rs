@@ -389,6 +389,27 @@ async fn select(
     }
 }
 
+/// The rows of a range statement (`leaves_statement`, `records_statement`).
+impl MysqlStore {
+    async fn range_rows(
+        &self,
+        what: &'static str,
+        (sql, lower, end, limit): (String, Vec<u8>, Vec<u8>, i64),
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        self.gate
+            .run(what, || async {
+                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
+                    .bind(&lower)
+                    .bind(&end)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl Store for MysqlStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
@@ -422,18 +443,11 @@ impl Store for MysqlStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
-        let (sql, lower, end, limit) = leaves_statement(under, after, limit, ["?", "?", "?"]);
-        self.gate
-            .run("reading leaves from MySQL", || async {
-                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
-                    .bind(&lower)
-                    .bind(&end)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(leaves_from(rows)?)
-            })
-            .await
+        let statement = leaves_statement(under, after, limit, ["?", "?", "?"]);
+        leaves_from(
+            self.range_rows("reading leaves from MySQL", statement)
+                .await?,
+        )
     }
 
     async fn records(
@@ -442,18 +456,11 @@ impl Store for MysqlStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Record)>, StoreError> {
-        let (sql, lower, end, limit) = records_statement(under, after, limit, ["?", "?", "?"]);
-        self.gate
-            .run("reading records from MySQL", || async {
-                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
-                    .bind(&lower)
-                    .bind(&end)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(records_from(rows)?)
-            })
-            .await
+        let statement = records_statement(under, after, limit, ["?", "?", "?"]);
+        records_from(
+            self.range_rows("reading records from MySQL", statement)
+                .await?,
+        )
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {

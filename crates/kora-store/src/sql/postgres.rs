@@ -406,6 +406,28 @@ async fn select(conn: &mut PgConnection, part: &PathQuery) -> Result<Option<Valu
     }
 }
 
+/// The rows of a range statement (`leaves_statement`, `records_statement`).
+impl PostgresStore {
+    async fn range_rows(
+        &self,
+        what: &'static str,
+        (sql, lower, end, limit): (String, Vec<u8>, Vec<u8>, i64),
+    ) -> Result<Vec<RecordRow>, StoreError> {
+        self.gate
+            .run(what, || async {
+                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
+                    .persistent(false)
+                    .bind(&lower)
+                    .bind(&end)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn commit(&self, write: Write) -> Result<Commit, StoreError> {
@@ -439,19 +461,11 @@ impl Store for PostgresStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Value)>, StoreError> {
-        let (sql, lower, end, limit) = leaves_statement(under, after, limit, ["$1", "$2", "$3"]);
-        self.gate
-            .run("reading leaves from PostgreSQL", || async {
-                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
-                    .persistent(false)
-                    .bind(&lower)
-                    .bind(&end)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(leaves_from(rows)?)
-            })
-            .await
+        let statement = leaves_statement(under, after, limit, ["$1", "$2", "$3"]);
+        leaves_from(
+            self.range_rows("reading leaves from PostgreSQL", statement)
+                .await?,
+        )
     }
 
     async fn records(
@@ -460,19 +474,11 @@ impl Store for PostgresStore {
         after: Option<&Path>,
         limit: usize,
     ) -> Result<Vec<(Path, Record)>, StoreError> {
-        let (sql, lower, end, limit) = records_statement(under, after, limit, ["$1", "$2", "$3"]);
-        self.gate
-            .run("reading records from PostgreSQL", || async {
-                let rows: Vec<RecordRow> = sqlx::query_as(&sql)
-                    .persistent(false)
-                    .bind(&lower)
-                    .bind(&end)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(records_from(rows)?)
-            })
-            .await
+        let statement = records_statement(under, after, limit, ["$1", "$2", "$3"]);
+        records_from(
+            self.range_rows("reading records from PostgreSQL", statement)
+                .await?,
+        )
     }
 
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError> {
