@@ -118,8 +118,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         let default = PathBuf::from("kora.toml");
         default.exists().then_some(default)
     });
-    let config = ServerConfig::load(file.as_deref(), args.overrides())?;
-    let running = kora_server::start(config, Kora::builder()).await?;
+    let config = ServerConfig::load_with(
+        file.as_deref(),
+        args.overrides(),
+        &[kora_firebase::serve::TABLE],
+    )?;
+    let firebase = kora_firebase::Firebase::new(config.table(kora_firebase::serve::TABLE)?);
+    let running =
+        kora_server::start_with(config, Kora::builder(), vec![Box::new(firebase)]).await?;
     running.until_signalled().await?;
     Ok(())
 }

@@ -8,12 +8,14 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::mount::Mount;
 use crate::state::AppState;
-use crate::{backup, console, effects, export, firebase, http, metrics, web_client, ws};
+use crate::{backup, console, effects, export, http, metrics, web_client, ws};
 
-/// Every route of the server.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of the server: the core's, then those of `mounts`.
+pub fn router(state: AppState, mounts: &[Box<dyn Mount>]) -> Router {
+    let cors = cors(&state.config.cors_origins);
+    let core = Router::new()
         .route("/", get(console::page))
         .route("/v1/ws", get(ws::upgrade))
         .route("/v1/client.js", get(web_client::script))
@@ -43,19 +45,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/effects/dead/{id}/retry", post(effects::retry))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::metrics))
-        // Firebase: its WebSocket protocol, and REST at `/{path}.json` (the fallback).
-        .route("/.ws", get(firebase::ws::upgrade))
-        .fallback(firebase::rest::fallback)
-        .layer(cors(&state.config.cors_origins))
+        .with_state(state.clone());
+    mounts
+        .iter()
+        .fold(core, |app, mount| app.merge(mount.routes(state.clone())))
+        .fallback(http::not_found)
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// How long a browser may reuse a preflight's answer.
 pub const CORS_MAX_AGE: Duration = Duration::from_secs(3600);
 
-/// Cross-origin requests from the configured origins, for every route (Firebase's REST as
-/// much as Kora's): preflights answered, any method and header allowed.
+/// Cross-origin requests from the configured origins, for every route (a mounted
+/// protocol's as much as Kora's): preflights answered, any method and header allowed.
 fn cors(origins: &[String]) -> CorsLayer {
     let allowed = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()

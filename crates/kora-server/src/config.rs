@@ -137,8 +137,6 @@ pub struct ServerConfig {
     /// The cluster bus: `cluster = "nats://host:4222"` (or `KORA_CLUSTER`, `--cluster`), or a
     /// table `[cluster] nats = "…"`, `subject = "…"`.
     pub cluster: Option<Cluster>,
-    /// Firebase compatibility (`[firebase]`, docs/firebase.md).
-    pub firebase: crate::firebase::FirebaseConfig,
     /// Origins whose pages may call the HTTP endpoints (CORS): `["*"]` (the default) for any,
     /// as Firebase does; `[]` for none. Credentials travel as bearer tokens, never cookies,
     /// so allowing an origin lets its pages act only with tokens they hold.
@@ -148,6 +146,10 @@ pub struct ServerConfig {
     /// TLS: a PEM certificate chain and its PEM key; both or neither (docs/operations.md).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The tables of kora.toml read by what is mounted beside the core (`[firebase]`, see
+    /// [`crate::mount`]), by name, as configured: each is checked by [`ServerConfig::table`].
+    #[serde(skip)]
+    pub tables: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The `cluster` setting: a NATS URL, or a table.
@@ -194,12 +196,36 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             auth: crate::auth::AuthConfig::default(),
             cluster: None,
-            firebase: crate::firebase::FirebaseConfig::default(),
+            tables: Default::default(),
             cors_origins: vec!["*".to_string()],
             effects: EffectSettings::default(),
             tls_cert: None,
             tls_key: None,
         }
+    }
+}
+
+/// A figment without some top-level keys: the tables kept aside from [`ServerConfig`].
+struct Without<'a> {
+    figment: Figment,
+    keys: &'a [&'a str],
+}
+
+impl figment::Provider for Without<'_> {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("kora.toml and KORA_* settings")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut data = self.figment.data()?;
+        for dict in data.values_mut() {
+            for key in self.keys {
+                dict.remove(*key);
+            }
+        }
+        Ok(data)
     }
 }
 
@@ -211,9 +237,12 @@ pub struct ConfigError(String);
 /// Whether a `KORA_*` variable (without the prefix) names a setting: a top-level key of
 /// [`ServerConfig`] as it serialises, so a new setting is readable from the environment
 /// without being listed again.
-fn is_setting(key: &str) -> bool {
+fn is_setting(key: &str, tables: &[String]) -> bool {
     let key = key.to_ascii_lowercase();
     let top = key.split("__").next().unwrap_or_default();
+    if tables.iter().any(|t| t == top) {
+        return true;
+    }
     match serde_json::to_value(ServerConfig::default()) {
         Ok(serde_json::Value::Object(settings)) => settings.contains_key(top),
         _ => false,
@@ -238,6 +267,16 @@ impl ServerConfig {
         file: Option<&std::path::Path>,
         overrides: impl Serialize,
     ) -> Result<ServerConfig, ConfigError> {
+        Self::load_with(file, overrides, &[])
+    }
+
+    /// [`ServerConfig::load`], keeping the named `tables` (`[firebase]`, with their `KORA_FIREBASE__…`
+    /// variables) aside in [`ServerConfig::tables`] for what is mounted beside the core.
+    pub fn load_with(
+        file: Option<&std::path::Path>,
+        overrides: impl Serialize,
+        tables: &[&str],
+    ) -> Result<ServerConfig, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -245,19 +284,44 @@ impl ServerConfig {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment
+        let owned: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+        let figment = figment
             .merge(
                 // Only the settings' own names: other KORA_* variables belong to other
                 // tools (KORA_URL and KORA_TOKEN to the client commands, KORA_TEST_* to
                 // tests, KORA_LOG to logging) and must not stop a server from starting.
                 Env::prefixed("KORA_")
-                    .filter(|key| is_setting(key.as_str()))
+                    .filter(move |key| is_setting(key.as_str(), &owned))
                     .split("__"),
             )
-            .merge(Serialized::defaults(overrides))
-            .extract::<ServerConfig>()
-            .map_err(|e| ConfigError(e.to_string()))
-            .and_then(ServerConfig::checked)
+            .merge(Serialized::defaults(overrides));
+        let mut kept = std::collections::BTreeMap::new();
+        for &table in tables {
+            if let Ok(value) = figment.extract_inner::<serde_json::Value>(table) {
+                kept.insert(table.to_string(), value);
+            }
+        }
+        let mut config = Figment::from(Without {
+            figment,
+            keys: tables,
+        })
+        .extract::<ServerConfig>()
+        .map_err(|e| ConfigError(e.to_string()))
+        .and_then(ServerConfig::checked)?;
+        config.tables = kept;
+        Ok(config)
+    }
+
+    /// The settings of table `name` (defaults when it is absent), or why they are wrong.
+    pub fn table<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, ConfigError> {
+        match self.tables.get(name) {
+            None => Ok(T::default()),
+            Some(value) => serde_json::from_value(value.clone())
+                .map_err(|e| ConfigError(format!("[{name}]: {e}"))),
+        }
     }
 
     /// The configuration, if what serde cannot check holds.
@@ -306,6 +370,38 @@ impl ServerConfig {
 mod tests {
     use super::*;
 
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Extra {
+        on: bool,
+    }
+
+    /// A mounted part's table is kept aside for it, read with its own checks; without it
+    /// being named, the table is an unknown setting.
+    #[test]
+    fn named_tables_are_kept_for_what_is_mounted() {
+        let dir = tempfile_dir("tables");
+        let file = dir.join("kora.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:5001\"\n[extra]\non = true\n").unwrap();
+        let config =
+            ServerConfig::load_with(Some(&file), serde_json::json!({}), &["extra"]).unwrap();
+        assert_eq!(config.bind, "127.0.0.1:5001");
+        assert_eq!(config.table::<Extra>("extra").unwrap(), Extra { on: true });
+        assert_eq!(config.table::<Extra>("absent").unwrap(), Extra::default());
+        assert!(ServerConfig::load(Some(&file), serde_json::json!({})).is_err());
+        std::fs::write(&file, "[extra]\nno = true\n").unwrap();
+        let config =
+            ServerConfig::load_with(Some(&file), serde_json::json!({}), &["extra"]).unwrap();
+        let error = config.table::<Extra>("extra").unwrap_err().to_string();
+        assert!(error.contains("[extra]") && error.contains("no"), "{error}");
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("kora-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn later_sources_win() {
         let dir = std::env::temp_dir().join(format!("kora-config-{}", std::process::id()));
@@ -327,7 +423,7 @@ mod tests {
     #[test]
     fn only_settings_are_read_from_the_environment() {
         for key in ["BIND", "LIMITS__MAX_CONNECTIONS", "cluster", "AUTH__JWKS"] {
-            assert!(is_setting(key), "{key}");
+            assert!(is_setting(key, &[]), "{key}");
         }
         for key in [
             "URL",
@@ -337,7 +433,7 @@ mod tests {
             "FUZZ_TARGET_DIR",
             "CLUSTER_SOAK_SECS",
         ] {
-            assert!(!is_setting(key), "{key}");
+            assert!(!is_setting(key, &[]), "{key}");
         }
     }
 

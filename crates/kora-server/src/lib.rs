@@ -7,7 +7,8 @@
 //! - [`export`]: `/v1/export/{path}`, the stored leaves as JSON lines;
 //! - [`backup`]: a consistent backup of the store at `/v1/backup`, for the administrator;
 //! - [`effects`]: dead letters at `/v1/effects/dead`, for the administrator;
-//! - [`firebase`]: Firebase's WebSocket protocol at `/.ws` and REST at `/{path}.json`;
+//! - [`mount`]: protocols mounted beside these on the same listener (Firebase's, from the
+//!   `kora-firebase` crate), each with its own routes, state and kora.toml table;
 //! - [`metrics`]: Prometheus at `/metrics`; `/healthz`; [`console`]: the admin page at `/`;
 //! - [`tls`]: every endpoint over TLS, the certificate reloaded without a restart.
 //!
@@ -22,9 +23,9 @@ pub mod console;
 pub mod effects;
 pub mod error;
 pub mod export;
-pub mod firebase;
 pub mod http;
 pub mod metrics;
+pub mod mount;
 pub mod protocol;
 pub mod reload;
 pub mod rendered;
@@ -36,4 +37,5 @@ pub mod web_client;
 pub mod ws;
 
 pub use config::{Limits, ServerConfig};
-pub use server::{start, Running, ServerError};
+pub use mount::Mount;
+pub use server::{start, start_with, Running, ServerError};

@@ -126,6 +126,15 @@ fn check_exposure(config: &ServerConfig, addr: &SocketAddr) -> Result<(), Server
 /// Opens the store, builds the engine from `builder` (for interceptors and handlers), and
 /// starts listening.
 pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running, ServerError> {
+    start_with(config, builder, Vec::new()).await
+}
+
+/// [`start`], serving `mounts`' routes beside the core's (Firebase's protocols).
+pub async fn start_with(
+    config: ServerConfig,
+    builder: KoraBuilder,
+    mounts: Vec<Box<dyn crate::Mount>>,
+) -> Result<Running, ServerError> {
     let addr = config.bind_addr()?;
     check_exposure(&config, &addr)?;
     let verifier = crate::auth::Verifier::from_config(&config.auth)?;
@@ -178,7 +187,7 @@ pub async fn start(config: ServerConfig, builder: KoraBuilder) -> Result<Running
     if tls.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "serving without TLS beyond this machine: tokens and data cross the network in the clear (set tls_cert and tls_key)");
     }
-    let app = router(AppState::new(kora.clone(), config, verifier));
+    let app = router(AppState::new(kora.clone(), config, verifier), &mounts);
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async {
         let _ = stopped.await;

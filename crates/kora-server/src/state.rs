@@ -20,22 +20,18 @@ pub struct AppState {
     connections: Arc<AtomicUsize>,
     per_ip: PerIp,
     verifier: Option<Arc<Verifier>>,
-    /// What the Firebase transports share.
-    pub firebase: Arc<crate::firebase::write::Shared>,
     /// Recent change pushes of Kora's protocol, by subscription name.
     pub rendered: Arc<crate::rendered::Rendered<String, crate::rendered::Frame>>,
 }
 
 impl AppState {
     pub fn new(kora: Kora, config: ServerConfig, verifier: Option<Verifier>) -> Self {
-        let firebase = Arc::new(crate::firebase::write::Shared::new(&config.firebase));
         AppState {
             kora,
             config: Arc::new(config),
             connections: Arc::new(AtomicUsize::new(0)),
             per_ip: Arc::new(Mutex::new(HashMap::new())),
             verifier: verifier.map(Arc::new),
-            firebase,
             rendered: Arc::default(),
         }
     }

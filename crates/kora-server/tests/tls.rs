@@ -1,5 +1,5 @@
-//! Every endpoint over TLS (`tls_cert`, `tls_key`), with a CA made in the test: REST, event
-//! streams and Firebase's REST answer over https, plain HTTP to the port gets nothing, and a
+//! Every endpoint over TLS (`tls_cert`, `tls_key`), with a CA made in the test: REST and event
+//! streams answer over https (Firebase's REST: kora-firebase's tests), plain HTTP to the port gets nothing, and a
 //! new certificate written over the files is served without a restart.
 
 mod common;
@@ -41,10 +41,10 @@ async fn every_endpoint_answers_over_tls_and_a_renewed_certificate_is_served() {
         .expect("REST over TLS");
     assert!(put.status().is_success(), "{}", put.status());
     let read: Value = https
-        .get(format!("{base}/ships/pearl.json"))
+        .get(format!("{base}/v1/data/ships/pearl"))
         .send()
         .await
-        .expect("Firebase's REST over TLS")
+        .expect("a read over TLS")
         .json()
         .await
         .unwrap();

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-pub mod firebase;
 pub mod tokens;
 
 use std::collections::VecDeque;

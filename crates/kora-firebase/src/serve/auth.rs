@@ -10,7 +10,7 @@ use base64::Engine;
 use kora_engine::{Context, Error};
 use serde_json::Value;
 
-use crate::state::AppState;
+use crate::FirebaseState;
 
 /// The identity a token stands for.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +18,7 @@ pub enum Identity {
     /// Claims: `auth` in the rules. Firebase's `uid` is added (from `user_id` or `sub`) when
     /// absent, and `sub` from `user_id`, so rules written either way find the user.
     /// `expires`: seconds since the epoch at which the identity lapses, its token's `exp` plus
-    /// the verifier's leeway (`crate::auth::lapses_at`; none for the
+    /// the verifier's leeway (`kora_server::auth::lapses_at`; none for the
     /// emulator's unsigned tokens, which carry `exp: 3600` whatever the date, as the
     /// emulator ignores it).
     User { claims: Value, expires: Option<u64> },
@@ -27,8 +27,8 @@ pub enum Identity {
 }
 
 /// The identity of `token`, or why it is refused.
-pub fn identify(state: &AppState, token: &str) -> Result<Identity, Error> {
-    let mock = state.config.firebase.mock_tokens;
+pub fn identify(state: &FirebaseState, token: &str) -> Result<Identity, Error> {
+    let mock = state.settings.mock_tokens;
     if state.is_admin(token) || (mock && token == "owner") {
         return Ok(Identity::Owner);
     }
@@ -42,7 +42,7 @@ pub fn identify(state: &AppState, token: &str) -> Result<Identity, Error> {
     }
     match state.authenticate(Some(token))? {
         Some(claims) => Ok(Identity::User {
-            expires: crate::auth::lapses_at(&claims, state.config.auth.leeway_secs),
+            expires: kora_server::auth::lapses_at(&claims, state.config.auth.leeway_secs),
             claims: with_uid(claims),
         }),
         None => Err(Error::permission_denied("no token")),
@@ -50,7 +50,10 @@ pub fn identify(state: &AppState, token: &str) -> Result<Identity, Error> {
 }
 
 /// The context a request with `token` (if any) runs in, and when its identity lapses.
-pub fn context(state: &AppState, token: Option<&str>) -> Result<(Context, Option<u64>), Error> {
+pub fn context(
+    state: &FirebaseState,
+    token: Option<&str>,
+) -> Result<(Context, Option<u64>), Error> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok((state.context(), None));
     };

@@ -5,8 +5,8 @@ use kora_core::Path;
 use kora_engine::{Context, Error};
 use serde_json::{Map, Value};
 
-use super::write::{self, Expect, Refusal};
-use crate::state::AppState;
+use crate::write::{self, Expect, Refusal};
+use crate::FirebaseState;
 
 /// Most onDisconnect writes one connection may hold.
 pub const MAX_PENDING: usize = 10_000;
@@ -49,7 +49,7 @@ impl Pending {
     }
 
     /// Runs the writes, in order, as the connection's user: server values are resolved now.
-    pub async fn run(self, state: &AppState, ctx: &Context) {
+    pub async fn run(self, state: &FirebaseState, ctx: &Context) {
         for (path, data) in self.writes {
             if let Err(refusal) = write::put(state, ctx, &path, data, Expect::Anything).await {
                 let why = match refusal {

@@ -27,8 +27,9 @@ use kora_core::{Path, PathQuery};
 use kora_engine::{Context, Error, Initial, Push, Session};
 use serde_json::{json, Value};
 
-use super::changes::{overwrites, update_under, Update};
-use crate::state::{AppState, ConnectionGuard};
+use crate::changes::{overwrites, update_under, Update};
+use crate::FirebaseState;
+use kora_server::state::ConnectionGuard;
 
 fn event(name: &str, data: Value) -> Event {
     Event::default().event(name).data(data.to_string())
@@ -42,12 +43,12 @@ fn update_event(update: Update) -> Event {
     match update {
         Update::Put { path, value } => event(
             "put",
-            json!({"path": relative(&path), "data": super::rest::without_priorities(value)}),
+            json!({"path": relative(&path), "data": crate::serve::rest::without_priorities(value)}),
         ),
         Update::Patch { path, children } => {
             let children: serde_json::Map<String, Value> = children
                 .into_iter()
-                .map(|(k, v)| (k, super::rest::without_priorities(v)))
+                .map(|(k, v)| (k, crate::serve::rest::without_priorities(v)))
                 .collect();
             event("patch", json!({"path": relative(&path), "data": children}))
         }
@@ -75,7 +76,7 @@ impl Live {
         if self.expired() {
             return Some(self.revoked());
         }
-        let wait = match crate::auth::until_lapse(self.expires) {
+        let wait = match kora_server::auth::until_lapse(self.expires) {
             Some(left) => self.keep_alive.min(left),
             None => self.keep_alive,
         };
@@ -118,7 +119,7 @@ impl Live {
     }
 
     fn expired(&self) -> bool {
-        crate::auth::lapsed(self.expires)
+        kora_server::auth::lapsed(self.expires)
     }
 
     fn revoked(&mut self) -> Vec<Event> {
@@ -132,7 +133,7 @@ impl Live {
 
 /// Opens a stream of the value at `path`.
 pub async fn open(
-    state: AppState,
+    state: FirebaseState,
     ctx: Context,
     expires: Option<u64>,
     peer: SocketAddr,

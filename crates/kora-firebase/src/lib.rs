@@ -1,26 +1,29 @@
+//! # kora-firebase
+//!
 //! Firebase Realtime Database compatibility: Firebase's own SDKs and REST clients work
 //! unchanged against Kora (docs/firebase.md).
 //!
-//! Two transports over the same engine as Kora's own: the WebSocket protocol v5 at `/.ws`
-//! ([`ws`]) and REST at `/{path}.json` with event streams ([`rest`]). Firebase data is stored
-//! as it is exported (`.priority` and `.value` members kept as keys), so Kora's tree and a
-//! Firebase client's view are the same JSON; Firebase writes become Kora mutations
-//! ([`write`](mod@write)) and Kora changes become Firebase pushes ([`changes`]). Firebase's ordering,
-//! hashes and queries are in [`order`], [`node`] and [`query`].
+//! Firebase's semantics, with no HTTP in them: its ordering ([`order`]), hashes and server
+//! values ([`node`]), queries ([`query`]), wire framing ([`wire`]), how its writes become
+//! Kora mutations ([`write`](mod@write)) and how Kora's changes become its pushes
+//! ([`changes`]); `orderByChild` windows come from the ordered child indexes ([`index`]).
+//! Firebase data is stored as it is exported (`.priority` and `.value` members kept as
+//! keys), so Kora's tree and a Firebase client's view are the same JSON.
+//!
+//! [`serve`] is the adapter: the WebSocket protocol v5 at `/.ws`, REST at `/{path}.json` and
+//! its event streams, mounted on Kora's server ([`Firebase`], a [`kora_server::Mount`]) with
+//! its own state and the `[firebase]` table of kora.toml.
 
-pub mod auth;
 pub mod changes;
-pub mod disconnect;
 pub mod index;
-pub mod listen;
 pub mod node;
 pub mod order;
 pub mod query;
-pub mod rest;
-pub mod stream;
+pub mod serve;
 pub mod wire;
 pub mod write;
-pub mod ws;
+
+pub use serve::{Firebase, FirebaseState};
 
 use kora_core::Path;
 use kora_engine::Error;

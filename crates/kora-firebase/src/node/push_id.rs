@@ -81,7 +81,7 @@ mod tests {
         for pair in ids.windows(2) {
             assert!(pair[0] < pair[1], "{} !< {}", pair[0], pair[1]);
             assert_eq!(
-                crate::firebase::order::name_compare(&pair[0], &pair[1]),
+                crate::order::name_compare(&pair[0], &pair[1]),
                 std::cmp::Ordering::Less
             );
         }

@@ -13,14 +13,14 @@ use kora_core::{Mutation, Path};
 use kora_engine::{Error, Session};
 use serde_json::{Map, Value};
 
-use super::index::{Ordered, SharedIndex};
-use super::order::child_at;
-use super::query::Index;
+use crate::index::{Ordered, SharedIndex};
+use crate::order::child_at;
+use crate::query::Index;
 
-use super::changes::{overwrites, update_under, Update};
-use super::query::FbQuery;
-use super::wire;
-use crate::rendered::{Frame, Rendered};
+use crate::changes::{overwrites, update_under, Update};
+use crate::query::FbQuery;
+use crate::wire;
+use kora_server::rendered::{Frame, Rendered};
 
 /// A listen's identity on its connection: the tag of a tagged one; the path and query object
 /// of a default one (an untagged `orderBy…` listen is its own listen beside the plain one).
@@ -245,7 +245,7 @@ impl Listen {
     pub async fn change(
         &mut self,
         mutation: &Arc<Mutation>,
-        namespace: &super::Namespace,
+        namespace: &crate::Namespace,
         session: &Session,
         rendered: &Rendered<String, Vec<Frame>>,
     ) -> Result<Vec<Frame>, Error> {
@@ -286,7 +286,7 @@ impl Listen {
 fn render(
     update: &Update,
     base: &[String],
-    namespace: &super::Namespace,
+    namespace: &crate::Namespace,
     tag: Option<u64>,
 ) -> String {
     let at = |relative: &[String]| {
@@ -320,7 +320,7 @@ fn applied(node: Option<Value>, update: Update) -> Option<Value> {
 /// pruned as Firebase prunes them.
 fn replace(node: Option<Value>, path: &[String], value: Value) -> Option<Value> {
     let Some((first, rest)) = path.split_first() else {
-        return super::node::normalize(value);
+        return crate::node::normalize(value);
     };
     let mut map = match node {
         Some(Value::Object(map)) if !map.contains_key(".value") => map,

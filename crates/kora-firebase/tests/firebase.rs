@@ -96,7 +96,7 @@ async fn a_transaction_with_a_stale_hash_gets_the_current_value_then_datastale()
         vec![json!({"a": "d", "b": {"p": "counter", "d": 7}})]
     );
     // The hash of 7 matches.
-    let hash = kora_server::firebase::node::hash(Some(&json!(7)));
+    let hash = kora_firebase::node::hash(Some(&json!(7)));
     let (_, reply) = a
         .request("p", json!({"p": "/counter", "d": 8, "h": hash}))
         .await;
@@ -489,7 +489,7 @@ async fn a_refused_transaction_is_refused_and_shows_nothing() {
         .await
         .unwrap();
     let mut a = Firebase::connect(&running).await;
-    let stale = kora_server::firebase::node::hash(Some(&json!(1)));
+    let stale = kora_firebase::node::hash(Some(&json!(1)));
     let (pushes, reply) = a
         .request("p", json!({"p": "/secret/n", "d": 2, "h": stale}))
         .await;

@@ -30,29 +30,30 @@ use kora_engine::{Context, Error, Initial, Push, Resume, Session, Turns};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::auth::{identify, Identity};
-use super::disconnect::Pending;
-use super::listen::{subscription_id, Listen, Tagged};
-use super::query::FbQuery;
-use super::write::{self, Expect, Refusal};
-use super::{wire, Namespace};
-use crate::error::ApiError;
-use crate::rendered::Frame;
-use crate::state::{AppState, ConnectionGuard};
-use crate::ws::{Replies, DELIVERY_WAIT, MAX_IN_FLIGHT};
+use crate::query::FbQuery;
+use crate::serve::auth::{identify, Identity};
+use crate::serve::disconnect::Pending;
+use crate::serve::listen::{subscription_id, Listen, Tagged};
+use crate::write::{self, Expect, Refusal};
+use crate::FirebaseState;
+use crate::{wire, Namespace};
+use kora_server::error::ApiError;
+use kora_server::rendered::Frame;
+use kora_server::state::ConnectionGuard;
+use kora_server::ws::{Replies, DELIVERY_WAIT, MAX_IN_FLIGHT};
 
 /// `GET /.ws`: upgrades to Firebase's protocol.
 pub async fn upgrade(
-    State(state): State<AppState>,
+    State(state): State<FirebaseState>,
     headers: HeaderMap,
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    if !state.config.firebase.enabled {
+    if !state.settings.enabled {
         return Err(Error::new(kora_engine::Code::NotFound, "Firebase protocol is off").into());
     }
-    let namespace = Namespace::new(&state.config.firebase, params.get("ns").map(String::as_str))?;
+    let namespace = Namespace::new(&state.settings, params.get("ns").map(String::as_str))?;
     // Clients reconnect to the host the hello names: it must be the one they used.
     let host = headers
         .get(header::HOST)
@@ -60,13 +61,13 @@ pub async fn upgrade(
         .map(String::from)
         .unwrap_or_else(|| state.config.bind.clone());
     let guard = state.admit(peer.ip())?;
-    Ok(crate::ws::configured(ws, &state.config.limits)
+    Ok(kora_server::ws::configured(ws, &state.config.limits)
         .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
         .into_response())
 }
 
 struct Connection {
-    state: AppState,
+    state: FirebaseState,
     namespace: Namespace,
     session: Session,
     listens: HashMap<String, Listen>,
@@ -83,15 +84,15 @@ struct Connection {
 
 async fn run(
     socket: WebSocket,
-    state: AppState,
+    state: FirebaseState,
     namespace: Namespace,
     host: String,
     _guard: ConnectionGuard,
 ) {
     let (mut sink, mut frames) = socket.split();
     let session_id =
-        super::node::push_id(super::now_millis(), &mut Default::default()).replace(['-', '_'], "x");
-    let hello = wire::hello(super::now_millis(), &host, &session_id);
+        crate::node::push_id(crate::now_millis(), &mut Default::default()).replace(['-', '_'], "x");
+    let hello = wire::hello(crate::now_millis(), &host, &session_id);
     // The pong after the hello makes the JS SDK count the connection healthy at once: a
     // browser whose WebSocket never became healthy tries long polling next time, which Kora
     // does not serve (docs/firebase-protocol.md §1.5). Android and iOS ignore it.
@@ -125,7 +126,7 @@ async fn run(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => match whole.feed(text.as_str()) {
-                        // Boxed: see `crate::ws` (an idle connection holds no room for it).
+                        // Boxed: see `kora_server::ws` (an idle connection holds no room for it).
                         Ok(Some(message)) => Box::pin(conn.handle(&message)).await,
                         Ok(None) => Vec::new(),
                         Err(error) => {
@@ -141,7 +142,7 @@ async fn run(
                 Some(incoming) => {
                     let pushes = conn
                         .session
-                        .process_ready(incoming, crate::ws::PUSHES_PER_WRITE)
+                        .process_ready(incoming, kora_server::ws::PUSHES_PER_WRITE)
                         .await;
                     conn.render(pushes).await
                 }
@@ -334,7 +335,7 @@ impl Connection {
                 let query = FbQuery::from_wire(&wire_query).map_err(Error::bad_request)?;
                 let indexes = &self.state.firebase.indexes;
                 let index = indexes.get(&self.state.kora, &path, &query).await?;
-                if index.is_none() && matches!(query.index, super::query::Index::Child(_)) {
+                if index.is_none() && matches!(query.index, crate::query::Index::Child(_)) {
                     // The SDK then suggests declaring an index, as Firebase's does.
                     warnings.push("no_index");
                 }
@@ -416,7 +417,7 @@ impl Connection {
                 // until it gives up; and the value it re-runs on goes out only if it may read it.
                 write::check(&self.state, self.session.context(), "p", &path, &data_copy).await?;
                 let current =
-                    super::index::read(&self.state, self.session.context(), &path, None).await?;
+                    crate::index::read(&self.state, self.session.context(), &path, None).await?;
                 let location = self.namespace.firebase_path(path.segments());
                 Ok(vec![
                     wire::data(&location, current.unwrap_or(Value::Null), None).into(),
@@ -480,7 +481,7 @@ impl Connection {
             None => None,
         };
         let value =
-            super::index::read(&self.state, self.session.context(), &path, query.as_ref()).await?;
+            crate::index::read(&self.state, self.session.context(), &path, query.as_ref()).await?;
         Ok(vec![wire::ok(r, value.unwrap_or(Value::Null)).into()])
     }
 
@@ -534,7 +535,7 @@ impl Connection {
 
     /// Drops an expired identity and tells the client, which then re-authenticates.
     fn check_expiry(&mut self) -> Vec<Frame> {
-        if !crate::auth::lapsed(self.expires) {
+        if !kora_server::auth::lapsed(self.expires) {
             return Vec::new();
         }
         self.expires = None;

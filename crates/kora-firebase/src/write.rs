@@ -17,8 +17,8 @@ use kora_store::Seq;
 use serde_json::{Map, Value};
 
 use super::node;
-use crate::http::check_size;
-use crate::state::AppState;
+use crate::FirebaseState;
+use kora_server::http::check_size;
 
 /// State the Firebase transports share across connections.
 #[derive(Default)]
@@ -28,7 +28,7 @@ pub struct Shared {
     /// The `orderByChild` indexes.
     pub indexes: super::index::Indexes,
     /// Recent changes rendered for default listens, by listened location.
-    pub rendered: crate::rendered::Rendered<String, Vec<crate::rendered::Frame>>,
+    pub rendered: kora_server::rendered::Rendered<String, Vec<kora_server::rendered::Frame>>,
 }
 
 impl Shared {
@@ -94,7 +94,7 @@ fn needs_current(expect: &Expect, data: &Value) -> bool {
 
 /// Sets the node at `path` to `data` (Firebase export format; `null` deletes).
 pub async fn put(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     data: Value,
@@ -132,7 +132,7 @@ fn set_or_delete(path: &Path, value: Option<&Value>) -> Result<Mutation, Error> 
 
 /// Sets each relative path (`a/b`) of `children` under `path`, atomically.
 pub async fn update(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     children: Map<String, Value>,
@@ -154,7 +154,7 @@ pub async fn update(
 
 /// An update's children at their paths below `path`, each checked against the depth limit.
 fn locate(
-    state: &AppState,
+    state: &FirebaseState,
     path: &Path,
     children: Map<String, Value>,
 ) -> Result<Vec<(Path, Value)>, Error> {
@@ -192,7 +192,7 @@ fn build_update(located: &[(Path, Value)], found: &[Option<Value>]) -> Result<Mu
 /// Such writes are pipelined: committed in the order they arrived, each under its `turn`,
 /// without waiting for the one before to finish (`ws.rs`).
 pub fn plain(
-    state: &AppState,
+    state: &FirebaseState,
     action: &str,
     path: &Path,
     body: &mut Value,
@@ -225,7 +225,7 @@ pub fn plain(
 
 /// Commits a write [`plain`] made, in its turn among the connection's writes.
 pub async fn commit_in_turn(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     mutation: Mutation,
     turn: Turn,
@@ -239,7 +239,7 @@ pub async fn commit_in_turn(
 /// again, up to `max_write_attempts` times. Returns the commit's sequence (`None`: nothing was
 /// written) and the answer.
 async fn decide_and_commit<T>(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     paths: Vec<Path>,
     mut decide: impl FnMut(Vec<Option<Value>>) -> Result<(Option<Mutation>, T), Refusal>,
@@ -326,7 +326,7 @@ fn resolve(data: Value, current: Option<&Value>) -> Result<Option<Value>, Error>
 /// `setPriority`: a priority on a leaf wraps it, on a branch is a member, on nothing is
 /// ignored; `null` removes it.
 async fn set_priority(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     priority: Value,
@@ -358,7 +358,7 @@ async fn set_priority(
 }
 
 async fn commit(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     mutation: Mutation,
     turn: Option<Turn>,
@@ -372,7 +372,7 @@ async fn commit(
 }
 
 /// A fresh push id for REST `POST`.
-pub fn push_id(state: &AppState) -> String {
+pub fn push_id(state: &FirebaseState) -> String {
     let mut last = match state.firebase.push_ids.lock() {
         Ok(last) => last,
         Err(poisoned) => poisoned.into_inner(),
@@ -384,7 +384,7 @@ pub fn push_id(state: &AppState) -> String {
 /// or for `om` a set of each child. For writes registered ahead (onDisconnect; they are
 /// checked again when they run) and for a transaction found stale.
 pub async fn check(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     action: &str,
     path: &kora_core::Path,

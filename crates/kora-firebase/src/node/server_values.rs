@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::firebase::order::{priority_of, unwrap_value};
+use crate::order::{priority_of, unwrap_value};
 
 /// Reads the stored node at a path relative to the written value's root.
 type Existing<'a> = &'a dyn Fn(&[String]) -> Option<Value>;
@@ -159,8 +159,7 @@ mod tests {
     const NOW: u64 = 1_763_912_350_000;
 
     fn resolve_with(value: Value, store: Value) -> Value {
-        let existing =
-            move |path: &[String]| crate::firebase::order::child_at(&store, path).cloned();
+        let existing = move |path: &[String]| crate::order::child_at(&store, path).cloned();
         resolve_server_values(value, &existing, NOW)
     }
 

@@ -1,6 +1,6 @@
 //! Firebase's REST API: `GET/PUT/PATCH/POST/DELETE /{path}.json` with Firebase's answers,
 //! query parameters, ETags, and event streams (`Accept: text/event-stream`, see
-//! [`super::stream`]). Errors are Firebase's `{"error": "…"}` (docs/firebase-protocol.md §6).
+//! [`crate::serve::stream`]). Errors are Firebase's `{"error": "…"}` (docs/firebase-protocol.md §6).
 
 use std::net::SocketAddr;
 
@@ -11,11 +11,11 @@ use kora_core::Path;
 use kora_engine::{Code, Context, Error};
 use serde_json::{json, Value};
 
-use super::query::FbQuery;
-use super::write::{self, Expect, Refusal};
-use super::{node, Namespace};
-use crate::http::JsonBody;
-use crate::state::AppState;
+use crate::query::FbQuery;
+use crate::write::{self, Expect, Refusal};
+use crate::FirebaseState;
+use crate::{node, Namespace};
+use kora_server::http::JsonBody;
 
 /// An error as Firebase's REST API answers it.
 pub struct RestError {
@@ -30,7 +30,7 @@ impl From<Error> for RestError {
         let status = match error.code {
             // Firebase answers 401 for both: a `.validate` failure is a denial too.
             Code::PermissionDenied | Code::ValidationFailed => StatusCode::UNAUTHORIZED,
-            code => crate::error::status(code),
+            code => kora_server::error::status(code),
         };
         RestError {
             status,
@@ -78,15 +78,15 @@ fn set_etag(headers: &mut HeaderMap, etag: &str) {
     }
 }
 
-/// The fallback route: `/{path}.json` is Firebase REST, anything else is not found.
-pub async fn fallback(
-    State(state): State<AppState>,
+/// `/{path}.json` is Firebase REST; any other path the core does not serve is not found.
+pub async fn route(
+    State(state): State<FirebaseState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let firebase = state.config.firebase.enabled && request.uri().path().ends_with(".json");
+    let firebase = state.settings.enabled && request.uri().path().ends_with(".json");
     if !firebase {
-        return crate::http::not_found().await.into_response();
+        return kora_server::http::not_found().await.into_response();
     }
     match serve(state, peer, request).await {
         Ok(response) => response,
@@ -110,7 +110,11 @@ fn bad(message: impl Into<String>) -> RestError {
     Error::bad_request(message.into()).into()
 }
 
-async fn serve(state: AppState, peer: SocketAddr, request: Request) -> Result<Response, RestError> {
+async fn serve(
+    state: FirebaseState,
+    peer: SocketAddr,
+    request: Request,
+) -> Result<Response, RestError> {
     let params: Vec<(String, String)> =
         serde_urlencoded::from_str(request.uri().query().unwrap_or(""))
             .map_err(|e| bad(format!("query string: {e}")))?;
@@ -126,13 +130,13 @@ async fn serve(state: AppState, peer: SocketAddr, request: Request) -> Result<Re
         )
         .into());
     }
-    let namespace = Namespace::new(&state.config.firebase, params.get("ns"))?;
+    let namespace = Namespace::new(&state.settings, params.get("ns"))?;
     let path = namespace.path(&text, &state.config.path_limits())?;
     let headers = request.headers().clone();
-    let token = crate::auth::presented(&headers, None)
+    let token = kora_server::auth::presented(&headers, None)
         .or_else(|| params.get("auth"))
         .or_else(|| params.get("access_token"));
-    let (ctx, expires) = super::auth::context(&state, token)?;
+    let (ctx, expires) = crate::serve::auth::context(&state, token)?;
     let mut method = request.method().clone();
     if method == Method::POST {
         if let Some(over) = headers.get("x-http-method-override") {
@@ -145,7 +149,7 @@ async fn serve(state: AppState, peer: SocketAddr, request: Request) -> Result<Re
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if method == Method::GET && wants_stream {
-        return Ok(super::stream::open(state, ctx, expires, peer, path).await?);
+        return Ok(crate::serve::stream::open(state, ctx, expires, peer, path).await?);
     }
     let outcome = match method {
         Method::GET => get(&state, &ctx, &path, &params, &headers).await?,
@@ -222,7 +226,7 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn get(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     params: &Params,
@@ -233,7 +237,7 @@ async fn get(
     if shallow && query.is_some() {
         return Err(bad("shallow cannot be combined with a query"));
     }
-    let value = super::index::read(state, ctx, path, query.as_ref()).await?;
+    let value = crate::index::read(state, ctx, path, query.as_ref()).await?;
     let etag = write::etag(value.as_ref());
     let mut value = match shallow {
         true => Some(node::shallow(value.as_ref())),
@@ -295,7 +299,7 @@ fn as_array(map: serde_json::Map<String, Value>) -> Value {
 }
 
 async fn put(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     body: Value,
@@ -325,7 +329,7 @@ async fn put(
 }
 
 async fn patch(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     body: Value,
@@ -342,7 +346,7 @@ async fn patch(
 }
 
 async fn post(
-    state: &AppState,
+    state: &FirebaseState,
     ctx: &Context,
     path: &Path,
     body: Value,

@@ -360,7 +360,7 @@ mod tests {
         #[test]
         fn normal_form_has_no_empty_nodes(value in json_strategy()) {
             if let Some(normal) = normalize(value) {
-                prop_assert!(!crate::firebase::order::is_empty(&normal));
+                prop_assert!(!crate::order::is_empty(&normal));
                 let text = normal.to_string();
                 prop_assert!(!text.contains("null") && !text.contains("{}"), "{}", text);
             }

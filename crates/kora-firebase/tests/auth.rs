@@ -6,19 +6,17 @@ mod common;
 
 use common::firebase::{Events, Firebase};
 use common::tokens::{now, sign, SECRET};
+use common::Setup;
 use common::{server_with, url, Client};
 use kora_engine::Kora;
-use kora_server::firebase::Namespaces;
-use kora_server::{Running, ServerConfig};
+use kora_firebase::Namespaces;
+use kora_server::Running;
 use serde_json::{json, Value};
 
 const OWN_DATA: &str = "rules:\n  users/$uid:\n    read: auth != null && auth.sub == $uid\n    write: auth != null && auth.sub == $uid\n";
 
 /// A server verifying HS256 tokens (no leeway) under `rules`, with `tweak` applied.
-async fn server(
-    rules: &str,
-    tweak: impl FnOnce(&mut ServerConfig),
-) -> (Running, tempfile::TempDir) {
+async fn server(rules: &str, tweak: impl FnOnce(&mut Setup)) -> (Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("kora.rules.yaml");
     std::fs::write(&file, rules).unwrap();
@@ -193,4 +191,80 @@ async fn each_namespace_is_its_own_tree_when_separate() {
     let (_, reply) = unnamed.request("g", json!({"p": "/x"})).await;
     assert_eq!(reply, json!({"s": "ok", "d": 1}));
     running.stop().await.ok();
+}
+
+/// The administrator's secret (`[auth] admin_secret`) is Firebase's database secret: REST's
+/// `?auth=` passes the rules with it.
+#[tokio::test]
+async fn the_admin_secret_is_the_database_secret() {
+    const ADMIN: &str = "an-admin-secret-of-at-least-32-bytes!";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kora.rules.yaml");
+    std::fs::write(
+        &file,
+        "rules:\n  orders/$id:\n    read: false\n    write: false\n",
+    )
+    .unwrap();
+    let running = server_with(Kora::builder(), |c| {
+        c.rules = Some(file);
+        c.auth.admin_secret = Some(ADMIN.into());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let order = url(&running, "/orders/o1.json");
+    let refused = http
+        .put(&order)
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the rules refuse an anonymous write");
+    let written = http
+        .put(format!("{order}?auth={ADMIN}"))
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), 200);
+    let anonymous = http.get(&order).send().await.unwrap();
+    assert_ne!(
+        anonymous.status(),
+        200,
+        "the rules refuse an anonymous read"
+    );
+    let read: Value = http
+        .get(format!("{order}?auth={ADMIN}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, json!({"n": 1}));
+}
+
+/// Firebase's REST over TLS, beside the core's endpoints.
+#[tokio::test]
+async fn rest_answers_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = kora_testkit::tls::TestCa::new("firebase").server_files(dir.path(), "server");
+    let running = server_with(Kora::builder(), |c| {
+        c.tls_cert = Some(files.cert.clone());
+        c.tls_key = Some(files.key.clone());
+    })
+    .await;
+    let pem = std::fs::read(&files.ca).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let at = format!("https://localhost:{}/ships/pearl.json", running.addr.port());
+    let put = https
+        .put(&at)
+        .json(&json!({"captain": "Jack"}))
+        .send()
+        .await;
+    assert!(put.expect("a write over TLS").status().is_success());
+    let read: Value = https.get(&at).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read, json!({"captain": "Jack"}));
 }

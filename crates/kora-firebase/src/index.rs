@@ -403,7 +403,7 @@ async fn drain(index: std::sync::Weak<Mutex<ChildIndex>>) {
 /// A one-time read of `query` at `path` through its index, as `ctx` may read it: `None` when
 /// no index is declared for it (the caller then filters the whole node).
 pub async fn read_indexed(
-    state: &crate::state::AppState,
+    state: &crate::FirebaseState,
     ctx: &kora_engine::Context,
     path: &Path,
     query: &FbQuery,
@@ -434,7 +434,7 @@ pub async fn read_indexed(
 
 /// A one-time read of `query` (if any) at `path`, through its index when one is declared.
 pub async fn read(
-    state: &crate::state::AppState,
+    state: &crate::FirebaseState,
     ctx: &kora_engine::Context,
     path: &kora_core::Path,
     query: Option<&FbQuery>,
@@ -458,7 +458,7 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::firebase::query::tests::{child_strategy, node_strategy, query_strategy};
+    use crate::query::tests::{child_strategy, node_strategy, query_strategy};
     use proptest::prelude::*;
 
     fn by_a(mut query: FbQuery) -> FbQuery {
@@ -499,7 +499,7 @@ mod tests {
             let mut node = node;
             for (key, child) in changes {
                 let map = node.as_object_mut().expect("an object");
-                let child = child.and_then(crate::firebase::node::normalize);
+                let child = child.and_then(crate::node::normalize);
                 match child {
                     Some(child) => {
                         ordered.put(key.clone(), child_at(&child, &["a".to_string()]).cloned());

@@ -2,7 +2,7 @@
 //! with the index declared and without, over Firebase's WebSocket protocol against a real
 //! server (memory store, so the store's speed does not hide the query's cost).
 //!
-//! `cargo bench -p kora-server --bench firebase_index [-- CHILDREN WRITES]` prints, for each
+//! `cargo bench -p kora-firebase --bench index [-- CHILDREN WRITES]` prints, for each
 //! case, how long the listen takes to get its first window and the p50/p99 of writes to
 //! children outside the window (each write's `ok` follows the listen's processing of it).
 
@@ -48,10 +48,13 @@ async fn case(indexed: bool, children: usize, writes: usize) {
         ..ServerConfig::default()
     };
     config.limits.max_leaves_per_mutation = children * 2 + 1;
+    let mut firebase = kora_firebase::FirebaseConfig::default();
     if indexed {
-        config.firebase.index_on = [("scores".to_string(), vec!["score".to_string()])].into();
+        firebase.index_on = [("scores".to_string(), vec!["score".to_string()])].into();
     }
-    let running = kora_server::start(config, Kora::builder())
+    let mounts: Vec<Box<dyn kora_server::Mount>> =
+        vec![Box::new(kora_firebase::Firebase::new(firebase))];
+    let running = kora_server::start_with(config, Kora::builder(), mounts)
         .await
         .expect("server starts");
     let mut collection = Map::new();

@@ -1,0 +1,69 @@
+//! The adapter: Firebase's routes on Kora's server, over its own state.
+//!
+//! - [`ws`]: the WebSocket protocol v5 at `/.ws` (one listen per [`listen::Listen`]);
+//! - [`rest`]: REST at `/{path}.json`, and [`stream`]: its event streams;
+//! - [`auth`]: Firebase's tokens and its database secret; [`disconnect`]: `onDisconnect`.
+
+pub mod auth;
+pub mod disconnect;
+pub mod listen;
+pub mod rest;
+pub mod stream;
+pub mod ws;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::routing::{any, get};
+use axum::Router;
+use kora_server::state::AppState;
+
+use crate::write::Shared;
+use crate::FirebaseConfig;
+
+/// The name of Firebase's table in kora.toml (`[firebase]`).
+pub const TABLE: &str = "firebase";
+
+/// Firebase's protocols, mounted on a server with [`kora_server::start_with`].
+pub struct Firebase {
+    config: FirebaseConfig,
+}
+
+impl Firebase {
+    pub fn new(config: FirebaseConfig) -> Self {
+        Firebase { config }
+    }
+}
+
+impl kora_server::Mount for Firebase {
+    fn routes(&self, app: AppState) -> Router {
+        let state = FirebaseState {
+            app,
+            firebase: Arc::new(Shared::new(&self.config)),
+            settings: Arc::new(self.config.clone()),
+        };
+        // REST is every other path ending in `.json`: a catch-all, below the core's routes.
+        Router::new()
+            .route("/.ws", get(ws::upgrade))
+            .route("/{*path}", any(rest::route))
+            .with_state(state)
+    }
+}
+
+/// What Firebase's handlers share: the server's state, and Firebase's own.
+#[derive(Clone)]
+pub struct FirebaseState {
+    pub app: AppState,
+    /// Push ids, indexes, rendered changes.
+    pub firebase: Arc<Shared>,
+    /// The `[firebase]` settings.
+    pub settings: Arc<FirebaseConfig>,
+}
+
+impl Deref for FirebaseState {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}

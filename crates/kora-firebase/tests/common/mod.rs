@@ -1,0 +1,63 @@
+//! A real server with Firebase's protocols mounted, on a random loopback port; Kora's own
+//! WebSocket client and test tokens come from the server's test helpers.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod firebase;
+
+#[path = "../../../kora-server/tests/common/mod.rs"]
+mod kora;
+
+use std::ops::{Deref, DerefMut};
+
+pub use kora::{tokens, url, Client};
+use kora_engine::{Kora, KoraBuilder};
+use kora_firebase::FirebaseConfig;
+use kora_server::{Running, ServerConfig};
+
+/// The server's settings and Firebase's (`c.rules`, `c.firebase.mock_tokens`).
+pub struct Setup {
+    pub server: ServerConfig,
+    pub firebase: FirebaseConfig,
+}
+
+impl Deref for Setup {
+    type Target = ServerConfig;
+
+    fn deref(&self) -> &ServerConfig {
+        &self.server
+    }
+}
+
+impl DerefMut for Setup {
+    fn deref_mut(&mut self) -> &mut ServerConfig {
+        &mut self.server
+    }
+}
+
+/// Starts a server on `memory:` with `builder`'s interceptors and handlers, and Firebase's
+/// protocols.
+pub async fn server_with(builder: KoraBuilder, tweak: impl FnOnce(&mut Setup)) -> Running {
+    let mut setup = Setup {
+        server: ServerConfig {
+            bind: "127.0.0.1:0".into(),
+            store: Some("memory:".into()),
+            ..ServerConfig::default()
+        },
+        firebase: FirebaseConfig::default(),
+    };
+    tweak(&mut setup);
+    start(setup, builder).await
+}
+
+/// Starts a server as `setup` says.
+pub async fn start(setup: Setup, builder: KoraBuilder) -> Running {
+    let firebase = kora_firebase::Firebase::new(setup.firebase);
+    kora_server::start_with(setup.server, builder, vec![Box::new(firebase)])
+        .await
+        .expect("server starts")
+}
+
+pub async fn server() -> Running {
+    server_with(Kora::builder(), |_| {}).await
+}
