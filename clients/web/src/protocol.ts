@@ -16,6 +16,12 @@ export type Mutation = { merge?: { [key in string]?: JsonValue }; delete?: Delet
  */
 export type Condition = { path: string; equals: JsonValue } | { path: string; since: number };
 
+/**
+ * Children ordered by the value at `child` (a path below each child; `""`: its own value)
+ * instead of by key, from `from` to `to` inclusive (docs/protocol.md, "Ordering by a child value").
+ */
+export type ByChild = { child: string; from?: JsonValue; to?: JsonValue };
+
 export type Code = "bad_request" | "invalid_path" | "too_large" | "permission_denied" | "validation_failed" | "not_found" | "conflict" | "unavailable" | "internal";
 
 export type QueryPath = { path: string, 
@@ -27,6 +33,11 @@ min?: string,
  * Largest child key (inclusive, by bytes).
  */
 max?: string, 
+/**
+ * Order the children by the value at a child path instead of by key; `min` and `max`
+ * then bound keys among the children at exactly `by.from` and `by.to`.
+ */
+by?: ByChild, 
 /**
  * First N children (last N with `reverse`).
  */

@@ -22,6 +22,7 @@ pub mod condition;
 pub mod id;
 pub mod key;
 pub mod mutation;
+pub mod order;
 pub mod path;
 pub mod query;
 pub mod records;

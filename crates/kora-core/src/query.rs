@@ -29,6 +29,11 @@ pub struct PathQuery {
     /// Follow changes after answering.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub subscribe: bool,
+    /// Order the children by a child value instead of by key ([`crate::order`]): `min` and
+    /// `max` then bound keys only among children at exactly `from` and `to`. Stores never
+    /// see such a query: the engine reads the children and windows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<crate::order::ByChild>,
 }
 
 impl PathQuery {
@@ -40,9 +45,33 @@ impl PathQuery {
         }
     }
 
-    /// True when the query narrows the children (any of `min`, `max`, `limit`).
+    /// True when the query narrows the children (any of `min`, `max`, `limit`, `by`).
     pub fn is_ranged(&self) -> bool {
-        self.min.is_some() || self.max.is_some() || self.limit.is_some()
+        self.min.is_some() || self.max.is_some() || self.limit.is_some() || self.by.is_some()
+    }
+
+    /// True when which children the query holds can change without any of them changing
+    /// (a `limit`, or an order by child value): a subscription re-reads it on each change.
+    pub fn is_windowed(&self) -> bool {
+        self.limit.is_some() || self.by.is_some()
+    }
+
+    /// The key bounds a change's part is cut to: none for an order by child value, whose
+    /// `min` and `max` are not key ranges.
+    pub fn key_range(&self) -> (Option<&str>, Option<&str>) {
+        match self.by {
+            Some(_) => (None, None),
+            None => (self.min.as_deref(), self.max.as_deref()),
+        }
+    }
+
+    /// The whole subtree at the path, followed as this query is: what is read to window an
+    /// order by child value.
+    pub fn whole(&self) -> PathQuery {
+        PathQuery {
+            subscribe: self.subscribe,
+            ..PathQuery::new(self.path.clone())
+        }
     }
 
     /// True when `key` lies within `min` and `max`.
@@ -119,6 +148,10 @@ fn select_one(tree: &Map<String, Value>, part: &PathQuery) -> Option<Value> {
 }
 
 fn narrow(children: &Map<String, Value>, part: &PathQuery) -> Value {
+    if let Some(by) = &part.by {
+        let node = Value::Object(children.clone());
+        return crate::order::select(part, by, Some(&node)).unwrap_or(Value::Object(Map::new()));
+    }
     let picked = part.pick(children.iter().map(|(k, v)| (k.as_str(), v)));
     Value::Object(
         picked

@@ -95,5 +95,6 @@ pub fn path_query() -> impl Strategy<Value = PathQuery> {
             limit,
             reverse,
             subscribe: false,
+            by: None,
         })
 }

@@ -48,6 +48,8 @@ pub struct Config {
     pub effects: EffectsConfig,
     /// The cluster bus, when several nodes share the store.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// Ordered child indexes for queries ordered by a child value (`crate::index`).
+    pub indexes: crate::index::Declared,
 }
 
 /// How effects are run.
@@ -101,6 +103,7 @@ impl Default for Config {
             gap_timeout: Duration::from_millis(500),
             effects: EffectsConfig::default(),
             cluster: None,
+            indexes: Default::default(),
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub contention: Arc<Contention>,
     /// The store's history (`kora_store::history`): fixed while the store is open.
     pub history: Option<kora_store::History>,
+    /// The ordered child indexes of Kora's queries.
+    pub indexes: crate::index::Indexes<crate::index::Natural>,
 }
 
 impl Kora {
@@ -190,6 +192,8 @@ impl Kora {
         for task in tasks {
             let _ = task.await;
         }
+        // Open indexes follow the store through sessions of this engine: let them go.
+        self.inner.indexes.close().await;
         if let Err(error) = self.inner.store.close().await {
             tracing::warn!(%error, "closing the store");
         }
@@ -276,6 +280,7 @@ impl KoraBuilder {
             Some(cluster) => Some(crate::cluster::Bus::connect(cluster).await?),
             None => None,
         };
+        let indexes = crate::index::Indexes::new(&self.config.indexes);
         let kora = Kora {
             inner: Arc::new(Inner {
                 store,
@@ -295,6 +300,7 @@ impl KoraBuilder {
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
                 contention: Arc::default(),
                 history,
+                indexes,
             }),
         };
         kora.spawn(crate::subscriptions::fan_out(kora.clone(), fanout));

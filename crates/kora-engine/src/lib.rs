@@ -31,6 +31,7 @@ pub mod effects;
 mod error;
 pub mod feed;
 pub mod handler;
+pub mod index;
 pub mod interceptor;
 mod kora;
 pub mod metrics;

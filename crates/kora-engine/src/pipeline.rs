@@ -492,9 +492,11 @@ impl Kora {
         let mut values: Vec<Option<Option<Value>>> = Vec::with_capacity(query.paths.len());
         let mut from_store: Vec<PathQuery> = Vec::new();
         for part in &query.paths {
-            let resolved = self.check_read(ctx, part).await?;
-            if resolved.is_none() {
-                from_store.push(part.clone());
+            let mut resolved = self.check_read(ctx, part).await?;
+            match (&resolved, &part.by) {
+                (Some(_), _) => {}
+                (None, Some(by)) => resolved = Some(self.read_window(ctx, part, by).await?.1),
+                (None, None) => from_store.push(part.clone()),
             }
             values.push(resolved);
         }
@@ -656,6 +658,12 @@ impl Kora {
                 .await?;
         }
         Ok(Arc::new(change))
+    }
+
+    /// Whether a read filter applies at, above or beneath `path`.
+    pub(crate) fn is_filtered(&self, path: &Path) -> bool {
+        self.filters()
+            .any(|r| r.pattern.relation(path.segments()).is_some())
     }
 
     fn filters(&self) -> impl Iterator<Item = &crate::interceptor::Registered> {

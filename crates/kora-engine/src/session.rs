@@ -211,7 +211,7 @@ impl Session {
     /// What a new subscription starts with: a replay after `since` when the log covers it,
     /// else a snapshot (a `Reset` when a resume was asked for).
     async fn initial(&self, query: &PathQuery, since: Option<Resume>) -> Result<Initial, Error> {
-        if let (Some(resume), None) = (&since, query.limit) {
+        if let (Some(resume), false) = (&since, query.is_windowed()) {
             if self.shares(resume).await? {
                 if let Some(replay) = self.replay(query, resume.seq).await? {
                     return Ok(replay);
@@ -293,6 +293,9 @@ impl Session {
 
     /// A subscription's current value, as its subscriber may see it.
     async fn read(&self, query: &PathQuery) -> Result<(Seq, Option<Value>), Error> {
+        if let Some(by) = &query.by {
+            return self.kora.read_window(&self.ctx, query, by).await;
+        }
         let mut snapshot = self
             .kora
             .inner

@@ -246,7 +246,7 @@ pub(crate) fn dispatch(kora: &Kora, committed: &Committed) {
     let mut last: Option<(&Path, &PathQuery, Arc<Mutation>)> = None;
     for entry in &affected {
         let query = &entry.query;
-        let event = if query.limit.is_some() {
+        let event = if query.is_windowed() {
             Event::Touched {
                 subscription: entry.id,
                 seq: change.seq,

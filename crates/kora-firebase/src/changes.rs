@@ -8,74 +8,14 @@
 //! merged branches are walked into. The overwrites never nest, so they can be sent in any
 //! order, or as one `m`.
 
-use kora_core::mutation::Delete;
 use kora_core::Mutation;
 use serde_json::{Map, Value};
 
-use super::node;
+pub use kora_engine::index::Overwrite;
 
-/// The node at `path` becomes `value` (`None`: deleted).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Overwrite {
-    pub path: Vec<String>,
-    pub value: Option<Value>,
-}
-
-/// The overwrites `mutation` makes, in tree order. Paths are absolute.
+/// The overwrites `mutation` makes, in tree order, as Firebase reads them. Paths are absolute.
 pub fn overwrites(mutation: &Mutation) -> Vec<Overwrite> {
-    let mut out = Vec::new();
-    let merge = Value::Object(mutation.merges().clone());
-    walk(
-        &mut Vec::new(),
-        Some(mutation.deletes()),
-        Some(&merge),
-        &mut out,
-    );
-    out
-}
-
-fn walk(
-    prefix: &mut Vec<String>,
-    delete: Option<&Delete>,
-    merge: Option<&Value>,
-    out: &mut Vec<Overwrite>,
-) {
-    if matches!(delete, Some(Delete::All)) {
-        out.push(Overwrite {
-            path: prefix.clone(),
-            value: merge.cloned().and_then(node::normalize),
-        });
-        return;
-    }
-    let merged = match merge {
-        Some(Value::Object(map)) if !map.contains_key(".value") => Some(map),
-        Some(leaf) => {
-            out.push(Overwrite {
-                path: prefix.clone(),
-                value: node::normalize(leaf.clone()),
-            });
-            return;
-        }
-        None => None,
-    };
-    let deleted = match delete {
-        Some(Delete::Children(children)) => Some(children),
-        _ => None,
-    };
-    let mut keys: Vec<&String> = deleted.into_iter().flat_map(|d| d.keys()).collect();
-    keys.extend(merged.into_iter().flat_map(|m| m.keys()));
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        prefix.push(key.clone());
-        walk(
-            prefix,
-            deleted.and_then(|d| d.get(key)),
-            merged.and_then(|m| m.get(key)),
-            out,
-        );
-        prefix.pop();
-    }
+    kora_engine::index::overwrites::<crate::order::FirebaseOrder>(mutation)
 }
 
 /// One overwrite, or several under a common location.

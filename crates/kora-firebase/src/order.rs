@@ -221,6 +221,35 @@ pub fn priority_order(a: (&str, &Value), b: (&str, &Value)) -> Ordering {
     priority_compare(priority_of(a.1), priority_of(b.1)).then_with(|| name_compare(a.0, b.0))
 }
 
+/// Firebase's order, for the engine's ordered child indexes.
+pub struct FirebaseOrder;
+
+impl kora_engine::index::Order for FirebaseOrder {
+    fn values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+        value_compare(a, b)
+    }
+
+    fn keys(a: &str, b: &str) -> Ordering {
+        name_compare(a, b)
+    }
+
+    fn children(node: &Value) -> Vec<(Cow<'_, str>, &Value)> {
+        children(node)
+    }
+
+    fn child_at<'a>(node: &'a Value, path: &[String]) -> Option<&'a Value> {
+        child_at(node, path)
+    }
+
+    fn normalize(value: Value) -> Option<Value> {
+        crate::node::normalize(value)
+    }
+
+    fn is_value(object: &serde_json::Map<String, Value>) -> bool {
+        object.contains_key(".value")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

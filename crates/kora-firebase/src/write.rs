@@ -21,7 +21,6 @@ use crate::FirebaseState;
 use kora_server::http::check_size;
 
 /// State the Firebase transports share across connections.
-#[derive(Default)]
 pub struct Shared {
     /// The last push id handed out, so REST `POST`s get increasing ids.
     pub push_ids: std::sync::Mutex<node::PushIdState>,
@@ -34,8 +33,9 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: &super::FirebaseConfig) -> Self {
         Shared {
+            push_ids: Default::default(),
             indexes: super::index::Indexes::new(&config.index_on),
-            ..Shared::default()
+            rendered: Default::default(),
         }
     }
 }

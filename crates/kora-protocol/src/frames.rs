@@ -1,6 +1,7 @@
 //! The frames of the WebSocket protocol: requests (client → server), replies and pushes
 //! (server → client), and the shapes of each request's result.
 
+use kora_core::order::ByChild;
 use kora_core::{Condition, Limits, Mutation, Path, PathError, PathQuery, Seq, Stamp};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -93,6 +94,11 @@ pub struct QueryPath {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub max: Option<String>,
+    /// Order the children by the value at a child path instead of by key; `min` and `max`
+    /// then bound keys among the children at exactly `by.from` and `by.to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "ByChild")]
+    pub by: Option<ByChild>,
     /// First N children (last N with `reverse`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
@@ -129,6 +135,7 @@ impl QueryPath {
             limit: query.limit,
             reverse: query.reverse,
             subscribe: query.subscribe,
+            by: query.by.clone(),
             since: None,
             history: None,
             sub: None,
@@ -144,6 +151,7 @@ impl QueryPath {
             limit: self.limit,
             reverse: self.reverse,
             subscribe: self.subscribe,
+            by: self.by.clone(),
         })
     }
 

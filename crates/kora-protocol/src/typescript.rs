@@ -33,6 +33,12 @@ export type Mutation = { merge?: { [key in string]?: JsonValue }; delete?: Delet
  * there), or nothing at, beneath or above `path` changed after sequence `since`.
  */
 export type Condition = { path: string; equals: JsonValue } | { path: string; since: number };
+
+/**
+ * Children ordered by the value at `child` (a path below each child; `""`: its own value)
+ * instead of by key, from `from` to `to` inclusive (docs/protocol.md, "Ordering by a child value").
+ */
+export type ByChild = { child: string; from?: JsonValue; to?: JsonValue };
 "#;
 
 /// The whole file.

@@ -137,6 +137,10 @@ pub struct ServerConfig {
     /// The cluster bus: `cluster = "nats://host:4222"` (or `KORA_CLUSTER`, `--cluster`), or a
     /// table `[cluster] nats = "…"`, `subject = "…"`.
     pub cluster: Option<Cluster>,
+    /// Ordered child indexes for queries ordered by a child value (`[indexes]`,
+    /// docs/protocol.md "Ordering by a child value"): collection pattern → child paths,
+    /// `"scores" = ["score"]`, `"users/$uid/posts" = ["meta/date"]`.
+    pub indexes: kora_engine::index::Declared,
     /// Origins whose pages may call the HTTP endpoints (CORS): `["*"]` (the default) for any,
     /// as Firebase does; `[]` for none. Credentials travel as bearer tokens, never cookies,
     /// so allowing an origin lets its pages act only with tokens they hold.
@@ -197,6 +201,7 @@ impl Default for ServerConfig {
             auth: crate::auth::AuthConfig::default(),
             cluster: None,
             tables: Default::default(),
+            indexes: Default::default(),
             cors_origins: vec!["*".to_string()],
             effects: EffectSettings::default(),
             tls_cert: None,

@@ -96,6 +96,7 @@ pub fn engine_config(config: &ServerConfig) -> Config {
         session_queue: config.limits.send_queue,
         max_subscriptions_per_session: config.limits.max_subscriptions,
         effects: config.effects.engine(),
+        indexes: config.indexes.clone(),
         ..Config::default()
     };
     if config.origin != 0 {

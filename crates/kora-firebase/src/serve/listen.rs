@@ -134,13 +134,16 @@ impl Tagged {
                         }
                     }
                 }
-                Ok(Some(window_of(node.as_ref(), &ordered.window(&self.query))))
+                Ok(Some(window_of(
+                    node.as_ref(),
+                    &crate::index::window(ordered, &self.query),
+                )))
             }
             Source::Index { index, keys } => {
                 let fresh = {
                     let mut index = index.lock().await;
                     index.catch_up().await;
-                    index.window(&self.query)
+                    crate::index::window(index.ordered(), &self.query)
                 };
                 let touched = match &update {
                     None => true,

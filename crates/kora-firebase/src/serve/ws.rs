@@ -334,7 +334,10 @@ impl Connection {
             Some(tag) => {
                 let query = FbQuery::from_wire(&wire_query).map_err(Error::bad_request)?;
                 let indexes = &self.state.firebase.indexes;
-                let index = indexes.get(&self.state.kora, &path, &query).await?;
+                let index = match crate::index::indexed_child(&query) {
+                    Some(child) => indexes.get(&self.state.kora, &path, child).await?,
+                    None => None,
+                };
                 if index.is_none() && matches!(query.index, crate::query::Index::Child(_)) {
                     // The SDK then suggests declaring an index, as Firebase's does.
                     warnings.push("no_index");
