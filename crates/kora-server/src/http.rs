@@ -57,11 +57,23 @@ pub fn data_path(state: &AppState, text: Option<&str>) -> Result<Path, Error> {
     )?)
 }
 
-/// Reads `min`, `max`, `limit`, `reverse` (and allows `since`) from query parameters.
+/// Reads `min`, `max`, `limit`, `reverse`, `by`, `from`, `to` (and allows `since`) from
+/// query parameters; `from` and `to` are JSON (`from=5`, `from="a"`).
 pub fn path_query(path: Path, params: &HashMap<String, String>) -> Result<PathQuery, Error> {
     let mut query = PathQuery::new(path);
+    let json = |name: &str, value: &str| {
+        serde_json::from_str::<serde_json::Value>(value).map_err(|_| {
+            Error::bad_request(format!(
+                "{name} {value:?} is not JSON (quote a string: {name}=\"…\")"
+            ))
+        })
+    };
+    let mut by = kora_core::order::ByChild::default();
     for (key, value) in params {
         match key.as_str() {
+            "by" => by.child = value.clone(),
+            "from" => by.from = Some(json("from", value)?),
+            "to" => by.to = Some(json("to", value)?),
             "min" => query.min = Some(value.clone()),
             "max" => query.max = Some(value.clone()),
             "limit" => {
@@ -74,6 +86,15 @@ pub fn path_query(path: Path, params: &HashMap<String, String>) -> Result<PathQu
             "since" | "token" => {}
             other => return Err(Error::bad_request(format!("unknown parameter {other:?}"))),
         }
+    }
+    match params.contains_key("by") {
+        true => query.by = Some(by),
+        false if by.from.is_some() || by.to.is_some() => {
+            return Err(Error::bad_request(
+                "from and to bound a child value: name the child with by=",
+            ))
+        }
+        false => {}
     }
     Ok(query)
 }

@@ -248,3 +248,20 @@ async fn key_bounds_without_the_value_they_apply_at_are_refused() {
         .await;
     assert_eq!(reply["error"]["code"], json!("bad_request"), "{reply}");
 }
+
+/// REST takes the same ordering as parameters.
+#[tokio::test]
+async fn rest_reads_a_window_ordered_by_a_child() {
+    let running = server(false).await;
+    let mut client = Client::connect(&running).await;
+    let mut players = Map::new();
+    for (key, score) in [("a", 3), ("b", 1), ("c", 2)] {
+        players.insert(key.into(), player(Some(score)));
+    }
+    client.mutate(json!({"merge": {"players": players}})).await;
+    let url = common::url(&running, "/v1/data/players?by=stats/score&from=2&limit=1");
+    let value: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    assert_eq!(value, json!({"c": player(Some(2))}));
+    let bad = common::url(&running, "/v1/data/players?from=2");
+    assert_eq!(reqwest::get(bad).await.unwrap().status(), 400);
+}
