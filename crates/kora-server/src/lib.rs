@@ -2,7 +2,8 @@
 //!
 //! Transports over the engine, on one listener:
 //!
-//! - [`ws`]: the WebSocket protocol at `/v1/ws` (docs/protocol.md);
+//! - [`ws`]: the WebSocket protocol at `/v1/ws` (docs/protocol.md), on the connection loop
+//!   every WebSocket protocol shares ([`connection`]);
 //! - [`http`]: REST at `/v1/data/{path}` and `/v1/mutate`, and [`sse`]: change streams;
 //! - [`export`]: `/v1/export/{path}`, the stored leaves as JSON lines;
 //! - [`backup`]: a consistent backup of the store at `/v1/backup`, for the administrator;
@@ -19,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod config;
+pub mod connection;
 pub mod console;
 pub mod effects;
 pub mod error;

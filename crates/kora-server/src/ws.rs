@@ -1,6 +1,7 @@
-//! The WebSocket transport at `/v1/ws`: one task per connection owns the socket and the
-//! session, and selects between the client's frames, the session's pushes, replies from
-//! writes running concurrently, and the heartbeat.
+//! The WebSocket transport at `/v1/ws`: Kora's protocol on the connection loop every
+//! WebSocket protocol shares ([`crate::connection`]: one task per connection owns the socket
+//! and the session, and selects between the client's frames, the session's pushes, replies
+//! from writes running concurrently, and the heartbeat).
 //!
 //! Writes and handler calls run on tasks of their own (at most `MAX_IN_FLIGHT` per
 //! connection) so a client can pipeline them; each write is stamped when its frame is read
@@ -14,17 +15,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query as UrlQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use kora_core::{Mutation, Value};
 use kora_engine::{Context, Error, Initial, Push, Resume, Session, Turns, WriteRequest};
 use serde_json::{json, Map};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite;
 
+use crate::connection::{self, Protocol, Replies, Step};
 use crate::error::ApiError;
 use crate::http::check_size;
 use crate::protocol::{self, Request};
@@ -34,10 +35,6 @@ use kora_protocol::{AuthResult, QueryPath, QueryResult};
 
 /// Writes and calls one connection may have running at once.
 pub const MAX_IN_FLIGHT: usize = 64;
-
-/// Most queued changes one connection turns into pushes before writing them to its socket: a
-/// busy connection sends its backlog in few writes, and still reads its client between them.
-pub const PUSHES_PER_WRITE: usize = 256;
 
 /// Most replies one connection sends in one socket write.
 pub const REPLIES_PER_WRITE: usize = 256;
@@ -112,7 +109,6 @@ struct Connection {
 }
 
 async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: ConnectionGuard) {
-    let (mut sink, mut frames) = socket.split();
     let heartbeat = state.config.heartbeat();
     let mut session = state.kora.session(ctx);
     follow_stored(&mut session).await;
@@ -124,125 +120,64 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         turns: Turns::default(),
     };
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let mut last_heard = Instant::now();
-    loop {
-        let out: Vec<Frame> = tokio::select! {
-            frame = frames.next() => {
-                last_heard = Instant::now();
-                match frame {
-                    Some(Ok(Message::Text(text))) if text.len() > conn.state.config.limits.max_body_bytes => {
-                        // Read whole (up to twice the limit, so the connection survives) and refused.
-                        let limit = conn.state.config.limits.max_body_bytes;
-                        let error = Error::too_large(format!("the message exceeds {limit} bytes"));
-                        let id = protocol::parse(text.as_str()).ok().and_then(|r| r.id().cloned());
-                        vec![protocol::error(id.as_ref(), &error).into()]
-                    }
-                    // Boxed: a request's handling is the largest state of this loop, and an
-                    // idle connection should not carry room for it (docs/benchmarks.md, idle).
-                    Some(Ok(Message::Text(text))) => frames_of(Box::pin(conn.handle(text.as_str())).await),
-                    Some(Ok(Message::Binary(_))) => vec![protocol::error(
-                        None,
-                        &Error::bad_request("binary frames are not supported; send JSON text"),
-                    ).into()],
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Vec::new(),
-                    Some(Err(error)) => {
-                        // The only error worth telling the client about: its frame was too big.
-                        tracing::debug!(%error, "websocket read error");
-                        if exceeds_capacity(error) {
-                            let limit = conn.state.config.limits.max_body_bytes;
-                            let error = Error::too_large(format!("the message exceeds {limit} bytes"));
-                            let _ = sink.send(Message::Text(protocol::error(None, &error).into())).await;
-                        }
-                        break;
-                    }
-                    Some(Ok(Message::Close(_))) | None => break,
-                }
-            }
-            incoming = conn.session.recv() => match incoming {
-                Some(incoming) => {
-                    let pushes = conn.session.process_ready(incoming, PUSHES_PER_WRITE).await;
-                    conn.render(&pushes)
-                }
+    connection::run(socket, &mut conn, heartbeat).await;
+}
+
+impl Protocol for Connection {
+    type Reply = String;
+
+    fn parts(&mut self) -> (&mut Session, &mut Replies<String>) {
+        (&mut self.session, &mut self.replies)
+    }
+
+    async fn text(&mut self, text: Utf8Bytes) -> Step {
+        let limit = self.state.config.limits.max_body_bytes;
+        if text.len() > limit {
+            // Read whole (up to twice the limit, so the connection survives) and refused.
+            let error = Error::too_large(format!("the message exceeds {limit} bytes"));
+            let id = protocol::parse(text.as_str())
+                .ok()
+                .and_then(|r| r.id().cloned());
+            return Step::Send(vec![protocol::error(id.as_ref(), &error).into()]);
+        }
+        Step::Send(frames_of(self.handle(text.as_str()).await))
+    }
+
+    fn binary(&mut self) -> Vec<Frame> {
+        let error = Error::bad_request("binary frames are not supported; send JSON text");
+        vec![protocol::error(None, &error).into()]
+    }
+
+    fn unreadable(&mut self, error: axum::Error) -> Option<Frame> {
+        // The only read error worth telling the client about: its message was too big.
+        if !exceeds_capacity(error) {
+            return None;
+        }
+        let limit = self.state.config.limits.max_body_bytes;
+        let error = Error::too_large(format!("the message exceeds {limit} bytes"));
+        Some(protocol::error(None, &error).into())
+    }
+
+    async fn pushes(&mut self, pushes: Vec<Push>) -> Vec<Frame> {
+        self.render(&pushes)
+    }
+
+    async fn replied(&mut self, reply: String) -> Vec<Frame> {
+        // Pushes already queued go first: a write's reply follows its changes. Every reply
+        // already waiting goes in the same socket write (pipelined writes of one commit
+        // group finish together).
+        let mut replies = vec![reply];
+        while replies.len() < REPLIES_PER_WRITE {
+            match self.replies.try_recv() {
+                Some(reply) => replies.push(reply),
                 None => break,
-            },
-            Some(reply) = conn.replies.recv() => {
-                // Pushes already queued go first: a write's reply follows its changes. Every
-                // reply already waiting goes in the same socket write (pipelined writes of one
-                // commit group finish together).
-                let mut replies = vec![reply];
-                while replies.len() < REPLIES_PER_WRITE {
-                    match conn.replies.try_recv() {
-                        Some(reply) => replies.push(reply),
-                        None => break,
-                    }
-                }
-                // Drained after the replies were taken: each reply was sent once its pushes
-                // were queued, so they are all here.
-                let mut out = conn.drain_pushes().await;
-                out.extend(replies.into_iter().map(Frame::from));
-                out
-            }
-            _ = tick.tick() => {
-                if last_heard.elapsed() > heartbeat * 2 {
-                    tracing::debug!("dropping a silent WebSocket peer");
-                    break;
-                }
-                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break;
-                }
-                Vec::new()
-            }
-        };
-        if out.is_empty() {
-            continue;
-        }
-        // One flush (one write to the socket) for everything this turn produced.
-        for frame in out {
-            if sink.feed(Message::Text(frame)).await.is_err() {
-                return;
             }
         }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.close().await;
-}
-
-/// The replies of a connection's pipelined writes, on their way back to its loop. The channel
-/// is made at the first write: a channel allocates its first block when made, and most
-/// connections only read (docs/benchmarks.md, idle connections).
-pub struct Replies<T> {
-    channel: Option<(mpsc::UnboundedSender<T>, mpsc::UnboundedReceiver<T>)>,
-}
-
-impl<T> Default for Replies<T> {
-    fn default() -> Self {
-        Replies { channel: None }
-    }
-}
-
-impl<T> Replies<T> {
-    /// Where a write sends its reply.
-    pub fn sender(&mut self) -> mpsc::UnboundedSender<T> {
-        self.channel
-            .get_or_insert_with(mpsc::unbounded_channel)
-            .0
-            .clone()
-    }
-
-    /// The next reply; pending while the connection has written nothing. Cancel-safe.
-    pub async fn recv(&mut self) -> Option<T> {
-        match &mut self.channel {
-            Some((_, replied)) => replied.recv().await,
-            None => std::future::pending().await,
-        }
-    }
-
-    /// A reply already waiting.
-    pub fn try_recv(&mut self) -> Option<T> {
-        self.channel.as_mut()?.1.try_recv().ok()
+        // Drained after the replies were taken: each reply was sent once its pushes were
+        // queued, so they are all here.
+        let mut out = self.drain_pushes().await;
+        out.extend(replies.into_iter().map(Frame::from));
+        out
     }
 }
 

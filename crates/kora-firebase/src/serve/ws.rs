@@ -1,4 +1,5 @@
-//! Firebase's WebSocket protocol v5 at `/.ws?v=5&ns=…`: one task per connection handles the
+//! Firebase's WebSocket protocol v5 at `/.ws?v=5&ns=…`, on the server's connection loop
+//! (`kora_server::connection`, as Kora's own protocol): one task per connection handles the
 //! client's requests in order (docs/firebase-protocol.md §7: per-connection FIFO), and passes
 //! the engine's pushes on as Firebase pushes.
 //!
@@ -17,13 +18,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query as UrlQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use kora_core::Mutation;
 use kora_core::PathQuery;
 use kora_engine::{Context, Error, Initial, Push, Resume, Session, Turns};
@@ -37,10 +37,11 @@ use crate::serve::listen::{subscription_id, Listen, Tagged};
 use crate::write::{self, Expect, Refusal};
 use crate::FirebaseState;
 use crate::{wire, Namespace};
+use kora_server::connection::{self, Protocol, Replies, Step};
 use kora_server::error::ApiError;
 use kora_server::rendered::Frame;
 use kora_server::state::ConnectionGuard;
-use kora_server::ws::{Replies, DELIVERY_WAIT, MAX_IN_FLIGHT};
+use kora_server::ws::{DELIVERY_WAIT, MAX_IN_FLIGHT};
 
 /// `GET /.ws`: upgrades to Firebase's protocol.
 pub async fn upgrade(
@@ -80,16 +81,17 @@ struct Connection {
     reply_turns: Turns,
     in_flight: Arc<Semaphore>,
     replies: Replies<Vec<Frame>>,
+    /// Messages split across frames, put together again.
+    whole: wire::Reassembly,
 }
 
 async fn run(
-    socket: WebSocket,
+    mut socket: WebSocket,
     state: FirebaseState,
     namespace: Namespace,
     host: String,
     _guard: ConnectionGuard,
 ) {
-    let (mut sink, mut frames) = socket.split();
     let session_id =
         crate::node::push_id(crate::now_millis(), &mut Default::default()).replace(['-', '_'], "x");
     let hello = wire::hello(crate::now_millis(), &host, &session_id);
@@ -97,13 +99,14 @@ async fn run(
     // browser whose WebSocket never became healthy tries long polling next time, which Kora
     // does not serve (docs/firebase-protocol.md §1.5). Android and iOS ignore it.
     let greeting = [hello, wire::pong()].map(|text| Message::Text(text.into()));
-    if sink
+    if socket
         .send_all(&mut futures_util::stream::iter(greeting.map(Ok)))
         .await
         .is_err()
     {
         return;
     }
+    let heartbeat = state.config.heartbeat();
     let mut conn = Connection {
         session: state.kora.session(state.context()),
         state,
@@ -115,57 +118,9 @@ async fn run(
         reply_turns: Turns::default(),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         replies: Replies::default(),
+        whole: wire::Reassembly::default(),
     };
-    let heartbeat = conn.state.config.heartbeat();
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let mut last_heard = Instant::now();
-    let mut whole = wire::Reassembly::default();
-    loop {
-        let out: Vec<Frame> = tokio::select! {
-            frame = frames.next() => {
-                last_heard = Instant::now();
-                match frame {
-                    Some(Ok(Message::Text(text))) => match whole.feed(text.as_str()) {
-                        // Boxed: see `kora_server::ws` (an idle connection holds no room for it).
-                        Ok(Some(message)) => Box::pin(conn.handle(&message)).await,
-                        Ok(None) => Vec::new(),
-                        Err(error) => {
-                            tracing::debug!(%error, "bad Firebase frame");
-                            break;
-                        }
-                    },
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => Vec::new(),
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                }
-            }
-            incoming = conn.session.recv() => match incoming {
-                Some(incoming) => {
-                    let pushes = conn
-                        .session
-                        .process_ready(incoming, kora_server::ws::PUSHES_PER_WRITE)
-                        .await;
-                    conn.render(pushes).await
-                }
-                None => break,
-            },
-            Some(replies) = conn.replies.recv() => conn.after_writes(replies).await,
-            _ = tick.tick() => {
-                if last_heard.elapsed() > heartbeat * 2 {
-                    break;
-                }
-                // WebSocket pings, never a `0` frame: the JS SDK reads a bare number as a
-                // fragment count (docs/firebase-protocol.md §1.6).
-                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break;
-                }
-                conn.check_expiry()
-            }
-        };
-        if !send_all(&mut sink, out).await {
-            break;
-        }
-    }
-    let _ = sink.close().await;
+    connection::run(socket, &mut conn, heartbeat).await;
     let Connection {
         state,
         session,
@@ -183,21 +138,41 @@ async fn run(
     }
 }
 
-async fn send_all(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    out: Vec<Frame>,
-) -> bool {
-    if out.is_empty() {
-        return true;
+impl Protocol for Connection {
+    type Reply = Vec<Frame>;
+
+    fn parts(&mut self) -> (&mut Session, &mut Replies<Vec<Frame>>) {
+        (&mut self.session, &mut self.replies)
     }
-    for message in out {
-        for frame in wire::frames(message) {
-            if sink.feed(Message::Text(frame)).await.is_err() {
-                return false;
+
+    async fn text(&mut self, text: Utf8Bytes) -> Step {
+        match self.whole.feed(text.as_str()) {
+            Ok(Some(message)) => Step::Send(self.handle(&message).await),
+            Ok(None) => Step::Send(Vec::new()),
+            Err(error) => {
+                tracing::debug!(%error, "bad Firebase frame");
+                Step::Close(Vec::new())
             }
         }
     }
-    sink.flush().await.is_ok()
+
+    async fn pushes(&mut self, pushes: Vec<Push>) -> Vec<Frame> {
+        self.render(pushes).await
+    }
+
+    async fn replied(&mut self, replies: Vec<Frame>) -> Vec<Frame> {
+        self.after_writes(replies).await
+    }
+
+    fn heartbeat(&mut self) -> Vec<Frame> {
+        // WebSocket pings (the loop's), never a `0` frame: the JS SDK reads a bare number as
+        // a fragment count (docs/firebase-protocol.md §1.6).
+        self.check_expiry()
+    }
+
+    fn frames(message: Frame) -> Vec<Frame> {
+        wire::frames(message)
+    }
 }
 
 /// The `p` member of a request body.
