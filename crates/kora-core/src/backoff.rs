@@ -1,5 +1,6 @@
 //! Exponential backoff, the one policy for every retry in Kora: the client's reconnections
-//! and transactions, and the engine's effect retries. Pure: the caller passes the random
+//! and transactions, the engine's effect retries, and a networked store's retries of an
+//! unreachable database. Pure: the caller passes the random
 //! fraction for jitter (`fastrand::f64()` in production, fixed values in tests).
 
 use std::time::Duration;

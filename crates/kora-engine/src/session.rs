@@ -294,7 +294,9 @@ impl Session {
     /// A subscription's current value, as its subscriber may see it.
     async fn read(&self, query: &PathQuery) -> Result<(Seq, Option<Value>), Error> {
         if let Some(by) = &query.by {
-            return self.kora.read_window(&self.ctx, query, by).await;
+            // Boxed: a connection's loop awaits this inline, and a connection that never
+            // reads such a window should not carry room for it.
+            return Box::pin(self.kora.read_window(&self.ctx, query, by)).await;
         }
         let mut snapshot = self
             .kora

@@ -62,8 +62,8 @@ pub trait Protocol: Send {
     }
 
     /// The socket frames one message goes in (itself, unless the protocol splits messages).
-    fn frames(message: Frame) -> Vec<Frame> {
-        vec![message]
+    fn frames(message: Frame) -> impl Iterator<Item = Frame> + Send {
+        std::iter::once(message)
     }
 }
 
@@ -91,13 +91,16 @@ pub async fn run<P: Protocol>(socket: WebSocket, conn: &mut P, heartbeat: Durati
                 }
             }
             incoming = session.recv() => match incoming {
-                Some(incoming) => {
+                // Boxed, like a message's handling: only a busy connection carries room
+                // for turning changes into pushes, or for a write's reply.
+                Some(incoming) => Box::pin(async {
                     let pushes = conn.parts().0.process_ready(incoming, PUSHES_PER_WRITE).await;
                     Step::Send(conn.pushes(pushes).await)
-                }
+                })
+                .await,
                 None => Step::Close(Vec::new()),
             },
-            Some(reply) = replies.recv() => Step::Send(conn.replied(reply).await),
+            Some(reply) = replies.recv() => Step::Send(Box::pin(conn.replied(reply)).await),
             _ = tick.tick() => {
                 if last_heard.elapsed() > heartbeat * 2 {
                     tracing::debug!("dropping a silent WebSocket peer");

@@ -1,7 +1,8 @@
 //! Retrying a networked backend's work: transient failures (the connection, a replica that
 //! did not answer in time) are retried with exponential backoff for [`CONNECT_RETRY_FOR`],
-//! then reported as `StoreError::Unavailable`. Shared by the SQL backends and Cassandra;
-//! each names which of its driver's errors are transient ([`Transient`]).
+//! then reported as `StoreError::Unavailable` (the pauses: `kora_core::backoff`). Shared by
+//! the SQL backends and Cassandra; each names which of its driver's errors are transient
+//! ([`Transient`]).
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +46,8 @@ where
     Fut: std::future::Future<Output = Result<T, AttemptError<E>>>,
 {
     let deadline = tokio::time::Instant::now() + CONNECT_RETRY_FOR;
-    let mut pause = FIRST_RETRY_PAUSE;
+    let backoff = kora_core::backoff::Backoff::new(FIRST_RETRY_PAUSE, MAX_RETRY_PAUSE);
+    let mut failures = 0;
     loop {
         let error = match attempt().await {
             Ok(value) => return Ok(value),
@@ -60,9 +62,10 @@ where
                 "{what}: gave up after {CONNECT_RETRY_FOR:?}: {error}"
             )));
         }
+        let pause = backoff.ceiling(failures);
+        failures += 1;
         tracing::warn!(%error, "{what} failed; retrying in {pause:?}");
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_RETRY_PAUSE);
     }
 }
 

@@ -170,8 +170,8 @@ impl Protocol for Connection {
         self.check_expiry()
     }
 
-    fn frames(message: Frame) -> Vec<Frame> {
-        wire::frames(message)
+    fn frames(message: Frame) -> impl Iterator<Item = Frame> + Send {
+        wire::frames(message).into_iter()
     }
 }
 
