@@ -654,3 +654,67 @@ async fn pipelined_writes_keep_the_connections_order() {
         "the last write wins"
     );
 }
+
+/// A reconnecting client sends the hash of its cached copy with each listen (`h`): when it is
+/// the hash of the server's data, the listen's `ok` comes without the data; otherwise (the
+/// data changed while it was away) the data comes as usual. Plain, tagged and indexed
+/// listens alike.
+#[tokio::test]
+async fn a_listen_whose_hash_matches_gets_its_ok_without_the_data() {
+    let running = server_with(Kora::builder(), |c| {
+        c.firebase.index_on = [("indexed".to_string(), vec!["score".to_string()])].into();
+    })
+    .await;
+    let mut writer = Firebase::connect(&running).await;
+    let scores = json!({"a": {"score": 1}, "b": {"score": 9}, "c": {"score": 12}});
+    for place in ["plain", "tagged", "indexed"] {
+        writer
+            .request("p", json!({"p": format!("/{place}"), "d": scores}))
+            .await;
+    }
+    let query = json!({"l": 2, "vf": "r", "i": "score"});
+    let listens = [
+        ("plain", json!({"p": "/plain"})),
+        ("tagged", json!({"p": "/tagged", "q": query, "t": 1})),
+        ("indexed", json!({"p": "/indexed", "q": query, "t": 2})),
+    ];
+    for (place, listen) in listens {
+        // The first visit: no copy yet.
+        let mut first = Firebase::connect(&running).await;
+        let mut body = listen.clone();
+        body["h"] = json!("");
+        let (pushes, reply) = first.request("q", body.clone()).await;
+        assert_eq!((pushes.len(), &reply["s"]), (1, &json!("ok")), "{place}");
+        let cached = pushes[0]["b"]["d"].clone();
+        let hash = kora_firebase::node::hash(Some(&cached));
+
+        // Back with the same copy: only the ok.
+        let mut again = Firebase::connect(&running).await;
+        body["h"] = json!(hash);
+        let (pushes, reply) = again.request("q", body.clone()).await;
+        assert_eq!(reply["s"], "ok", "{place}");
+        assert!(pushes.is_empty(), "{place}: {pushes:?}");
+        // The listen is live all the same.
+        writer
+            .request("p", json!({"p": format!("/{place}/b/score"), "d": 20}))
+            .await;
+        // A plain listen gets the overwrite; a tagged one its whole window again.
+        let expected = match place {
+            "plain" => "plain/b/score".to_string(),
+            _ => place.to_string(),
+        };
+        let pushed = again.push().await;
+        assert_eq!(pushed["b"]["p"], json!(expected), "{place}: {pushed}");
+
+        // Back with a copy the data has moved past: the data again.
+        let mut stale = Firebase::connect(&running).await;
+        let (pushes, reply) = stale.request("q", body).await;
+        assert_eq!(reply["s"], "ok", "{place}");
+        assert_eq!(pushes.len(), 1, "{place}: {pushes:?}");
+        assert_ne!(pushes[0]["b"]["d"], cached, "{place}");
+        writer
+            .request("p", json!({"p": format!("/{place}/b/score"), "d": 9}))
+            .await;
+    }
+    running.stop().await.ok();
+}

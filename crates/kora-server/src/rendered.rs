@@ -2,11 +2,17 @@
 //!
 //! The fan-out hands every subscription of one path and range the same `Arc<Mutation>` (when
 //! no read filter rewrites it), so the 10,000 subscribers of a busy path would otherwise each
-//! turn the same change into the same JSON. The last few renderings are kept, keyed by the
-//! change (its allocation: an entry holds the `Arc`, so the address is not reused while it is
-//! compared) and by what else the frames depend on (`K`: the subscription's name in Kora's
-//! protocol, the listened location in Firebase's). Because one `Arc` goes only to
-//! subscriptions of one path, the key need not repeat the path.
+//! turn the same change into the same JSON. Renderings are kept by the change (its
+//! allocation: an entry holds the `Arc`, so the address is not reused while it is kept) and
+//! by what else the frames depend on (`K`: the subscription's name in Kora's protocol, the
+//! listened location in Firebase's). Because one `Arc` goes only to subscriptions of one
+//! path, the key need not repeat the path.
+//!
+//! A rendering is kept exactly as long as some receiver may still need it: while a session's
+//! queue still holds its change. Entries whose change only the cache holds are swept as the
+//! cache grows. (Keeping only the last few renderings, as this once did, made a lagging
+//! connection render again what the others had rendered, and the more connections lagged the
+//! more rendering each did: a busy location fell further behind the busier it was.)
 //!
 //! A change that nobody else holds (a read filter gave this receiver its own) cannot be
 //! shared: it is rendered without touching the cache.
@@ -15,7 +21,7 @@
 //! receiver copies a pointer, not the frame. Receivers look up under a read lock and only the
 //! first renderer of a change takes the write lock.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use kora_core::Mutation;
@@ -23,25 +29,35 @@ use kora_core::Mutation;
 /// A WebSocket text frame whose clones share one buffer.
 pub type Frame = axum::extract::ws::Utf8Bytes;
 
-/// Renderings kept: enough for the changes in flight to a few busy locations at once.
-pub const KEPT: usize = 16;
+/// The fewest kept changes at which the cache looks for renderings nobody needs any more;
+/// after a sweep it waits until it has doubled.
+pub const SWEEP_AT_LEAST: usize = 64;
 
-/// Recent renderings (`V`: a frame, or a message's frames), shared by every connection of
-/// one protocol.
+/// The renderings of changes still in flight (`V`: a frame, or a message's frames), shared by
+/// every connection of one protocol.
 pub struct Rendered<K, V> {
-    recent: RwLock<VecDeque<Entry<K, V>>>,
+    kept: RwLock<Kept<K, V>>,
+}
+
+struct Kept<K, V> {
+    /// By the change's address.
+    changes: HashMap<usize, Entry<K, V>>,
+    /// The size at which the next sweep runs.
+    sweep_at: usize,
 }
 
 struct Entry<K, V> {
     change: Arc<Mutation>,
-    key: K,
-    rendered: V,
+    renderings: Vec<(K, V)>,
 }
 
 impl<K, V> Default for Rendered<K, V> {
     fn default() -> Self {
         Rendered {
-            recent: RwLock::new(VecDeque::with_capacity(KEPT)),
+            kept: RwLock::new(Kept {
+                changes: HashMap::new(),
+                sweep_at: SWEEP_AT_LEAST,
+            }),
         }
     }
 }
@@ -59,24 +75,54 @@ impl<K: PartialEq + Clone, V: Clone> Rendered<K, V> {
         // Rendered outside the lock: two connections may both render a change first; the
         // result is the same.
         let rendered = render();
-        if let Ok(mut recent) = self.recent.write() {
-            recent.push_front(Entry {
-                change: change.clone(),
-                key: key.clone(),
-                rendered: rendered.clone(),
-            });
-            recent.truncate(KEPT);
+        if let Ok(mut kept) = self.kept.write() {
+            kept.insert(change, key.clone(), rendered.clone());
         }
         rendered
     }
 
     fn find(&self, change: &Arc<Mutation>, key: &K) -> Option<V> {
-        let recent = self.recent.read().ok()?;
-        recent
-            .iter()
-            .find(|e| Arc::ptr_eq(&e.change, change) && e.key == *key)
-            .map(|e| e.rendered.clone())
+        let kept = self.kept.read().ok()?;
+        let entry = kept.changes.get(&address(change))?;
+        let (_, rendered) = entry.renderings.iter().find(|(k, _)| k == key)?;
+        Some(rendered.clone())
     }
+
+    /// How many changes have renderings kept.
+    pub fn len(&self) -> usize {
+        self.kept.read().map(|k| k.changes.len()).unwrap_or(0)
+    }
+
+    /// Whether no rendering is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K: PartialEq, V> Kept<K, V> {
+    fn insert(&mut self, change: &Arc<Mutation>, key: K, rendered: V) {
+        let entry = self
+            .changes
+            .entry(address(change))
+            .or_insert_with(|| Entry {
+                change: change.clone(),
+                renderings: Vec::new(),
+            });
+        if !entry.renderings.iter().any(|(k, _)| *k == key) {
+            entry.renderings.push((key, rendered));
+        }
+        if self.changes.len() >= self.sweep_at {
+            // Only the cache holds these changes: every receiver has had them.
+            self.changes
+                .retain(|_, entry| Arc::strong_count(&entry.change) > 1);
+            self.sweep_at = (self.changes.len() * 2).max(SWEEP_AT_LEAST);
+        }
+    }
+}
+
+/// A change's identity while it is held.
+fn address(change: &Arc<Mutation>) -> usize {
+    Arc::as_ptr(change) as usize
 }
 
 #[cfg(test)]
@@ -115,19 +161,30 @@ mod tests {
         let (own, _) = shared(json!(1));
         assert_eq!(rendered.get(&own, &0, || 1), 1);
         assert_eq!(rendered.get(&own, &0, || 2), 2);
-        assert!(rendered.recent.read().unwrap().is_empty());
+        assert!(rendered.is_empty());
     }
 
     #[test]
-    fn only_the_last_renderings_are_kept() {
+    fn a_rendering_is_kept_while_its_change_is_held() {
         let rendered = Rendered::<u8, &str>::default();
-        let (first, _held) = shared(json!(0));
+        let (first, held) = shared(json!(0));
         rendered.get(&first, &0, || "first");
-        for n in 0..KEPT {
+        // Many more changes than a sweep's threshold, each delivered and dropped at once.
+        for n in 0..SWEEP_AT_LEAST * 4 {
             let (change, _held) = shared(json!(n));
             rendered.get(&change, &0, || "");
         }
-        assert_eq!(rendered.get(&first, &0, || "again"), "again");
-        assert_eq!(rendered.recent.read().unwrap().len(), KEPT);
+        // A receiver still holding the first change is served its rendering...
+        assert_eq!(rendered.get(&first, &0, || "again"), "first");
+        // ...and the renderings nobody needs are gone.
+        assert!(rendered.len() <= SWEEP_AT_LEAST);
+        drop((first, held));
+        let (change, _held) = shared(json!("last"));
+        for n in 0..SWEEP_AT_LEAST * 2 {
+            let (other, _held) = shared(json!(n));
+            rendered.get(&other, &0, || "");
+        }
+        rendered.get(&change, &0, || "last");
+        assert!(rendered.len() <= SWEEP_AT_LEAST);
     }
 }

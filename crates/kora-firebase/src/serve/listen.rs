@@ -212,13 +212,25 @@ async fn read_children(
 
 impl Listen {
     /// The frames that give the client the listened value, `value` being the node at the
-    /// path now (a first snapshot or a reset; ignored by an indexed listen).
+    /// path now (a first snapshot or a reset; ignored by an indexed listen). None when the
+    /// client already holds it: `known` is the hash of its cached copy (a listen's `h`), and
+    /// a reconnecting client whose copy is current is spared the data (it takes the listen's
+    /// `ok` as confirming its copy, docs/firebase-protocol.md §3.4).
     pub async fn snapshot(
         &mut self,
         value: Option<Value>,
+        known: Option<&str>,
         session: &Session,
     ) -> Result<Vec<Frame>, Error> {
+        let current = |value: &Option<Value>| {
+            known.is_some_and(|known| {
+                !known.is_empty() && crate::node::hash(value.as_ref()) == known
+            })
+        };
         let Some(tagged) = &mut self.tagged else {
+            if current(&value) {
+                return Ok(Vec::new());
+            }
             return Ok(vec![wire::data(
                 &self.location,
                 value.unwrap_or(Value::Null),
@@ -234,6 +246,9 @@ impl Listen {
         }
         let result = tagged.result(&self.path, None, session).await?.flatten();
         tagged.sent = result.clone();
+        if current(&result) {
+            return Ok(Vec::new());
+        }
         Ok(vec![wire::data(
             &self.location,
             result.unwrap_or(Value::Null),

@@ -346,7 +346,8 @@ impl Connection {
             location,
             tagged,
         };
-        let mut out = match listen.snapshot(value, &self.session).await {
+        let known = body.get("h").and_then(Value::as_str);
+        let mut out = match listen.snapshot(value, known, &self.session).await {
             Ok(messages) => messages,
             Err(error) => {
                 self.session.unsubscribe(&id);
@@ -546,7 +547,7 @@ impl Connection {
                     let Some(listen) = self.listens.get_mut(&id) else {
                         continue;
                     };
-                    (id, listen.snapshot(value, &self.session).await)
+                    (id, listen.snapshot(value, None, &self.session).await)
                 }
                 Push::Ended { id, .. } => (id, Err(Error::permission_denied("read revoked"))),
             };
