@@ -4,36 +4,13 @@
 //     process that trusts the CA (NODE_EXTRA_CA_CERTS, which Node reads only at start).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { NAMESPACE, freePort, koraOnly } from './harness.mjs';
-
-/** A CA and a server certificate for localhost it signs, as PEM files in `dir`. */
-function certificates(dir) {
-  execFileSync(path.join(import.meta.dirname, '../../scripts/test-certificates'), [dir], { stdio: 'pipe' });
-  const file = (name) => path.join(dir, name);
-  return { ca: file('ca.crt'), cert: file('server.crt'), key: file('server.key') };
-}
-
-/** Runs `script` (an ES module) in a Node that trusts `ca`; its stdout, or throws with stderr. */
-function runNode(script, ca) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: import.meta.dirname,
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: ca },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`))));
-  });
-}
+import { NAMESPACE, certificates, freePort, koraOnly, runNode, untilHealthy } from './harness.mjs';
 
 test('the SDK sets, listens and reads over wss:// with a certificate from a private CA',
   { skip: koraOnly('serves its own TLS'), timeout: 60_000 }, async () => {
@@ -56,17 +33,7 @@ test('the SDK sets, listens and reads over wss:// with a certificate from a priv
       console.log(JSON.stringify({ heard, read }));
       process.exit(0);
     `;
-    // The server is listening once its healthz answers over TLS (curl trusts the CA too).
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        execFileSync('curl', ['-sf', '--cacert', files.ca, `https://localhost:${port}/healthz`], { stdio: 'pipe' });
-        break;
-      } catch (e) {
-        if (Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await untilHealthy(port, files.ca);
     const out = JSON.parse(await runNode(script, files.ca));
     assert.deepEqual(out, { heard: { captain: 'Jack' }, read: { captain: 'Jack' } });
     // This process does not trust the CA: its TLS check refuses the server, so the run above

@@ -10,7 +10,7 @@
 // - waiting helpers: waitFor, within, Recorder, readOnce/read — tests wait on events with
 //   timeouts, never on fixed sleeps.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -393,6 +393,86 @@ export function mockToken(claims) {
 export function uniquePath(label = '') {
   const id = randomBytes(6).toString('hex');
   return label ? `t/${label}-${id}` : `t/${id}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+/** A CA and a server certificate for localhost it signs, as PEM files in `dir`. */
+export function certificates(dir) {
+  execFileSync(path.join(import.meta.dirname, '../../scripts/test-certificates'), [dir], { stdio: 'pipe' });
+  const file = (name) => path.join(dir, name);
+  return { ca: file('ca.crt'), cert: file('server.crt'), key: file('server.key') };
+}
+
+/** Runs `script` (an ES module) in a Node that trusts `ca`; its stdout, or throws with stderr. */
+/** The environment of a Node child trusting `ca`: this one's, without an emulator host that an
+ *  Admin SDK test of this process set (the child speaks to the server it is given). */
+function childEnv(ca) {
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: ca };
+  delete env.FIREBASE_DATABASE_EMULATOR_HOST;
+  return env;
+}
+
+export function runNode(script, ca) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: import.meta.dirname,
+      env: childEnv(ca),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`))));
+  });
+}
+
+/**
+ * A `kora serve` over TLS with a CA made for it (scripts/test-certificates), in a directory of
+ * its own holding `config` (kora.toml text) and `rules` (as for startKora), if given; waits
+ * until it answers. Returns `{port, ca, stop}`.
+ */
+export async function startTlsKora({ config, rules } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kora-tls-'));
+  const files = certificates(dir);
+  const args = ['serve', '--store', 'memory:', '--tls-cert', files.cert, '--tls-key', files.key, '--log', 'warn'];
+  if (config !== undefined) {
+    fs.writeFileSync(path.join(dir, 'kora.toml'), config);
+    args.push('--config', 'kora.toml');
+  }
+  if (rules !== undefined) {
+    fs.writeFileSync(path.join(dir, 'kora.rules.yaml'), rulesYaml(rules));
+    args.push('--rules', 'kora.rules.yaml');
+  }
+  const port = await freePort();
+  const kora = spawn(process.env.KORA_BIN, [...args, '--bind', `127.0.0.1:${port}`], { cwd: dir, stdio: 'inherit' });
+  const stop = () => {
+    kora.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await untilHealthy(port, files.ca);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return { port, ca: files.ca, stop };
+}
+
+/** Waits until a TLS server on `port` answers `/healthz` (curl trusting `ca`), at most 30 s. */
+export async function untilHealthy(port, ca) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      execFileSync('curl', ['-sf', '--cacert', ca, `https://localhost:${port}/healthz`], { stdio: 'pipe' });
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
