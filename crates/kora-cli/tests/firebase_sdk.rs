@@ -29,7 +29,14 @@ fn python_admin_sdk(suite: &Path) -> bool {
         && run(
             suite,
             &python,
-            &["-m", "pip", "install", "-q", "-r", "admin-python/requirements.txt"],
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                "admin-python/requirements.txt",
+            ],
         )
 }
 
