@@ -242,18 +242,10 @@ impl Node {
             }
             return;
         }
-        let (lower, first) = match after {
-            Some([first, ..]) => (Bound::Included(first.as_str()), Some(first.as_str())),
-            _ => (Bound::Unbounded, None),
-        };
-        for (key, child) in self.children.range::<str, _>((lower, Bound::Unbounded)) {
+        for (key, child, child_after) in self.children_after(after) {
             if out.len() >= limit {
                 return;
             }
-            let child_after = match after {
-                Some([_, rest @ ..]) if Some(key.as_str()) == first => Some(rest),
-                _ => None,
-            };
             prefix.push(key.to_string());
             child.collect_leaves(prefix, child_after, limit, out);
             prefix.pop();
@@ -278,22 +270,36 @@ impl Node {
         }
         // `after` naming this node itself: everything beneath it comes after.
         let after = after.filter(|rest| !rest.is_empty());
-        let (lower, first) = match after {
-            Some([first, ..]) => (Bound::Included(first.as_str()), Some(first.as_str())),
-            _ => (Bound::Unbounded, None),
-        };
-        for (key, child) in self.children.range::<str, _>((lower, Bound::Unbounded)) {
+        for (key, child, child_after) in self.children_after(after) {
             if out.len() >= limit {
                 return;
             }
-            let child_after = match after {
-                Some([_, rest @ ..]) if Some(key.as_str()) == first => Some(rest),
-                _ => None,
-            };
             prefix.push(key.to_string());
             child.collect_stamped(prefix, child_after, limit, out);
             prefix.pop();
         }
+    }
+
+    /// The children a page resuming `after` (a path relative to this node) still visits, in
+    /// key order, each with the part of `after` beneath it: the first child on `after`'s way
+    /// resumes after its rest, the ones following it start from their beginning.
+    fn children_after<'a>(
+        &'a self,
+        after: Option<&'a [String]>,
+    ) -> impl Iterator<Item = (&'a CompactString, &'a Node, Option<&'a [String]>)> {
+        let (lower, first) = match after {
+            Some([first, ..]) => (Bound::Included(first.as_str()), Some(first.as_str())),
+            _ => (Bound::Unbounded, None),
+        };
+        self.children
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(move |(key, child)| {
+                let child_after = match after {
+                    Some([_, rest @ ..]) if Some(key.as_str()) == first => Some(rest),
+                    _ => None,
+                };
+                (key, child, child_after)
+            })
     }
 
     fn find<S: AsRef<str>>(&self, path: &[S]) -> Option<&Node> {

@@ -168,6 +168,17 @@ impl FbQuery {
         let start = wire_bound(obj, "sp", "sn", "sin")?;
         let end = wire_bound(obj, "ep", "en", "ein")?;
         let limit = wire_limit(obj, start.is_some())?;
+        FbQuery::checked(index, start, end, limit)
+    }
+
+    /// The query of these parts, if its bounds are values its index can order
+    /// ([`FbQuery::validate`]).
+    fn checked(
+        index: Index,
+        start: Option<Bound>,
+        end: Option<Bound>,
+        limit: Option<Limit>,
+    ) -> Result<FbQuery, String> {
         let query = FbQuery {
             index,
             start,

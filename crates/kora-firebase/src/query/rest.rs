@@ -43,14 +43,7 @@ impl FbQuery {
         let index = parse_order_by(order_by)?;
         let (start, end) = rest_range(&param)?;
         let limit = rest_limit(param("limitToFirst"), param("limitToLast"))?;
-        let query = FbQuery {
-            index,
-            start,
-            end,
-            limit,
-        };
-        query.validate()?;
-        Ok(Some(query))
+        FbQuery::checked(index, start, end, limit).map(Some)
     }
 }
 
