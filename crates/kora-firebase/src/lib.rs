@@ -11,7 +11,7 @@
 //! keys), so Kora's tree and a Firebase client's view are the same JSON.
 //!
 //! [`serve`] is the adapter: the WebSocket protocol v5 at `/.ws`, REST at `/{path}.json` and
-//! its event streams, mounted on Kora's server ([`Firebase`], a [`kora_server::Mount`]) with
+//! its event streams, mounted on Kora's server ([`Firebase`], a [`kora_transport::Mount`]) with
 //! its own state and the `[firebase]` table of kora.toml.
 
 pub mod changes;

@@ -4,7 +4,7 @@
 use kora_engine::{Code, Error};
 use serde_json::{json, Map, Value};
 
-use kora_server::rendered::Frame;
+use kora_transport::rendered::Frame;
 
 /// Longest frame Firebase clients send and expect; longer messages are split.
 pub const MAX_FRAME_CHARS: usize = 16_384;

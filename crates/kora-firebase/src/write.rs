@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::node;
 use crate::FirebaseState;
-use kora_server::http::check_size;
+use kora_transport::http::check_size;
 
 /// State the Firebase transports share across connections.
 pub struct Shared {
@@ -27,7 +27,7 @@ pub struct Shared {
     /// The `orderByChild` indexes.
     pub indexes: super::index::Indexes,
     /// Recent changes rendered for default listens, by listened location.
-    pub rendered: kora_server::rendered::Rendered<String, Vec<kora_server::rendered::Frame>>,
+    pub rendered: kora_transport::rendered::Rendered<String, Vec<kora_transport::rendered::Frame>>,
 }
 
 impl Shared {

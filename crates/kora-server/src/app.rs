@@ -8,9 +8,9 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::mount::Mount;
-use crate::state::AppState;
 use crate::{backup, console, effects, export, http, metrics, web_client, ws};
+use kora_transport::mount::Mount;
+use kora_transport::state::AppState;
 
 /// Every route of the server: the core's, then those of `mounts`.
 pub fn router(state: AppState, mounts: &[Box<dyn Mount>]) -> Router {
@@ -49,7 +49,7 @@ pub fn router(state: AppState, mounts: &[Box<dyn Mount>]) -> Router {
     mounts
         .iter()
         .fold(core, |app, mount| app.merge(mount.routes(state.clone())))
-        .fallback(http::not_found)
+        .fallback(kora_transport::http::not_found)
         .layer(cors)
         .layer(TraceLayer::new_for_http())
 }

@@ -18,8 +18,8 @@ use futures_util::stream;
 use kora_engine::Error;
 use tokio::sync::mpsc;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use kora_transport::error::ApiError;
+use kora_transport::state::AppState;
 
 /// Chunks of the backup (each about 1 MiB, the store's write buffer) held between the
 /// store and a client that reads slower than the store writes.

@@ -20,8 +20,8 @@ use axum::Json;
 use kora_engine::Error;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use kora_transport::error::ApiError;
+use kora_transport::state::AppState;
 
 /// Dead effects listed when the request names no `limit`.
 pub const DEFAULT_DEAD_LISTED: usize = 100;

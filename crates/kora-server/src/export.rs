@@ -23,9 +23,9 @@ use kora_core::{Path, Value};
 use kora_engine::{Context, Error, Kora};
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::http::data_path;
-use crate::state::AppState;
+use kora_transport::error::ApiError;
+use kora_transport::state::AppState;
 
 /// Leaves read from the store per page.
 pub const EXPORT_PAGE: usize = 1_000;

@@ -21,7 +21,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
+use kora_transport::state::AppState;
 
 /// Reads the engine's metrics (and the server's connection count) at each scrape.
 struct EngineMetrics {

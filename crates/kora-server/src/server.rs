@@ -13,14 +13,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::router;
-use crate::config::ServerConfig;
-use crate::state::AppState;
+use kora_transport::config::ServerConfig;
+use kora_transport::state::AppState;
 
 /// The server could not start or failed while running.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] kora_transport::config::ConfigError),
     #[error("{0}")]
     Engine(#[from] kora_engine::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -31,7 +31,7 @@ pub enum ServerError {
     #[error("{0}")]
     Insecure(String),
     #[error(transparent)]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(#[from] kora_transport::auth::AuthError),
     #[error("rules: {0}")]
     Rules(#[from] kora_rules::LoadError),
     #[error(transparent)]
@@ -138,7 +138,7 @@ pub async fn start_with(
 ) -> Result<Running, ServerError> {
     let addr = config.bind_addr()?;
     check_exposure(&config, &addr)?;
-    let verifier = crate::auth::Verifier::from_config(&config.auth)?;
+    let verifier = kora_transport::auth::Verifier::from_config(&config.auth)?;
     let mut builder = builder;
     let mut background = Vec::new();
     if let Some(path) = &config.rules {

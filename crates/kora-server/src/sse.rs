@@ -28,8 +28,8 @@ use kora_engine::{Error, Initial, Push, Resume};
 use kora_store::Seq;
 use serde_json::json;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use kora_transport::error::ApiError;
+use kora_transport::state::AppState;
 
 /// How often an idle stream sends a comment, so proxies keep it open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -105,7 +105,7 @@ pub async fn stream(
             Push::Reset { seq, value, .. } => value_event(seq, value),
             Push::Ended { error, .. } => Event::default()
                 .event("error")
-                .data(crate::error::body(&error).to_string()),
+                .data(kora_transport::error::body(&error).to_string()),
         };
         Some((Ok(event), (session, guard)))
     });

@@ -1,5 +1,5 @@
 //! The WebSocket transport at `/v1/ws`: Kora's protocol on the connection loop every
-//! WebSocket protocol shares ([`crate::connection`]: one task per connection owns the socket
+//! WebSocket protocol shares ([`kora_transport::connection`]: one task per connection owns the socket
 //! and the session, and selects between the client's frames, the session's pushes, replies
 //! from writes running concurrently, and the heartbeat).
 //!
@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::ws::{Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query as UrlQuery, State};
@@ -25,22 +25,18 @@ use serde_json::{json, Map};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite;
 
-use crate::connection::{self, Protocol, Replies, Step};
-use crate::error::ApiError;
-use crate::http::check_size;
 use crate::protocol::{self, Request};
-use crate::rendered::{Frame, Rendered};
-use crate::state::{AppState, ConnectionGuard};
 use kora_protocol::{AuthResult, QueryPath, QueryResult};
-
-/// Writes and calls one connection may have running at once.
-pub const MAX_IN_FLIGHT: usize = 64;
+use kora_transport::connection::{
+    self, configured, Protocol, Replies, Step, DELIVERY_WAIT, MAX_IN_FLIGHT,
+};
+use kora_transport::error::ApiError;
+use kora_transport::http::check_size;
+use kora_transport::rendered::{Frame, Rendered};
+use kora_transport::state::{AppState, ConnectionGuard};
 
 /// Most replies one connection sends in one socket write.
 pub const REPLIES_PER_WRITE: usize = 256;
-
-/// Longest a write's reply waits for the fan-out to queue the write's pushes.
-pub const DELIVERY_WAIT: Duration = Duration::from_secs(5);
 
 /// `GET /v1/ws`: upgrades to the Kora protocol. A token in the handshake (`Authorization`
 /// header or `?token=`) authenticates the connection from the start.
@@ -56,15 +52,6 @@ pub async fn upgrade(
     Ok(configured(ws, &state.config.limits)
         .on_upgrade(move |socket| connection(socket, state, ctx, guard))
         .into_response())
-}
-
-/// `ws` with the configured buffers, and room for a message over the body limit (up to
-/// twice it) so an oversized one can be refused with a reply instead of a dropped socket.
-pub fn configured(ws: WebSocketUpgrade, limits: &crate::config::Limits) -> WebSocketUpgrade {
-    ws.read_buffer_size(limits.ws_read_buffer_bytes)
-        .write_buffer_size(limits.ws_read_buffer_bytes)
-        .max_message_size(limits.max_body_bytes.saturating_mul(2))
-        .max_frame_size(limits.max_body_bytes.saturating_mul(2))
 }
 
 /// A token bucket: `per_second` messages a second, bursts of as many.
@@ -207,7 +194,7 @@ async fn follow_stored(session: &mut Session) {
 }
 
 /// A push as a frame (a change's frame is rendered once for the subscriptions of the same name
-/// that receive the same change: see [`crate::rendered`]).
+/// that receive the same change: see [`kora_transport::rendered`]).
 fn render(push: &Push, rendered: &Rendered<String, Frame>) -> Frame {
     match push {
         Push::Change {
@@ -274,8 +261,8 @@ impl Connection {
         let leeway = self.state.config.auth.leeway_secs;
         let lapses_at = ctx
             .auth()
-            .and_then(|claims| crate::auth::lapses_at(&claims, leeway));
-        let expired = crate::auth::lapsed(lapses_at);
+            .and_then(|claims| kora_transport::auth::lapses_at(&claims, leeway));
+        let expired = kora_transport::auth::lapsed(lapses_at);
         if !expired {
             return Vec::new();
         }

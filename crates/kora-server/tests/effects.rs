@@ -221,7 +221,7 @@ async fn a_short_admin_secret_stops_the_server() {
     let config = kora_server::ServerConfig {
         bind: "127.0.0.1:0".into(),
         store: Some("memory:".into()),
-        auth: kora_server::auth::AuthConfig {
+        auth: kora_server::transport::auth::AuthConfig {
             admin_secret: Some("short".into()),
             ..Default::default()
         },

@@ -18,7 +18,7 @@ pub enum Identity {
     /// Claims: `auth` in the rules. Firebase's `uid` is added (from `user_id` or `sub`) when
     /// absent, and `sub` from `user_id`, so rules written either way find the user.
     /// `expires`: seconds since the epoch at which the identity lapses, its token's `exp` plus
-    /// the verifier's leeway (`kora_server::auth::lapses_at`; none for the
+    /// the verifier's leeway (`kora_transport::auth::lapses_at`; none for the
     /// emulator's unsigned tokens, which carry `exp: 3600` whatever the date, as the
     /// emulator ignores it).
     User { claims: Value, expires: Option<u64> },
@@ -42,7 +42,7 @@ pub fn identify(state: &FirebaseState, token: &str) -> Result<Identity, Error> {
     }
     match state.authenticate(Some(token))? {
         Some(claims) => Ok(Identity::User {
-            expires: kora_server::auth::lapses_at(&claims, state.config.auth.leeway_secs),
+            expires: kora_transport::auth::lapses_at(&claims, state.config.auth.leeway_secs),
             claims: with_uid(claims),
         }),
         None => Err(Error::permission_denied("no token")),

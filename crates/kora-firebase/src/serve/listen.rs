@@ -20,7 +20,7 @@ use crate::query::Index;
 use crate::changes::{overwrites, update_under, Update};
 use crate::query::FbQuery;
 use crate::wire;
-use kora_server::rendered::{Frame, Rendered};
+use kora_transport::rendered::{Frame, Rendered};
 
 /// A listen's identity on its connection: the tag of a tagged one; the path and query object
 /// of a default one (an untagged `orderBy…` listen is its own listen beside the plain one).

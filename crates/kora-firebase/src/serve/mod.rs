@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::routing::{any, get};
 use axum::Router;
-use kora_server::state::AppState;
+use kora_transport::state::AppState;
 
 use crate::write::Shared;
 use crate::FirebaseConfig;
@@ -24,7 +24,7 @@ use crate::FirebaseConfig;
 /// The name of Firebase's table in kora.toml (`[firebase]`).
 pub const TABLE: &str = "firebase";
 
-/// Firebase's protocols, mounted on a server with [`kora_server::start_with`].
+/// Firebase's protocols, mounted on a server with `kora_server::start_with`.
 pub struct Firebase {
     config: FirebaseConfig,
 }
@@ -35,7 +35,7 @@ impl Firebase {
     }
 }
 
-impl kora_server::Mount for Firebase {
+impl kora_transport::Mount for Firebase {
     fn routes(&self, app: AppState) -> Router {
         let state = FirebaseState {
             app,

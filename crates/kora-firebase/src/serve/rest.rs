@@ -15,7 +15,7 @@ use crate::query::FbQuery;
 use crate::write::{self, Expect, Refusal};
 use crate::FirebaseState;
 use crate::{node, Namespace};
-use kora_server::http::JsonBody;
+use kora_transport::http::JsonBody;
 
 /// An error as Firebase's REST API answers it.
 pub struct RestError {
@@ -30,7 +30,7 @@ impl From<Error> for RestError {
         let status = match error.code {
             // Firebase answers 401 for both: a `.validate` failure is a denial too.
             Code::PermissionDenied | Code::ValidationFailed => StatusCode::UNAUTHORIZED,
-            code => kora_server::error::status(code),
+            code => kora_transport::error::status(code),
         };
         RestError {
             status,
@@ -86,7 +86,7 @@ pub async fn route(
 ) -> Response {
     let firebase = state.settings.enabled && request.uri().path().ends_with(".json");
     if !firebase {
-        return kora_server::http::not_found().await.into_response();
+        return kora_transport::http::not_found().await.into_response();
     }
     match serve(state, peer, request).await {
         Ok(response) => response,
@@ -133,7 +133,7 @@ async fn serve(
     let namespace = Namespace::new(&state.settings, params.get("ns"))?;
     let path = namespace.path(&text, &state.config.path_limits())?;
     let headers = request.headers().clone();
-    let token = kora_server::auth::presented(&headers, None)
+    let token = kora_transport::auth::presented(&headers, None)
         .or_else(|| params.get("auth"))
         .or_else(|| params.get("access_token"));
     let (ctx, expires) = crate::serve::auth::context(&state, token)?;

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 
 use crate::changes::{overwrites, update_under, Update};
 use crate::FirebaseState;
-use kora_server::state::ConnectionGuard;
+use kora_transport::state::ConnectionGuard;
 
 fn event(name: &str, data: Value) -> Event {
     Event::default().event(name).data(data.to_string())
@@ -76,7 +76,7 @@ impl Live {
         if self.expired() {
             return Some(self.revoked());
         }
-        let wait = match kora_server::auth::until_lapse(self.expires) {
+        let wait = match kora_transport::auth::until_lapse(self.expires) {
             Some(left) => self.keep_alive.min(left),
             None => self.keep_alive,
         };
@@ -119,7 +119,7 @@ impl Live {
     }
 
     fn expired(&self) -> bool {
-        kora_server::auth::lapsed(self.expires)
+        kora_transport::auth::lapsed(self.expires)
     }
 
     fn revoked(&mut self) -> Vec<Event> {

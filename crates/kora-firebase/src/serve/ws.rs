@@ -1,5 +1,5 @@
 //! Firebase's WebSocket protocol v5 at `/.ws?v=5&ns=…`, on the server's connection loop
-//! (`kora_server::connection`, as Kora's own protocol): one task per connection handles the
+//! (`kora_transport::connection`, as Kora's own protocol): one task per connection handles the
 //! client's requests in order (docs/firebase-protocol.md §7: per-connection FIFO), and passes
 //! the engine's pushes on as Firebase pushes.
 //!
@@ -37,11 +37,11 @@ use crate::serve::listen::{subscription_id, Listen, Tagged};
 use crate::write::{self, Expect, Refusal};
 use crate::FirebaseState;
 use crate::{wire, Namespace};
-use kora_server::connection::{self, Protocol, Replies, Step};
-use kora_server::error::ApiError;
-use kora_server::rendered::Frame;
-use kora_server::state::ConnectionGuard;
-use kora_server::ws::{DELIVERY_WAIT, MAX_IN_FLIGHT};
+use kora_transport::connection::{self, Protocol, Replies, Step};
+use kora_transport::connection::{DELIVERY_WAIT, MAX_IN_FLIGHT};
+use kora_transport::error::ApiError;
+use kora_transport::rendered::Frame;
+use kora_transport::state::ConnectionGuard;
 
 /// `GET /.ws`: upgrades to Firebase's protocol.
 pub async fn upgrade(
@@ -62,9 +62,11 @@ pub async fn upgrade(
         .map(String::from)
         .unwrap_or_else(|| state.config.bind.clone());
     let guard = state.admit(peer.ip())?;
-    Ok(kora_server::ws::configured(ws, &state.config.limits)
-        .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
-        .into_response())
+    Ok(
+        kora_transport::connection::configured(ws, &state.config.limits)
+            .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
+            .into_response(),
+    )
 }
 
 struct Connection {
@@ -514,7 +516,7 @@ impl Connection {
 
     /// Drops an expired identity and tells the client, which then re-authenticates.
     fn check_expiry(&mut self) -> Vec<Frame> {
-        if !kora_server::auth::lapsed(self.expires) {
+        if !kora_transport::auth::lapsed(self.expires) {
             return Vec::new();
         }
         self.expires = None;

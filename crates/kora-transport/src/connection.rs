@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 use kora_engine::{Push, Session};
 use tokio::sync::mpsc;
@@ -20,6 +20,21 @@ use crate::rendered::Frame;
 /// Most queued changes one connection turns into pushes before writing them to its socket: a
 /// busy connection sends its backlog in few writes, and still reads its client between them.
 pub const PUSHES_PER_WRITE: usize = 256;
+
+/// Writes and calls one connection may have running at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Longest a write's reply waits for the fan-out to queue the write's pushes.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(5);
+
+/// `ws` with the configured buffers, and room for a message over the body limit (up to
+/// twice it) so an oversized one can be refused with a reply instead of a dropped socket.
+pub fn configured(ws: WebSocketUpgrade, limits: &crate::config::Limits) -> WebSocketUpgrade {
+    ws.read_buffer_size(limits.ws_read_buffer_bytes)
+        .write_buffer_size(limits.ws_read_buffer_bytes)
+        .max_message_size(limits.max_body_bytes.saturating_mul(2))
+        .max_frame_size(limits.max_body_bytes.saturating_mul(2))
+}
 
 /// What a client's message leads to.
 pub enum Step {
