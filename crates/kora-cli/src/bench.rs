@@ -27,6 +27,7 @@ use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
+mod frames;
 mod increments;
 
 #[derive(Args, Clone)]
@@ -146,44 +147,32 @@ impl Protocol {
             }
         }
     }
-
-    /// A reply's request id and whether it succeeded. Frames are read as plain JSON, not as
-    /// `kora_protocol::ServerFrame`s: the generator shares the machine with the server and
-    /// needs two fields of each frame.
-    fn reply(self, frame: &Value) -> Option<(u64, bool)> {
-        match self {
-            Protocol::Kora => Some((frame["id"].as_u64()?, frame.get("error").is_none())),
-            Protocol::Firebase => {
-                let d = &frame["d"];
-                Some((d["r"].as_u64()?, d["b"]["s"] == "ok"))
-            }
-        }
-    }
-
-    /// The data a change push carries (`None`: not a change).
-    fn change(self, frame: &Value) -> Option<&Value> {
-        match self {
-            Protocol::Kora => (frame["push"] == "change").then(|| &frame["mutation"]["merge"]),
-            Protocol::Firebase => {
-                let d = &frame["d"];
-                let pushed = d.get("r").is_none() && (d["a"] == "d" || d["a"] == "m");
-                pushed.then(|| &d["b"]["d"])
-            }
-        }
-    }
 }
 
-/// Whole messages as JSON: Firebase's fragmented messages are reassembled by the server's own
-/// reader (`firebase::wire::Reassembly`: a frame holding only a number announces that many
-/// frames making up the next message); Kora's frames pass through whole.
-#[derive(Default)]
-struct Fragments(Reassembly);
+/// Whole messages, read for what the generator needs ([`frames`]): Firebase's fragmented
+/// messages are reassembled by the server's own reader (`firebase::wire::Reassembly`: a
+/// frame holding only a number announces that many frames making up the next message);
+/// Kora's frames pass through whole.
+struct Fragments {
+    protocol: Protocol,
+    reassembly: Reassembly,
+}
 
 impl Fragments {
-    /// The message `frame` completes, if any.
-    fn feed(&mut self, frame: &str) -> Result<Option<Value>> {
-        match self.0.feed(frame).map_err(|e| anyhow!("{e}"))? {
-            Some(text) => Ok(Some(serde_json::from_str(&text)?)),
+    fn new(protocol: Protocol) -> Self {
+        Fragments {
+            protocol,
+            reassembly: Reassembly::default(),
+        }
+    }
+
+    /// What the message `frame` completes says, if it completes one.
+    fn feed(&mut self, frame: &str) -> Result<Option<frames::Seen>> {
+        if self.protocol == Protocol::Kora {
+            return Ok(Some(frames::read(self.protocol, frame)?));
+        }
+        match self.reassembly.feed(frame).map_err(|e| anyhow!("{e}"))? {
+            Some(text) => Ok(Some(frames::read(self.protocol, &text)?)),
             None => Ok(None),
         }
     }
@@ -398,7 +387,7 @@ async fn subscribe_loop(
     totals: &Totals,
     origin: Instant,
 ) -> Result<()> {
-    let mut fragments = Fragments::default();
+    let mut fragments = Fragments::new(args.protocol);
     let mut listening = args.protocol == Protocol::Kora;
     loop {
         let frame = match socket.next().await {
@@ -406,23 +395,21 @@ async fn subscribe_loop(
             Some(frame) => frame?,
         };
         let Message::Text(text) = frame else { continue };
-        let Some(value) = fragments.feed(text.as_str())? else {
+        let Some(seen) = fragments.feed(text.as_str())? else {
             continue;
         };
         if !listening {
             // Firebase's protocol sends the listened value before the listen's reply.
-            listening = args.protocol.reply(&value).is_some();
+            listening = seen.reply.is_some();
             continue;
         }
-        let Some(data) = args.protocol.change(&value) else {
+        let Some(newest) = seen.change else {
             continue;
         };
         let now = now_us(origin);
-        let mut sent = Vec::new();
-        collect_times(data, &mut sent);
         // The newest write in the push is the one it delivers (a server may send the whole
         // listened value each time).
-        if let Some(t) = sent.into_iter().max() {
+        if let Some(t) = newest {
             let mut histogram = totals
                 .delivery_latency
                 .lock()
@@ -430,19 +417,6 @@ async fn subscribe_loop(
             let _ = histogram.record(now.saturating_sub(t).max(1));
         }
         totals.delivered.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Finds the `t` send times in a merged tree.
-fn collect_times(value: &Value, out: &mut Vec<u64>) {
-    if let Some(map) = value.as_object() {
-        if let Some(t) = map.get("t").and_then(Value::as_u64) {
-            out.push(t);
-            return;
-        }
-        for child in map.values() {
-            collect_times(child, out);
-        }
     }
 }
 
@@ -457,7 +431,7 @@ async fn write_loop(
     hold_until: Instant,
 ) -> Result<()> {
     let mut next_id: u64 = 1;
-    let mut fragments = Fragments::default();
+    let mut fragments = Fragments::new(args.protocol);
     let mut outstanding: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let pause = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
     let mut next_send = Instant::now();
@@ -501,10 +475,10 @@ async fn write_loop(
             Ok(Some(frame)) => frame?,
         };
         let Message::Text(text) = frame else { continue };
-        let Some(value) = fragments.feed(text.as_str())? else {
+        let Some(seen) = fragments.feed(text.as_str())? else {
             continue;
         };
-        let Some((id, ok)) = args.protocol.reply(&value) else {
+        let Some((id, ok)) = seen.reply else {
             continue;
         };
         let Some(sent) = outstanding.remove(&id) else {

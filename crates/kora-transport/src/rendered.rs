@@ -18,12 +18,17 @@
 //! shared: it is rendered without touching the cache.
 //!
 //! Renderings are [`Frame`]s: reference-counted bytes, so handing one to the 10,000th
-//! receiver copies a pointer, not the frame. Receivers look up under a read lock and only the
-//! first renderer of a change takes the write lock.
+//! receiver copies a pointer, not the frame.
+//!
+//! No lock covers the whole cache: it is a sharded map (dashmap), so connections sending
+//! different changes never wait for each other, and those sending the same change share one
+//! shard's read lock; only the first renderer of a change (per key) writes. A sweep takes
+//! the shards one at a time, and only one connection sweeps at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 
+use dashmap::DashMap;
 use kora_core::Mutation;
 
 /// A WebSocket text frame whose clones share one buffer.
@@ -36,14 +41,12 @@ pub const SWEEP_AT_LEAST: usize = 64;
 /// The renderings of changes still in flight (`V`: a frame, or a message's frames), shared by
 /// every connection of one protocol.
 pub struct Rendered<K, V> {
-    kept: RwLock<Kept<K, V>>,
-}
-
-struct Kept<K, V> {
     /// By the change's address.
-    changes: HashMap<usize, Entry<K, V>>,
+    changes: DashMap<usize, Entry<K, V>>,
     /// The size at which the next sweep runs.
-    sweep_at: usize,
+    sweep_at: AtomicUsize,
+    /// Held by the one connection sweeping.
+    sweeping: Mutex<()>,
 }
 
 struct Entry<K, V> {
@@ -54,10 +57,9 @@ struct Entry<K, V> {
 impl<K, V> Default for Rendered<K, V> {
     fn default() -> Self {
         Rendered {
-            kept: RwLock::new(Kept {
-                changes: HashMap::new(),
-                sweep_at: SWEEP_AT_LEAST,
-            }),
+            changes: DashMap::new(),
+            sweep_at: AtomicUsize::new(SWEEP_AT_LEAST),
+            sweeping: Mutex::new(()),
         }
     }
 }
@@ -72,51 +74,59 @@ impl<K: PartialEq + Clone, V: Clone> Rendered<K, V> {
         if let Some(rendered) = self.find(change, key) {
             return rendered;
         }
-        // Rendered outside the lock: two connections may both render a change first; the
+        // Rendered outside any lock: two connections may both render a change first; the
         // result is the same.
         let rendered = render();
-        if let Ok(mut kept) = self.kept.write() {
-            kept.insert(change, key.clone(), rendered.clone());
-        }
+        self.insert(change, key, rendered.clone());
         rendered
     }
 
     fn find(&self, change: &Arc<Mutation>, key: &K) -> Option<V> {
-        let kept = self.kept.read().ok()?;
-        let entry = kept.changes.get(&address(change))?;
+        let entry = self.changes.get(&address(change))?;
         let (_, rendered) = entry.renderings.iter().find(|(k, _)| k == key)?;
         Some(rendered.clone())
     }
 
+    fn insert(&self, change: &Arc<Mutation>, key: &K, rendered: V) {
+        {
+            let mut entry = self
+                .changes
+                .entry(address(change))
+                .or_insert_with(|| Entry {
+                    change: change.clone(),
+                    renderings: Vec::new(),
+                });
+            if !entry.renderings.iter().any(|(k, _)| k == key) {
+                entry.renderings.push((key.clone(), rendered));
+            }
+        } // The shard's lock is released before the map is counted or swept.
+        if self.changes.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            self.sweep();
+        }
+    }
+
+    /// Drops the renderings of changes only the cache holds: every receiver has had them.
+    fn sweep(&self) {
+        let _sweeping = match self.sweeping.try_lock() {
+            Ok(guard) => guard,
+            // A sweep that panicked left nothing half done: the map is consistent.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return, // another connection is sweeping
+        };
+        self.changes
+            .retain(|_, entry| Arc::strong_count(&entry.change) > 1);
+        let next = (self.changes.len() * 2).max(SWEEP_AT_LEAST);
+        self.sweep_at.store(next, Ordering::Relaxed);
+    }
+
     /// How many changes have renderings kept.
     pub fn len(&self) -> usize {
-        self.kept.read().map(|k| k.changes.len()).unwrap_or(0)
+        self.changes.len()
     }
 
     /// Whether no rendering is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-impl<K: PartialEq, V> Kept<K, V> {
-    fn insert(&mut self, change: &Arc<Mutation>, key: K, rendered: V) {
-        let entry = self
-            .changes
-            .entry(address(change))
-            .or_insert_with(|| Entry {
-                change: change.clone(),
-                renderings: Vec::new(),
-            });
-        if !entry.renderings.iter().any(|(k, _)| *k == key) {
-            entry.renderings.push((key, rendered));
-        }
-        if self.changes.len() >= self.sweep_at {
-            // Only the cache holds these changes: every receiver has had them.
-            self.changes
-                .retain(|_, entry| Arc::strong_count(&entry.change) > 1);
-            self.sweep_at = (self.changes.len() * 2).max(SWEEP_AT_LEAST);
-        }
     }
 }
 
@@ -185,6 +195,39 @@ mod tests {
             rendered.get(&other, &0, || "");
         }
         rendered.get(&change, &0, || "last");
+        assert!(rendered.len() <= SWEEP_AT_LEAST);
+    }
+
+    #[test]
+    fn connections_on_many_threads_share_renderings_and_sweeps() {
+        let rendered = Arc::new(Rendered::<u8, String>::default());
+        let changes: Vec<_> = (0..SWEEP_AT_LEAST * 8)
+            .map(|n| Arc::new(Mutation::merge(&Path::parse("a").unwrap(), json!(n)).unwrap()))
+            .collect();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (rendered, changes) = (rendered.clone(), changes.clone());
+                std::thread::spawn(move || {
+                    for (n, change) in changes.iter().enumerate() {
+                        let frame = rendered.get(change, &0, || n.to_string());
+                        assert_eq!(frame, n.to_string(), "another change's rendering");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // Every change is still held (by `changes`): nothing was swept, each kept once.
+        assert_eq!(rendered.len(), changes.len());
+        drop(changes);
+        let (last, _held) = shared(json!("last"));
+        // Once the map has doubled past what was held, the sweep drops what nobody holds.
+        for n in 0..SWEEP_AT_LEAST * 32 {
+            let (other, _held) = shared(json!(n));
+            rendered.get(&other, &0, String::new);
+        }
+        rendered.get(&last, &0, String::new);
         assert!(rendered.len() <= SWEEP_AT_LEAST);
     }
 }
