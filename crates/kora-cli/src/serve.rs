@@ -123,7 +123,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         args.overrides(),
         &[kora_firebase::serve::TABLE],
     )?;
-    let firebase = kora_firebase::Firebase::new(config.table(kora_firebase::serve::TABLE)?);
+    let firebase = kora_firebase::Firebase::new(config.table(kora_firebase::serve::TABLE)?)?;
     let running =
         kora_server::start_with(config, Kora::builder(), vec![Box::new(firebase)]).await?;
     running.until_signalled().await?;

@@ -52,8 +52,9 @@ async fn case(indexed: bool, children: usize, writes: usize) {
     if indexed {
         firebase.index_on = [("scores".to_string(), vec!["score".to_string()])].into();
     }
-    let mounts: Vec<Box<dyn kora_server::Mount>> =
-        vec![Box::new(kora_firebase::Firebase::new(firebase))];
+    let mounts: Vec<Box<dyn kora_server::Mount>> = vec![Box::new(
+        kora_firebase::Firebase::new(firebase).expect("Firebase"),
+    )];
     let running = kora_server::start_with(config, Kora::builder(), mounts)
         .await
         .expect("server starts");

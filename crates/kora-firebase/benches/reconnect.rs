@@ -74,9 +74,9 @@ async fn main() {
         ..ServerConfig::default()
     };
     config.limits.max_leaves_per_mutation = children * 2 + 1;
-    let mounts: Vec<Box<dyn kora_server::Mount>> = vec![Box::new(kora_firebase::Firebase::new(
-        kora_firebase::FirebaseConfig::default(),
-    ))];
+    let firebase =
+        kora_firebase::Firebase::new(kora_firebase::FirebaseConfig::default()).expect("Firebase");
+    let mounts: Vec<Box<dyn kora_server::Mount>> = vec![Box::new(firebase)];
     let running = kora_server::start_with(config, Kora::builder(), mounts)
         .await
         .expect("server starts");

@@ -19,6 +19,7 @@ pub mod index;
 pub mod node;
 pub mod order;
 pub mod query;
+pub mod rules;
 pub mod serve;
 pub mod wire;
 pub mod write;
@@ -56,6 +57,10 @@ pub struct FirebaseConfig {
     /// Indexes for `orderByChild`, like Firebase's `.indexOn`: collection path (`$name` for
     /// any key) → indexed child paths (see [`index`]).
     pub index_on: std::collections::BTreeMap<String, Vec<String>>,
+    /// Firebase's security rules (a `database.rules.json`), enforced for every protocol
+    /// beside Kora's rules file if there is one ([`rules`]); their `.indexOn` declarations
+    /// add to `index_on`.
+    pub rules: Option<std::path::PathBuf>,
 }
 
 impl Default for FirebaseConfig {
@@ -65,6 +70,7 @@ impl Default for FirebaseConfig {
             mock_tokens: false,
             namespaces: Namespaces::Ignore,
             index_on: Default::default(),
+            rules: None,
         }
     }
 }

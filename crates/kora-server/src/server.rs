@@ -107,8 +107,12 @@ pub fn engine_config(config: &ServerConfig) -> Config {
 }
 
 /// Refuses to expose a server without rules beyond this machine unless told to.
-fn check_exposure(config: &ServerConfig, addr: &SocketAddr) -> Result<(), ServerError> {
-    if config.rules.is_some() {
+fn check_exposure(
+    config: &ServerConfig,
+    addr: &SocketAddr,
+    mounts: &[Box<dyn crate::Mount>],
+) -> Result<(), ServerError> {
+    if config.rules.is_some() || mounts.iter().any(|m| m.guards_access()) {
         return Ok(());
     }
     if addr.ip().is_loopback() {
@@ -137,9 +141,9 @@ pub async fn start_with(
     mounts: Vec<Box<dyn crate::Mount>>,
 ) -> Result<Running, ServerError> {
     let addr = config.bind_addr()?;
-    check_exposure(&config, &addr)?;
+    check_exposure(&config, &addr, &mounts)?;
     let verifier = kora_transport::auth::Verifier::from_config(&config.auth)?;
-    let mut builder = builder;
+    let mut builder = mounts.iter().fold(builder, |builder, m| m.prepare(builder));
     let mut background = Vec::new();
     if let Some(path) = &config.rules {
         let rules = Arc::new(RulesInterceptor::load(path)?);

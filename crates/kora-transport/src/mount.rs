@@ -7,6 +7,7 @@
 //! [`ServerConfig::table`]: crate::ServerConfig::table
 
 use axum::Router;
+use kora_engine::KoraBuilder;
 
 use crate::state::AppState;
 
@@ -16,4 +17,16 @@ pub trait Mount: Send + Sync {
     /// answers what nothing matches) and may use a catch-all such as `/{*path}`, which the
     /// core's own routes take precedence over.
     fn routes(&self, state: AppState) -> Router;
+
+    /// What it adds to the engine before the engine is built: interceptors every protocol's
+    /// requests then pass through (Firebase's security rules). Nothing by default.
+    fn prepare(&self, builder: KoraBuilder) -> KoraBuilder {
+        builder
+    }
+
+    /// Whether it brings access rules of its own, so that the server, without a Kora rules
+    /// file, is still not open to everyone.
+    fn guards_access(&self) -> bool {
+        false
+    }
 }

@@ -242,7 +242,10 @@ mod tests {
                 change: Some(Some(19))
             }
         );
-        assert_eq!(kora(r#"{"push":"reset","id":"s","value":null}"#), Seen::default());
+        assert_eq!(
+            kora(r#"{"push":"reset","id":"s","value":null}"#),
+            Seen::default()
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ use std::sync::Arc;
 
 use axum::routing::{any, get};
 use axum::Router;
+use kora_engine::KoraBuilder;
 use kora_transport::state::AppState;
+
+use crate::rules::{FirebaseRules, RulesFileError};
 
 use crate::write::Shared;
 use crate::FirebaseConfig;
@@ -27,11 +30,29 @@ pub const TABLE: &str = "firebase";
 /// Firebase's protocols, mounted on a server with `kora_server::start_with`.
 pub struct Firebase {
     config: FirebaseConfig,
+    rules: Option<Arc<FirebaseRules>>,
 }
 
 impl Firebase {
-    pub fn new(config: FirebaseConfig) -> Self {
-        Firebase { config }
+    /// Firebase's protocols with `config`, its rules file (if any) read and checked.
+    pub fn new(config: FirebaseConfig) -> Result<Self, RulesFileError> {
+        let mut config = config;
+        let rules = match &config.rules {
+            Some(path) => {
+                let rules = FirebaseRules::load(path)?;
+                tracing::info!(rules = %path.display(), "Firebase rules loaded");
+                for (collection, children) in rules.index_on() {
+                    config
+                        .index_on
+                        .entry(collection)
+                        .or_default()
+                        .extend(children);
+                }
+                Some(Arc::new(rules))
+            }
+            None => None,
+        };
+        Ok(Firebase { config, rules })
     }
 }
 
@@ -47,6 +68,17 @@ impl kora_transport::Mount for Firebase {
             .route("/.ws", get(ws::upgrade))
             .route("/{*path}", any(rest::route))
             .with_state(state)
+    }
+
+    fn prepare(&self, builder: KoraBuilder) -> KoraBuilder {
+        match &self.rules {
+            Some(rules) => builder.interceptor_arc("**", rules.clone()),
+            None => builder,
+        }
+    }
+
+    fn guards_access(&self) -> bool {
+        self.rules.is_some()
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn server_with(builder: KoraBuilder, tweak: impl FnOnce(&mut Setup)) -
 
 /// Starts a server as `setup` says.
 pub async fn start(setup: Setup, builder: KoraBuilder) -> Running {
-    let firebase = kora_firebase::Firebase::new(setup.firebase);
+    let firebase = kora_firebase::Firebase::new(setup.firebase).expect("Firebase rules");
     kora_server::start_with(setup.server, builder, vec![Box::new(firebase)])
         .await
         .expect("server starts")
