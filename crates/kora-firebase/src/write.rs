@@ -254,7 +254,7 @@ async fn decide_and_commit<T>(
     };
     for _ in 0..attempts {
         let snapshot = state.kora.read_store(&parts).await?;
-        let (mutation, answer) = decide(snapshot.values)?;
+        let (mutation, answer) = decide(snapshot.values.clone())?;
         let Some(mutation) = mutation else {
             return Ok((None, answer));
         };
@@ -275,6 +275,16 @@ async fn decide_and_commit<T>(
                 drop(hot.take()); // (a turn held from the last attempt goes first)
                 hot = Some(state.kora.before_retry(&paths, seq).await);
             }
+            // The rules decide on the data as it is when they run; if another write changed
+            // what this one decided on before then, their refusal answers a write the client
+            // never made for that data: decide again (a transaction's answer is then
+            // `datastale`, as Firebase answers, and the client re-runs it).
+            Err(error) if refused_by_rules(&error) => {
+                let now = state.kora.read_store(&parts).await?;
+                if now.values == snapshot.values {
+                    return Err(error.into());
+                }
+            }
             Err(error) => return Err(error.into()),
         }
     }
@@ -283,6 +293,10 @@ async fn decide_and_commit<T>(
         format!("the data kept changing under this write: gave up after {attempts} attempts"),
     )
     .into())
+}
+
+fn refused_by_rules(error: &Error) -> bool {
+    matches!(error.code, Code::PermissionDenied | Code::ValidationFailed)
 }
 
 /// Whether `data` holds an increment (`{".sv": {"increment": n}}`), which reads the node.
