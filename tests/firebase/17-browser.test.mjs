@@ -3,100 +3,20 @@
 //     an origin of its own, against the same server as a Node client. A page's listener hears
 //     the Node client, the Node client hears the page, a query window moves, a transaction
 //     from the page and one from Node interleave exactly, and writes made in the page while it
-//     is offline reach the server in order once it is back.
-//
-//     Without Chromium (apt-get install chromium, or CHROMIUM=path) this file says it was
-//     skipped, and fails under CI=true.
+//     is offline reach the server in order once it is back (browser.mjs: the page and its
+//     browser).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 
-import { build } from 'esbuild';
-import puppeteer from 'puppeteer-core';
 import { get, onValue, runTransaction, set } from '@firebase/database';
 
-import { NAMESPACE, PROJECT_ID, Recorder, koraOnly, lastIs, read, same, serverWithApps, uniquePath, waitFor, within } from './harness.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI) throw new Error(`CI runs the SDK in Chromium: ${CHROMIUM} is missing`);
-const skip = !hasChromium && `skipped: no Chromium at ${CHROMIUM}`;
+import { chromium, noChromium as skip, seenIn } from './browser.mjs';
+import { Recorder, koraOnly, lastIs, read, same, serverWithApps, uniquePath, waitFor, within } from './harness.mjs';
 
 const { server, apps: [node] } = serverWithApps(['node'], { skip });
-
-let site;
-let browser;
-
-/** The SDK as one browser module, and a page that loads it as `window.fb`. */
-async function serveSite() {
-  const bundle = await build({
-    stdin: {
-      contents: "export { initializeApp } from '@firebase/app'; export * from '@firebase/database';",
-      resolveDir: here,
-      loader: 'js',
-    },
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2020',
-    write: false,
-    logLevel: 'warning',
-  });
-  const files = {
-    '/': ['text/html', '<!doctype html><script type="module">import * as fb from "/firebase.js"; window.fb = fb;</script>'],
-    '/firebase.js': ['text/javascript', bundle.outputFiles[0].text],
-  };
-  const httpServer = http.createServer((req, res) => {
-    const file = files[req.url];
-    if (!file) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-  });
-  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${httpServer.address().port}/`, close: () => httpServer.close() };
-}
-
-before(async () => {
-  if (skip) return;
-  site = await serveSite();
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
-});
-after(async () => {
-  await browser?.close();
-  site?.close();
-});
-
-/** A page with the SDK connected to the test's server as `window.db`. */
-async function sdkPage() {
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(site.url);
-  await waitFor(() => page.evaluate(() => Boolean(window.fb)), undefined, 'the SDK to load');
-  await page.evaluate(({ projectId, ns, host, port }) => {
-    const app = fb.initializeApp({ projectId, databaseURL: `http://${host}:${port}?ns=${ns}` });
-    window.db = fb.getDatabase(app);
-    fb.connectDatabaseEmulator(window.db, host, port);
-    window.seen = {};
-    window.listen = (p, query) => {
-      window.seen[p] = [];
-      const ref = fb.ref(window.db, p);
-      const target = query ? fb.query(ref, fb.orderByChild(query.child), fb.limitToLast(query.limit)) : ref;
-      fb.onValue(target, (s) => {
-        const keys = [];
-        s.forEach((c) => { keys.push(c.key); });
-        window.seen[p].push(query ? keys : s.val());
-      });
-    };
-  }, { projectId: PROJECT_ID, ns: NAMESPACE, host: server.host, port: server.port });
-  return page;
-}
-
-/** What the page's listener of `p` has seen. */
-const seenIn = (page, p) => page.evaluate((p) => window.seen[p], p);
+const newPage = chromium(skip);
+const sdkPage = () => newPage(server);
 
 test('in Chromium, a page and a Node client see each other\'s writes, and a query window moves', { skip }, async () => {
   const page = await sdkPage();

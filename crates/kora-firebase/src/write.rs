@@ -28,6 +28,8 @@ pub struct Shared {
     pub indexes: super::index::Indexes,
     /// Recent changes rendered for default listens, by listened location.
     pub rendered: kora_transport::rendered::Rendered<String, Vec<kora_transport::rendered::Frame>>,
+    /// The long-polling connections (`/.lp`).
+    pub polls: crate::serve::longpoll::Polls,
 }
 
 impl Shared {
@@ -36,6 +38,7 @@ impl Shared {
             push_ids: Default::default(),
             indexes: super::index::Indexes::new(&config.index_on),
             rendered: Default::default(),
+            polls: Default::default(),
         }
     }
 }

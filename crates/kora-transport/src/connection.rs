@@ -1,5 +1,6 @@
-//! The loop every WebSocket connection runs, whatever its protocol (Kora's at `/v1/ws`,
-//! Firebase's at `/.ws`, kora-firebase): one task owns the socket and the session, and
+//! The loop every connection runs, whatever its protocol (Kora's at `/v1/ws`, Firebase's at
+//! `/.ws` and its long polling at `/.lp`, kora-firebase) and whatever carries its messages
+//! ([`Link`]: a WebSocket, or HTTP requests): one task owns the link and the session, and
 //! selects between the client's messages, the session's pushes, the replies of writes
 //! running concurrently, and the heartbeat — a ping every `heartbeat`, a peer silent for two
 //! dropped. Everything one turn produced leaves in one socket write (one flush).
@@ -84,27 +85,53 @@ pub trait Protocol: Send {
 
 /// Runs `conn` over `socket` until either side closes it or the peer falls silent.
 pub async fn run<P: Protocol>(socket: WebSocket, conn: &mut P, heartbeat: Duration) {
-    let (mut sink, mut messages) = socket.split();
+    run_over(Socket::new(socket, heartbeat, P::frames), conn, heartbeat).await
+}
+
+/// What one of the client's messages was, as the loop sees it.
+pub enum Received {
+    Text(Utf8Bytes),
+    Binary,
+    /// Nothing for the protocol (a WebSocket ping or pong).
+    Nothing,
+    /// The transport could not be read.
+    Unreadable(axum::Error),
+}
+
+/// What a connection's messages travel over: a WebSocket, or a transport made of HTTP
+/// requests (Firebase's long polling).
+pub trait Link: Send {
+    /// The client's next message; `None` when it has gone. Cancel-safe.
+    fn next(&mut self) -> impl Future<Output = Option<Received>> + Send;
+
+    /// Sends `messages` (whole protocol messages) in one write; false when the client is gone.
+    fn send(&mut self, messages: Vec<Frame>) -> impl Future<Output = bool> + Send;
+
+    /// A heartbeat: pings the client; false when it is gone or has fallen silent.
+    fn beat(&mut self) -> impl Future<Output = bool> + Send;
+
+    /// The connection ends.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs `conn` over `link` until either side closes it or the peer falls silent.
+pub async fn run_over<P: Protocol>(mut link: impl Link, conn: &mut P, heartbeat: Duration) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let mut last_heard = Instant::now();
     loop {
         let (session, replies) = conn.parts();
         let step = tokio::select! {
-            message = messages.next() => {
-                last_heard = Instant::now();
-                match message {
-                    // Boxed: handling a message is the largest state of this loop, and an
-                    // idle connection should not carry room for it (docs/benchmarks.md, idle).
-                    Some(Ok(Message::Text(text))) => Box::pin(conn.text(text)).await,
-                    Some(Ok(Message::Binary(_))) => Step::Send(conn.binary()),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Step::Send(Vec::new()),
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "websocket read error");
-                        Step::Close(conn.unreadable(error).into_iter().collect())
-                    }
-                    Some(Ok(Message::Close(_))) | None => Step::Close(Vec::new()),
+            received = link.next() => match received {
+                // Boxed: handling a message is the largest state of this loop, and an
+                // idle connection should not carry room for it (docs/benchmarks.md, idle).
+                Some(Received::Text(text)) => Box::pin(conn.text(text)).await,
+                Some(Received::Binary) => Step::Send(conn.binary()),
+                Some(Received::Nothing) => Step::Send(Vec::new()),
+                Some(Received::Unreadable(error)) => {
+                    tracing::debug!(%error, "connection read error");
+                    Step::Close(conn.unreadable(error).into_iter().collect())
                 }
-            }
+                None => Step::Close(Vec::new()),
+            },
             incoming = session.recv() => match incoming {
                 // Boxed, like a message's handling: only a busy connection carries room
                 // for turning changes into pushes, or for a write's reply.
@@ -116,44 +143,94 @@ pub async fn run<P: Protocol>(socket: WebSocket, conn: &mut P, heartbeat: Durati
                 None => Step::Close(Vec::new()),
             },
             Some(reply) = replies.recv() => Step::Send(Box::pin(conn.replied(reply)).await),
-            _ = tick.tick() => {
-                if last_heard.elapsed() > heartbeat * 2 {
-                    tracing::debug!("dropping a silent WebSocket peer");
-                    Step::Close(Vec::new())
-                } else if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    Step::Close(Vec::new())
-                } else {
-                    Step::Send(conn.heartbeat())
-                }
-            }
+            _ = tick.tick() => match link.beat().await {
+                true => Step::Send(conn.heartbeat()),
+                false => Step::Close(Vec::new()),
+            },
         };
         let (out, close) = match step {
             Step::Send(out) => (out, false),
             Step::Close(out) => (out, true),
         };
-        if !send::<P>(&mut sink, out).await || close {
+        let sent = out.is_empty() || link.send(out).await;
+        if !sent || close {
             break;
         }
     }
-    let _ = sink.close().await;
+    link.close().await;
 }
 
-/// Writes `out` with one flush; false when the socket is gone.
-async fn send<P: Protocol>(
-    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    out: Vec<Frame>,
-) -> bool {
-    if out.is_empty() {
-        return true;
-    }
-    for message in out {
-        for frame in P::frames(message) {
-            if sink.feed(Message::Text(frame)).await.is_err() {
-                return false;
-            }
+/// A WebSocket as a [`Link`]: each message in the socket frames its protocol puts it in, a
+/// ping every heartbeat, and a peer silent for two heartbeats dropped.
+pub struct Socket<F> {
+    sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    messages: futures_util::stream::SplitStream<WebSocket>,
+    heartbeat: Duration,
+    last_heard: Instant,
+    frames: F,
+}
+
+impl<F, I> Socket<F>
+where
+    F: Fn(Frame) -> I + Send,
+    I: Iterator<Item = Frame> + Send,
+{
+    /// `socket`, whose messages go in the frames `frames` makes of them.
+    pub fn new(socket: WebSocket, heartbeat: Duration, frames: F) -> Self {
+        let (sink, messages) = socket.split();
+        Socket {
+            sink,
+            messages,
+            heartbeat,
+            last_heard: Instant::now(),
+            frames,
         }
     }
-    sink.flush().await.is_ok()
+}
+
+impl<F, I> Link for Socket<F>
+where
+    F: Fn(Frame) -> I + Send,
+    I: Iterator<Item = Frame> + Send,
+{
+    async fn next(&mut self) -> Option<Received> {
+        let message = self.messages.next().await;
+        self.last_heard = Instant::now();
+        Some(match message? {
+            Ok(Message::Text(text)) => Received::Text(text),
+            Ok(Message::Binary(_)) => Received::Binary,
+            Ok(Message::Ping(_) | Message::Pong(_)) => Received::Nothing,
+            Ok(Message::Close(_)) => return None,
+            Err(error) => Received::Unreadable(error),
+        })
+    }
+
+    /// Writes `messages` with one flush.
+    async fn send(&mut self, messages: Vec<Frame>) -> bool {
+        for message in messages {
+            for frame in (self.frames)(message) {
+                if self.sink.feed(Message::Text(frame)).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        self.sink.flush().await.is_ok()
+    }
+
+    async fn beat(&mut self) -> bool {
+        if self.last_heard.elapsed() > self.heartbeat * 2 {
+            tracing::debug!("dropping a silent WebSocket peer");
+            return false;
+        }
+        self.sink
+            .send(Message::Ping(Vec::new().into()))
+            .await
+            .is_ok()
+    }
+
+    async fn close(mut self) {
+        let _ = self.sink.close().await;
+    }
 }
 
 /// The replies of a connection's concurrent writes, on their way back to its loop. The

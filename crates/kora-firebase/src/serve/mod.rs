@@ -1,12 +1,14 @@
 //! The adapter: Firebase's routes on Kora's server, over its own state.
 //!
-//! - [`ws`]: the WebSocket protocol v5 at `/.ws` (one listen per [`listen::Listen`]);
+//! - [`ws`]: the WebSocket protocol v5 at `/.ws` (one listen per [`listen::Listen`]), and
+//!   [`longpoll`]: the same over long polling at `/.lp`, upgrading to a WebSocket;
 //! - [`rest`]: REST at `/{path}.json`, and [`stream`]: its event streams;
 //! - [`auth`]: Firebase's tokens and its database secret; [`disconnect`]: `onDisconnect`.
 
 pub mod auth;
 pub mod disconnect;
 pub mod listen;
+pub mod longpoll;
 pub mod rest;
 pub mod stream;
 pub mod ws;
@@ -66,6 +68,7 @@ impl kora_transport::Mount for Firebase {
         // REST is every other path ending in `.json`: a catch-all, below the core's routes.
         Router::new()
             .route("/.ws", get(ws::upgrade))
+            .route("/.lp", get(longpoll::route))
             .route("/{*path}", any(rest::route))
             .with_state(state)
     }

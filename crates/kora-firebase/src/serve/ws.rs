@@ -61,12 +61,17 @@ pub async fn upgrade(
         .and_then(|h| h.to_str().ok())
         .map(String::from)
         .unwrap_or_else(|| state.config.bind.clone());
+    let configured = kora_transport::connection::configured(ws, &state.config.limits);
+    if let Some(session) = params.get("s").cloned() {
+        // A long-polling connection upgrading (its hello named `session`).
+        return Ok(configured
+            .on_upgrade(move |socket| upgrade_poll(socket, state, session, host))
+            .into_response());
+    }
     let guard = state.admit(peer.ip())?;
-    Ok(
-        kora_transport::connection::configured(ws, &state.config.limits)
-            .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
-            .into_response(),
-    )
+    Ok(configured
+        .on_upgrade(move |socket| run(socket, state, namespace, host, guard))
+        .into_response())
 }
 
 struct Connection {
@@ -87,19 +92,32 @@ struct Connection {
     whole: wire::Reassembly,
 }
 
+/// A WebSocket naming a session: handed to that long-polling connection, or, when there is
+/// none, told to reset (the SDK then drops it and goes on polling).
+async fn upgrade_poll(socket: WebSocket, state: FirebaseState, session: String, host: String) {
+    if let Err(mut socket) = state.firebase.polls.upgrade(&session, Box::new(socket)) {
+        let reset = json!({"t": "c", "d": {"t": "r", "d": host}}).to_string();
+        let _ = socket.send(Message::Text(reset.into())).await;
+        let _ = socket.close().await;
+    }
+}
+
+/// A new session's id, which the hello names (a long-polling client upgrades by it).
+pub(crate) fn new_session_id() -> String {
+    crate::node::push_id(crate::now_millis(), &mut Default::default()).replace(['-', '_'], "x")
+}
+
 async fn run(
     mut socket: WebSocket,
     state: FirebaseState,
     namespace: Namespace,
     host: String,
-    _guard: ConnectionGuard,
+    guard: ConnectionGuard,
 ) {
-    let session_id =
-        crate::node::push_id(crate::now_millis(), &mut Default::default()).replace(['-', '_'], "x");
-    let hello = wire::hello(crate::now_millis(), &host, &session_id);
+    let hello = wire::hello(crate::now_millis(), &host, &new_session_id());
     // The pong after the hello makes the JS SDK count the connection healthy at once: a
-    // browser whose WebSocket never became healthy tries long polling next time, which Kora
-    // does not serve (docs/firebase-protocol.md §1.5). Android and iOS ignore it.
+    // browser whose WebSocket never became healthy tries long polling next time
+    // (docs/firebase-protocol.md §1.5). Android and iOS ignore it.
     let greeting = [hello, wire::pong()].map(|text| Message::Text(text.into()));
     if socket
         .send_all(&mut futures_util::stream::iter(greeting.map(Ok)))
@@ -108,6 +126,19 @@ async fn run(
     {
         return;
     }
+    let heartbeat = state.config.heartbeat();
+    let link = connection::Socket::new(socket, heartbeat, <Connection as Protocol>::frames);
+    serve(link, state, namespace, guard).await;
+}
+
+/// Serves one client over `link` (a WebSocket, or long polling) until it goes, then runs
+/// its onDisconnect writes.
+pub(crate) async fn serve(
+    link: impl connection::Link,
+    state: FirebaseState,
+    namespace: Namespace,
+    _guard: ConnectionGuard,
+) {
     let heartbeat = state.config.heartbeat();
     let mut conn = Connection {
         session: state.kora.session(state.context()),
@@ -122,7 +153,7 @@ async fn run(
         replies: Replies::default(),
         whole: wire::Reassembly::default(),
     };
-    connection::run(socket, &mut conn, heartbeat).await;
+    connection::run_over(link, &mut conn, heartbeat).await;
     let Connection {
         state,
         session,
