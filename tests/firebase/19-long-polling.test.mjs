@@ -2,7 +2,8 @@
 //     WebSockets are blocked or forced off, and its upgrade to a WebSocket.
 //     - forceLongPolling(): the page reads, writes, listens and runs transactions over long
 //       polls only, beside a Node client on a WebSocket;
-//     - no WebSocket at all in the page (as behind a proxy that blocks them): the same;
+//     - no WebSocket at all in the page, or one whose every connection is refused (a closed
+//       port, a proxy that blocks them): the SDK falls back to long polling, and works;
 //     - a page whose previous WebSocket failed starts on long polling, upgrades to a
 //       WebSocket (`s=` naming its session), and goes on working across the switch.
 
@@ -73,6 +74,36 @@ test('a page without WebSockets falls back to long polling', { skip }, async () 
   });
   await worksBothWays(page, 'lp-no-websocket');
   assert.ok(polls.count > 3, `the page polled (${polls.count} requests)`);
+  await page.close();
+});
+
+test('a page whose WebSockets are refused (a closed port, a proxy) falls back to long polling', { skip }, async () => {
+  let polls;
+  const page = await newPage(server, {
+    prepare: async (page) => {
+      polls = countPolls(page);
+      // Every WebSocket the page opens fails as a refused connection does.
+      await page.evaluateOnNewDocument(() => {
+        window.WebSocket = class RefusedWebSocket extends EventTarget {
+          constructor() {
+            super();
+            this.readyState = 0;
+            setTimeout(() => {
+              this.readyState = 3;
+              this.onerror?.(new Event('error'));
+              this.onclose?.({ code: 1006, reason: '', wasClean: false });
+            }, 10);
+          }
+          send() { throw new Error('not open'); }
+          close() {}
+        };
+      });
+    },
+  });
+  await worksBothWays(page, 'lp-refused-websocket');
+  assert.ok(polls.count > 3, `the page polled (${polls.count} requests)`);
+  const logs = await page.evaluate(() => window.logs.join('\n'));
+  assert.match(logs, /Connecting via long-poll/);
   await page.close();
 });
 
