@@ -19,9 +19,10 @@
 //!   `!data.exists()` or `newData.val() == data.val() + 1` holds under concurrent writers;
 //! - gives rules Firebase's `auth`: `uid`, `provider` and the token's claims as `token`.
 //!
-//! What differs from Firebase, and why: a read is decided when it starts (a query, a
-//! subscription, a listen), and a listen is not cancelled if its `.read` later turns false
-//! (Firebase cancels it); `query.*` in `.read` rules sees what Kora's query carries — the
+//! A read is decided when it starts (a query, a subscription, a listen), and a listen again as
+//! each change reaches it: one whose `.read` no longer holds is ended with Firebase's
+//! revocation. What differs from Firebase, and why: that second check comes with the next
+//! change, not the moment the rule turns false; `query.*` in `.read` rules sees what Kora's query carries — the
 //! order (by key, by a child, by value), its bounds and limit — but never `equalTo` (Kora
 //! keeps it as equal bounds, `startAt` and `endAt`) or `orderByPriority`; with
 //! `[firebase] namespaces = "separate"` rules see Kora's tree, whose top-level keys are the
@@ -123,6 +124,39 @@ impl Interceptor for FirebaseRules {
             self.rules.can_read(&path, &ctx, data, query.as_ref())
         })
         .await
+    }
+
+    /// Listens are checked again as each change reaches them (`filter_change`).
+    fn filters_reads(&self) -> bool {
+        true
+    }
+
+    /// A change passes whole (rules are not filters); a listener whose `.read` no longer
+    /// holds — its token changed, or the data its rule reads did — is refused, which ends
+    /// the listen (Firebase's SDKs get the `c` revocation and cancel it).
+    async fn filter_change(
+        &self,
+        query: &PathQuery,
+        change: Mutation,
+        ctx: &Context,
+        kora: &Kora,
+    ) -> Result<Mutation, Error> {
+        if ctx.is_system() {
+            return Ok(change);
+        }
+        let auth = ctx.auth().map(|claims| firebase_auth(&claims));
+        let path = format!("/{}", query.path.segments().join("/"));
+        let params = query_params(query);
+        let now = now();
+        decide(kora, |data| {
+            let ctx = kora_firebase_rules::Context {
+                auth: auth.as_ref(),
+                now,
+            };
+            self.rules.can_read(&path, &ctx, data, params.as_ref())
+        })
+        .await?;
+        Ok(change)
     }
 }
 

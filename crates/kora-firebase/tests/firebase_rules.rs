@@ -25,7 +25,14 @@ const RULES: &str = r#"{
       ".write": true,
       ".validate": "newData.isNumber() && newData.val() == (data.exists() ? data.val() : 0) + 1"
     },
-    "scores": { ".indexOn": ["points"], ".read": true }
+    "scores": { ".indexOn": ["points"], ".read": true },
+    "shared": { "$owner": { ".write": "auth.uid == $owner" } },
+    "notes": {
+      "$owner": {
+        ".read": "auth.uid == $owner || root.child('shared').child($owner).child(auth.uid).exists()",
+        ".write": "auth.uid == $owner"
+      }
+    }
   }
 }"#;
 
@@ -195,4 +202,49 @@ async fn an_invalid_rules_file_stops_the_server_from_starting() {
     };
     let error = kora_firebase::Firebase::new(config).err().expect("refused");
     assert!(error.to_string().contains("rules/.read"), "{error}");
+}
+
+/// A listen whose `.read` depends on data is ended when that data no longer grants it: Bob
+/// shares his notes with Ada, Ada listens, Bob stops sharing, and Ada's listen is revoked at
+/// the next change instead of receiving it.
+#[tokio::test]
+async fn a_listen_is_revoked_when_its_read_rule_stops_holding() {
+    let (running, _dir) = with_rules().await;
+    let mut bob = Firebase::connect(&running).await;
+    let (_, reply) = bob
+        .request(
+            "auth",
+            json!({"cred": unsigned_token(json!({"sub": "bob"}))}),
+        )
+        .await;
+    assert_eq!(reply["s"], "ok");
+    let mut ada = Firebase::connect(&running).await;
+    let (_, reply) = ada
+        .request(
+            "auth",
+            json!({"cred": unsigned_token(json!({"sub": "ada"}))}),
+        )
+        .await;
+    assert_eq!(reply["s"], "ok");
+    for (path, data) in [
+        ("/shared/bob/ada", json!(true)),
+        ("/notes/bob", json!({"n": 1})),
+    ] {
+        let (_, reply) = bob.request("p", json!({"p": path, "d": data})).await;
+        assert_eq!(reply["s"], "ok", "{path}: {reply}");
+    }
+    let (data, reply) = ada.request("q", json!({"p": "/notes/bob", "h": ""})).await;
+    assert_eq!(reply["s"], "ok", "{reply}");
+    assert!(
+        data.iter().any(|m| m["b"]["d"] == json!({"n": 1})),
+        "{data:?}"
+    );
+    let (_, reply) = bob
+        .request("p", json!({"p": "/shared/bob/ada", "d": null}))
+        .await;
+    assert_eq!(reply["s"], "ok");
+    let (_, reply) = bob.request("p", json!({"p": "/notes/bob/n", "d": 2})).await;
+    assert_eq!(reply["s"], "ok");
+    assert_eq!(ada.push().await, json!({"a": "c", "b": {"p": "notes/bob"}}));
+    running.stop().await.ok();
 }
