@@ -86,6 +86,26 @@ impl FirebaseRules {
     pub fn index_on(&self) -> Vec<(String, Vec<String>)> {
         self.rules.index_on()
     }
+
+    /// Whether `ctx` may read what `query` asks for: a read when it starts, and a listen
+    /// again as each change reaches it.
+    async fn check_read(&self, query: &PathQuery, ctx: &Context, kora: &Kora) -> Result<(), Error> {
+        if ctx.is_system() {
+            return Ok(());
+        }
+        let auth = ctx.auth().map(|claims| firebase_auth(&claims));
+        let path = format!("/{}", query.path.segments().join("/"));
+        let params = query_params(query);
+        let now = now();
+        decide(kora, |data| {
+            let ctx = kora_firebase_rules::Context {
+                auth: auth.as_ref(),
+                now,
+            };
+            self.rules.can_read(&path, &ctx, data, params.as_ref())
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -109,21 +129,10 @@ impl Interceptor for FirebaseRules {
     }
 
     async fn before_query(&self, read: &ReadLayer<'_>, ctx: &Context) -> Result<(), Error> {
-        if ctx.is_system() || !matches!(read.relation, Relation::Exact(_)) {
+        if !matches!(read.relation, Relation::Exact(_)) {
             return Ok(());
         }
-        let auth = ctx.auth().map(|claims| firebase_auth(&claims));
-        let path = format!("/{}", read.query.path.segments().join("/"));
-        let query = query_params(read.query);
-        let now = now();
-        decide(read.kora, |data| {
-            let ctx = kora_firebase_rules::Context {
-                auth: auth.as_ref(),
-                now,
-            };
-            self.rules.can_read(&path, &ctx, data, query.as_ref())
-        })
-        .await
+        self.check_read(read.query, ctx, read.kora).await
     }
 
     /// Listens are checked again as each change reaches them (`filter_change`).
@@ -141,21 +150,7 @@ impl Interceptor for FirebaseRules {
         ctx: &Context,
         kora: &Kora,
     ) -> Result<Mutation, Error> {
-        if ctx.is_system() {
-            return Ok(change);
-        }
-        let auth = ctx.auth().map(|claims| firebase_auth(&claims));
-        let path = format!("/{}", query.path.segments().join("/"));
-        let params = query_params(query);
-        let now = now();
-        decide(kora, |data| {
-            let ctx = kora_firebase_rules::Context {
-                auth: auth.as_ref(),
-                now,
-            };
-            self.rules.can_read(&path, &ctx, data, params.as_ref())
-        })
-        .await?;
+        self.check_read(query, ctx, kora).await?;
         Ok(change)
     }
 }

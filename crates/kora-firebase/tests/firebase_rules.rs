@@ -5,6 +5,7 @@
 mod common;
 
 use common::firebase::Firebase;
+use common::unsigned_token;
 use common::{server_with, url};
 use kora_engine::Kora;
 use serde_json::{json, Value};
@@ -46,12 +47,6 @@ async fn with_rules() -> (kora_server::Running, tempfile::TempDir) {
     })
     .await;
     (running, dir)
-}
-
-fn unsigned_token(claims: Value) -> String {
-    use base64::Engine;
-    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!("{}.{}.", b64(json!({"alg": "none"})), b64(claims))
 }
 
 #[tokio::test]

@@ -41,6 +41,7 @@ use kora_engine::Error;
 use kora_transport::connection::{Link, Received};
 use kora_transport::error::ApiError;
 use kora_transport::rendered::Frame;
+use rand::distr::SampleString;
 use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
@@ -58,6 +59,10 @@ pub const SILENT_LIMIT: Duration = Duration::from_secs(60);
 /// Most messages waiting for a client's next poll; past it the client is too slow and its
 /// connection ends (as a WebSocket client that falls that far behind is reset).
 pub const MAX_QUEUED: usize = 10_000;
+
+/// Characters of a polling connection's password (letters and digits), which every poll
+/// presents.
+pub const PASSWORD_CHARS: usize = 10;
 
 /// Most segments of the client's messages held while earlier ones are missing.
 pub const MAX_PENDING_SEGMENTS: usize = 1_024;
@@ -189,7 +194,7 @@ async fn start(
         .map(String::from)
         .unwrap_or_else(|| state.config.bind.clone());
     let id = format!("{}", rand::rng().random::<u64>());
-    let password = secret(10);
+    let password = rand::distr::Alphanumeric.sample_string(&mut rand::rng(), PASSWORD_CHARS);
     let session = super::ws::new_session_id();
     let (to_task, inbound) = mpsc::unbounded_channel();
     let poll = Arc::new(Poll {
@@ -231,15 +236,6 @@ async fn start(
         password = json!(password),
     );
     Ok(script(body))
-}
-
-/// A random string of letters and digits.
-fn secret(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 fn script(body: String) -> Response {
@@ -345,16 +341,17 @@ impl Poll {
 
     /// Queues messages for the client's next poll; false when the client is too far behind.
     fn queue(&self, messages: Vec<Frame>) -> bool {
-        {
+        let open = {
             let mut state = self.lock();
             state.queued.extend(messages);
             if state.queued.len() > MAX_QUEUED {
                 state.closed = true;
                 state.queued.clear();
             }
-        }
+            !state.closed
+        };
         self.wake.notify_waiters();
-        !self.lock().closed
+        open
     }
 
     /// Ends the connection: its task stops, held polls answer `close`.
@@ -540,6 +537,10 @@ impl PollLink {
 
 /// Whether `text` is the control message `kind` (`{"t":"c","d":{"t":kind,…}}`).
 fn is_control(text: &str, kind: &str) -> bool {
+    // Most messages are requests: only what could be a control message is parsed here.
+    if !text.contains(r#""t":"c""#) {
+        return false;
+    }
     serde_json::from_str::<Value>(text).is_ok_and(|m| {
         m.get("t").and_then(Value::as_str) == Some("c")
             && m.pointer("/d/t").and_then(Value::as_str) == Some(kind)

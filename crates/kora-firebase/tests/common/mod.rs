@@ -61,3 +61,16 @@ pub async fn start(setup: Setup, builder: KoraBuilder) -> Running {
 pub async fn server() -> Running {
     server_with(Kora::builder(), |_| {}).await
 }
+
+/// An unsigned emulator token (`alg: none`) with `claims`, as `mockUserToken` makes them.
+pub fn unsigned_token(claims: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.",
+        b64(serde_json::json!({"alg": "none"})),
+        b64(claims)
+    )
+}
