@@ -282,7 +282,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let hold_until = deadline + Duration::from_secs(args.hold);
+    let schedule = Schedule {
+        origin,
+        deadline,
+        hold_until: deadline + Duration::from_secs(args.hold),
+    };
     let mut tasks = Vec::new();
     let mut subscribers = Vec::new();
     for (i, socket) in sockets.into_iter().enumerate() {
@@ -296,9 +300,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let args = args.clone();
         let totals = totals.clone();
         let task = tokio::spawn(async move {
-            if let Err(error) =
-                drive(socket, role, &args, &totals, origin, deadline, hold_until).await
-            {
+            if let Err(error) = drive(socket, role, &args, &totals, schedule).await {
                 totals.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("connection {i}: {error}");
             }
@@ -312,7 +314,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let started = Instant::now();
     // Deliveries count until `hold_until`, as long as the connections stay open.
     let stop_subscribers = tokio::spawn(async move {
-        tokio::time::sleep_until(hold_until.into()).await;
+        tokio::time::sleep_until(schedule.hold_until.into()).await;
         for task in subscribers {
             task.abort();
         }
@@ -327,6 +329,15 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .min(Duration::from_secs(args.seconds.max(1)) + Duration::from_secs(args.hold));
     summary(&args, &totals, elapsed);
     Ok(())
+}
+
+/// When a run's clock started (latencies are measured from it), when writers stop, and
+/// when the last deliveries stop counting.
+#[derive(Clone, Copy)]
+struct Schedule {
+    origin: Instant,
+    deadline: Instant,
+    hold_until: Instant,
 }
 
 #[derive(Clone, Copy)]
@@ -353,19 +364,16 @@ async fn report_progress(totals: Arc<Totals>, deadline: Instant) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn drive(
     mut socket: Socket,
     role: Role,
     args: &BenchArgs,
     totals: &Totals,
-    origin: Instant,
-    deadline: Instant,
-    hold_until: Instant,
+    schedule: Schedule,
 ) -> Result<()> {
     match role {
         Role::Idle => {
-            tokio::time::sleep_until(hold_until.into()).await;
+            tokio::time::sleep_until(schedule.hold_until.into()).await;
             Ok(())
         }
         Role::Subscriber => {
@@ -375,9 +383,9 @@ async fn drive(
                 .await?;
             // No timer: `run` stops subscribers when the time is up (a timer polled on
             // every frame costs the client more than reading the frame does).
-            subscribe_loop(socket, args, totals, origin).await
+            subscribe_loop(socket, args, totals, schedule.origin).await
         }
-        Role::Writer(n) => write_loop(socket, n, args, totals, origin, deadline, hold_until).await,
+        Role::Writer(n) => write_loop(socket, n, args, totals, schedule).await,
     }
 }
 
@@ -420,16 +428,18 @@ async fn subscribe_loop(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut socket: Socket,
     writer: usize,
     args: &BenchArgs,
     totals: &Totals,
-    origin: Instant,
-    deadline: Instant,
-    hold_until: Instant,
+    schedule: Schedule,
 ) -> Result<()> {
+    let Schedule {
+        origin,
+        deadline,
+        hold_until,
+    } = schedule;
     let mut next_id: u64 = 1;
     let mut fragments = Fragments::new(args.protocol);
     let mut outstanding: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();

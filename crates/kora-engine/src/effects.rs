@@ -106,7 +106,11 @@ pub(crate) async fn run(kora: Kora) {
         let claimed = kora
             .inner
             .store
-            .claim_effects(wall_millis(), config.lease.as_millis() as u64, config.batch)
+            .claim_effects(kora_store::Claim {
+                now_ms: wall_millis(),
+                lease_ms: config.lease.as_millis() as u64,
+                limit: config.batch,
+            })
             .await;
         let effects = match claimed {
             Ok(effects) => effects,

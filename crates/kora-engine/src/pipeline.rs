@@ -25,19 +25,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kora_core::mutation::Layer;
 use kora_core::query::place;
 use kora_core::stamp::wall_millis;
 use kora_core::{Mutation, Path, PathQuery, Query, Stamp, Value};
-use kora_store::{Change, Commit, Condition, NewEffect, Seq, StoreError, Write};
+use kora_store::{Change, Commit, Condition, NewEffect, Page, Seq, StoreError, Write};
 use serde_json::Map;
 use tokio::sync::oneshot;
 
 use crate::config::Conflicts;
 use crate::context::Context;
 use crate::error::{Conflict as ErrorConflict, Current, Error};
-use crate::interceptor::{ReadLayer, WholeWrite, WriteLayer};
+use crate::interceptor::{ReadLayer, Registered, WholeWrite, WriteLayer};
 use crate::kora::Kora;
-use crate::pattern::Relation;
+use crate::pattern::{Captures, Relation};
 use crate::reads::ReadLog;
 
 /// How long a commit waits to be handed to the cluster bus before it is left to the other
@@ -404,22 +405,10 @@ impl Kora {
         let mut rounds = 0;
         loop {
             let mut extra = Mutation::new();
-            for layer in pending.layers() {
-                for registered in interceptors {
-                    let Some(captures) = registered.pattern.matches(layer.path.segments()) else {
-                        continue;
-                    };
-                    let write = WriteLayer {
-                        path: &layer.path,
-                        captures: &captures,
-                        layer: &layer,
-                        mutation: &total,
-                        stamp,
-                        kora: self,
-                    };
-                    if let Some(more) = registered.interceptor.before_mutation(&write, ctx).await? {
-                        extra = extra.combine(more);
-                    }
+            for (registered, layer, captures) in matching(interceptors, &pending) {
+                let write = self.write_layer(&layer, &captures, &total, stamp);
+                if let Some(more) = registered.interceptor.before_mutation(&write, ctx).await? {
+                    extra = extra.combine(more);
                 }
             }
             if extra.is_empty() {
@@ -434,23 +423,38 @@ impl Kora {
             total = total.combine(extra.clone());
             pending = extra;
         }
-        for layer in total.layers() {
-            for registered in interceptors {
-                let Some(captures) = registered.pattern.matches(layer.path.segments()) else {
-                    continue;
-                };
-                let write = WriteLayer {
-                    path: &layer.path,
-                    captures: &captures,
-                    layer: &layer,
-                    mutation: &total,
-                    stamp,
-                    kora: self,
-                };
-                effects.extend(registered.interceptor.effects(&write, ctx).await?);
-            }
+        for (registered, layer, captures) in matching(interceptors, &total) {
+            let write = self.write_layer(&layer, &captures, &total, stamp);
+            effects.extend(registered.interceptor.effects(&write, ctx).await?);
         }
         Ok((total, effects))
+    }
+
+    /// A read as an interceptor sees it.
+    fn read_layer<'a>(&'a self, query: &'a PathQuery, relation: &'a Relation) -> ReadLayer<'a> {
+        ReadLayer {
+            query,
+            relation,
+            kora: self,
+        }
+    }
+
+    /// A layer of a write as an interceptor sees it.
+    fn write_layer<'a>(
+        &'a self,
+        layer: &'a Layer<'a>,
+        captures: &'a Captures,
+        mutation: &'a Mutation,
+        stamp: Stamp,
+    ) -> WriteLayer<'a> {
+        WriteLayer {
+            path: &layer.path,
+            captures,
+            layer,
+            mutation,
+            stamp,
+            kora: self,
+        }
     }
 
     /// The whole-write interceptors, once each, on the mutation as the client sent it:
@@ -526,23 +530,12 @@ impl Kora {
         })
     }
 
-    /// A page of the stored leaves at or beneath `under`, in key order, after `after`
-    /// (exclusive): what `kora export` streams. The caller needs read access to `under`.
-    /// Read filters judge whole values, which a page is not, so where one applies at or
-    /// beneath `under` only a system context may export.
-    pub async fn export(
-        &self,
-        ctx: &Context,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, Error> {
-        let part = PathQuery::new(under.clone());
-        if self.check_read(ctx, &part).await?.is_some() {
-            return Err(Error::bad_request(format!(
-                "{under} is answered by an interceptor, not stored: there is nothing to export"
-            )));
-        }
+    /// A page of the stored leaves, in key order: what `kora export` streams. The caller
+    /// needs read access to the page's path. Read filters judge whole values, which a page is
+    /// not, so where one applies at or beneath that path only a system context may export.
+    pub async fn export(&self, ctx: &Context, page: Page<'_>) -> Result<Vec<(Path, Value)>, Error> {
+        self.check_stored(ctx, page.under).await?;
+        let under = page.under;
         if !ctx.is_system()
             && self
                 .filters()
@@ -553,19 +546,16 @@ impl Kora {
                  export from a server on the same store without a rules file"
             )));
         }
-        Ok(self.inner.store.leaves(under, after, limit).await?)
+        Ok(self.inner.store.leaves(page).await?)
     }
 
-    /// A page of the stored records at or beneath `under` (leaves with their stamps,
-    /// tombstones), in key order, after `after`: what `kora export --full` streams. Only
-    /// the administrator (a system context) may read them: tombstones name deleted paths,
-    /// which no read rule was written to judge.
+    /// A page of the stored records (leaves with their stamps, tombstones), in key order:
+    /// what `kora export --full` streams. Only the administrator (a system context) may read
+    /// them: tombstones name deleted paths, which no read rule was written to judge.
     pub async fn export_records(
         &self,
         ctx: &Context,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
+        page: Page<'_>,
     ) -> Result<Vec<(Path, kora_core::records::Record)>, Error> {
         if !ctx.is_system() {
             return Err(Error::permission_denied(
@@ -573,13 +563,19 @@ impl Kora {
                  admin secret ([auth] admin_secret)",
             ));
         }
+        self.check_stored(ctx, page.under).await?;
+        Ok(self.inner.store.records(page).await?)
+    }
+
+    /// Refuses to export a path an interceptor answers: nothing of it is stored.
+    async fn check_stored(&self, ctx: &Context, under: &Path) -> Result<(), Error> {
         let part = PathQuery::new(under.clone());
         if self.check_read(ctx, &part).await?.is_some() {
             return Err(Error::bad_request(format!(
                 "{under} is answered by an interceptor, not stored: there is nothing to export"
             )));
         }
-        Ok(self.inner.store.records(under, after, limit).await?)
+        Ok(())
     }
 
     /// `before_query` for every related interceptor, then `resolve_query` for exact ones.
@@ -589,15 +585,8 @@ impl Kora {
         ctx: &Context,
         part: &PathQuery,
     ) -> Result<Option<Option<Value>>, Error> {
-        for registered in &self.inner.interceptors {
-            let Some(relation) = registered.pattern.relation(part.path.segments()) else {
-                continue;
-            };
-            let read = ReadLayer {
-                query: part,
-                relation: &relation,
-                kora: self,
-            };
+        for (registered, relation) in related(&self.inner.interceptors, &part.path) {
+            let read = self.read_layer(part, &relation);
             registered.interceptor.before_query(&read, ctx).await?;
             if matches!(relation, Relation::Exact(_)) {
                 if let Some(value) = registered.interceptor.resolve_query(&read, ctx).await? {
@@ -615,16 +604,9 @@ impl Kora {
         part: &PathQuery,
         mut value: Option<Value>,
     ) -> Result<Option<Value>, Error> {
-        let filters: Vec<&crate::interceptor::Registered> = self.filters().collect();
-        for registered in filters {
-            let Some(relation) = registered.pattern.relation(part.path.segments()) else {
-                continue;
-            };
-            let read = ReadLayer {
-                query: part,
-                relation: &relation,
-                kora: self,
-            };
+        let filters: Vec<&Registered> = self.filters().collect();
+        for (registered, relation) in related(filters, &part.path) {
+            let read = self.read_layer(part, &relation);
             value = registered
                 .interceptor
                 .filter_read(&read, value, ctx)
@@ -702,4 +684,33 @@ pub(crate) async fn compact_periodically(kora: Kora) {
             Err(error) => tracing::warn!(%error, "compaction failed"),
         }
     }
+}
+
+/// Each layer of `mutation` with each interceptor whose pattern matches it (layer by layer,
+/// interceptors in registration order), and what the pattern captured.
+fn matching<'m>(
+    interceptors: &'m [Registered],
+    mutation: &'m Mutation,
+) -> Vec<(&'m Registered, Layer<'m>, Captures)> {
+    let mut out = Vec::new();
+    for layer in mutation.layers() {
+        for registered in interceptors {
+            if let Some(captures) = registered.pattern.matches(layer.path.segments()) {
+                out.push((registered, layer.clone(), captures));
+            }
+        }
+    }
+    out
+}
+
+/// The interceptors whose pattern relates to `path` (at it, above it or beneath it), with
+/// how.
+fn related<'a>(
+    interceptors: impl IntoIterator<Item = &'a Registered>,
+    path: &Path,
+) -> Vec<(&'a Registered, Relation)> {
+    interceptors
+        .into_iter()
+        .filter_map(|r| Some((r, r.pattern.relation(path.segments())?)))
+        .collect()
 }

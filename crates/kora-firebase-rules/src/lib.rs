@@ -79,13 +79,11 @@ pub use error::RulesError;
 pub use query::{OrderBy, QueryParams};
 pub use rules::Rules;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rules_can_be_shared_across_threads() {
-        fn shared<T: Send + Sync + 'static>() {}
-        shared::<super::Rules>();
-        shared::<super::RulesError>();
-        shared::<super::Decision>();
-    }
-}
+// Loaded rules are shared by every connection's task, and their errors and decisions cross
+// tasks: a compile error here, not a test, if one of them stops being shareable.
+const _: fn() = || {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Rules>();
+    shared::<RulesError>();
+    shared::<Decision>();
+};

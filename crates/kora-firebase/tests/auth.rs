@@ -7,7 +7,7 @@ mod common;
 use common::firebase::{Events, Firebase};
 use common::tokens::{now, sign, SECRET};
 use common::Setup;
-use common::{server_with, url, Client};
+use common::{json, server_with, url, Client};
 use kora_engine::Kora;
 use kora_firebase::Namespaces;
 use kora_server::Running;
@@ -232,14 +232,7 @@ async fn the_admin_secret_is_the_database_secret() {
         200,
         "the rules refuse an anonymous read"
     );
-    let read: Value = http
-        .get(format!("{order}?auth={ADMIN}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = json(http.get(format!("{order}?auth={ADMIN}"))).await;
     assert_eq!(read, json!({"n": 1}));
 }
 
@@ -265,6 +258,6 @@ async fn rest_answers_over_tls() {
         .send()
         .await;
     assert!(put.expect("a write over TLS").status().is_success());
-    let read: Value = https.get(&at).send().await.unwrap().json().await.unwrap();
+    let read = json(https.get(&at)).await;
     assert_eq!(read, json!({"captain": "Jack"}));
 }

@@ -5,8 +5,7 @@
 mod common;
 
 use common::firebase::{Events, Firebase};
-use common::unsigned_token;
-use common::{server, server_with, url, Client};
+use common::{server, server_with, server_with_rules, url, Client, Rules};
 use kora_engine::Kora;
 use serde_json::{json, Value};
 
@@ -505,33 +504,17 @@ async fn a_refused_transaction_is_refused_and_shows_nothing() {
     running.stop().await.ok();
 }
 
-/// A server with `rules` (YAML) and mock tokens on.
-async fn with_rules(rules: &str) -> (kora_server::Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("kora.rules.yaml");
-    std::fs::write(&file, rules).unwrap();
-    let running = server_with(Kora::builder(), |c| {
-        c.rules = Some(file);
-        c.firebase.mock_tokens = true;
-    })
-    .await;
-    (running, dir)
-}
-
 #[tokio::test]
 async fn a_listen_whose_reader_loses_the_right_is_revoked_at_the_next_change() {
-    let (running, _dir) = with_rules(
-        "rules:\n  users/$uid:\n    read: auth != null && auth.sub == $uid\n    write: auth != null && auth.sub == $uid\n",
-    )
+    let (running, _dir) = server_with_rules(Rules::Kora(
+        "rules:
+  users/$uid:
+    read: auth != null && auth.sub == $uid
+    write: auth != null && auth.sub == $uid
+",
+    ))
     .await;
-    let mut ada = Firebase::connect(&running).await;
-    let (_, reply) = ada
-        .request(
-            "auth",
-            json!({"cred": unsigned_token(json!({"sub": "ada"}))}),
-        )
-        .await;
-    assert_eq!(reply["s"], "ok");
+    let mut ada = Firebase::signed_in(&running, "ada").await;
     let (_, reply) = ada.request("q", json!({"p": "/users/ada", "h": ""})).await;
     assert_eq!(reply["s"], "ok");
     let (_, reply) = ada.request("unauth", json!({})).await;
@@ -549,9 +532,9 @@ async fn a_listen_whose_reader_loses_the_right_is_revoked_at_the_next_change() {
 
 #[tokio::test]
 async fn a_stream_whose_reader_loses_the_right_is_cancelled() {
-    let (running, _dir) = with_rules(
+    let (running, _dir) = server_with_rules(Rules::Kora(
         "rules:\n  notes/$id:\n    read: data == null || data.private != true\n    write: true\n",
-    )
+    ))
     .await;
     let http = reqwest::Client::new();
     http.put(url(&running, "/notes/n1.json"))

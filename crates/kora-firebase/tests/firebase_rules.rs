@@ -6,8 +6,7 @@ mod common;
 
 use common::firebase::Firebase;
 use common::unsigned_token;
-use common::{server_with, url};
-use kora_engine::Kora;
+use common::{server_with_rules, url, Rules};
 use serde_json::{json, Value};
 
 const RULES: &str = r#"{
@@ -38,15 +37,7 @@ const RULES: &str = r#"{
 }"#;
 
 async fn with_rules() -> (kora_server::Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("database.rules.json");
-    std::fs::write(&file, RULES).unwrap();
-    let running = server_with(Kora::builder(), |c| {
-        c.firebase.rules = Some(file);
-        c.firebase.mock_tokens = true;
-    })
-    .await;
-    (running, dir)
+    server_with_rules(Rules::Firebase(RULES)).await
 }
 
 #[tokio::test]
@@ -205,22 +196,8 @@ async fn an_invalid_rules_file_stops_the_server_from_starting() {
 #[tokio::test]
 async fn a_listen_is_revoked_when_its_read_rule_stops_holding() {
     let (running, _dir) = with_rules().await;
-    let mut bob = Firebase::connect(&running).await;
-    let (_, reply) = bob
-        .request(
-            "auth",
-            json!({"cred": unsigned_token(json!({"sub": "bob"}))}),
-        )
-        .await;
-    assert_eq!(reply["s"], "ok");
-    let mut ada = Firebase::connect(&running).await;
-    let (_, reply) = ada
-        .request(
-            "auth",
-            json!({"cred": unsigned_token(json!({"sub": "ada"}))}),
-        )
-        .await;
-    assert_eq!(reply["s"], "ok");
+    let mut bob = Firebase::signed_in(&running, "bob").await;
+    let mut ada = Firebase::signed_in(&running, "ada").await;
     for (path, data) in [
         ("/shared/bob/ada", json!(true)),
         ("/notes/bob", json!({"n": 1})),

@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine;
-use common::{server, url};
+use common::{server, text, url};
 use futures_util::StreamExt;
 use kora_testkit::eventually;
 use serde_json::{json, Value};
@@ -25,14 +25,7 @@ impl Poller {
     async fn start(running: &kora_server::Running) -> (Poller, String) {
         let base = url(running, "/.lp");
         let http = reqwest::Client::new();
-        let script = http
-            .get(format!("{base}?start=t&ser=1&cb=7&v=5&ns=demo"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let script = text(http.get(format!("{base}?start=t&ser=1&cb=7&v=5&ns=demo"))).await;
         let start = script
             .split("pLPCommand('start',")
             .nth(1)
@@ -144,15 +137,12 @@ async fn a_polling_client_starts_sends_and_receives_in_numbered_packets() {
 async fn a_wrong_password_is_told_to_close() {
     let running = server().await;
     let (client, _) = Poller::start(&running).await;
-    let answer = client
-        .http
-        .get(format!("{}?id={}&pw=wrong&ser=9", client.base, client.id))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let answer = text(
+        client
+            .http
+            .get(format!("{}?id={}&pw=wrong&ser=9", client.base, client.id)),
+    )
+    .await;
     assert_eq!(answer, "pLPCommand('close');");
     running.stop().await.ok();
 }
@@ -163,18 +153,11 @@ async fn the_page_going_away_runs_its_ondisconnect_writes() {
     let (mut client, _) = Poller::start(&running).await;
     let register = request(1, "o", json!({"p": "/lp/presence", "d": "gone"}));
     client.exchange(&[register], reply_to(1)).await;
-    let frame = client
-        .http
-        .get(format!(
-            "{}?dframe=t&id={}&pw={}",
-            client.base, client.id, client.pw
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let frame = text(client.http.get(format!(
+        "{}?dframe=t&id={}&pw={}",
+        client.base, client.id, client.pw
+    )))
+    .await;
     assert!(frame.contains("disconn=t"), "{frame}");
     client
         .http

@@ -62,8 +62,9 @@ async fn read_page(
     full: bool,
     after: Option<&Path>,
 ) -> Result<Page, Error> {
+    let page = kora_store::Page::new(under, after, EXPORT_PAGE);
     if !full {
-        let leaves = kora.export(ctx, under, after, EXPORT_PAGE).await?;
+        let leaves = kora.export(ctx, page).await?;
         return Ok(Page {
             more: leaves.len() == EXPORT_PAGE,
             last: leaves.last().map(|(path, _)| path.clone()),
@@ -73,7 +74,7 @@ async fn read_page(
                 .collect(),
         });
     }
-    let records = kora.export_records(ctx, under, after, EXPORT_PAGE).await?;
+    let records = kora.export_records(ctx, page).await?;
     Ok(Page {
         more: records.len() == EXPORT_PAGE,
         last: records.last().map(|(path, _)| path.clone()),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{server_with, url};
+use common::{server_with, text, url};
 use kora_engine::{Context, Error, FnRunner, Interceptor, Kora, WriteLayer};
 use kora_server::Running;
 use kora_store::NewEffect;
@@ -113,14 +113,7 @@ async fn the_administrator_lists_retries_and_discards_dead_effects() {
     assert_eq!(effect["state"], "dead");
     let id = effect["id"].as_u64().expect("an id");
 
-    let metrics = http
-        .get(url(&running, "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(http.get(url(&running, "/metrics"))).await;
     assert!(
         metrics.contains("kora_outbox_effects{state=\"dead\"} 1"),
         "{metrics}"

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{server, server_with, url};
+use common::{json, server, server_with, url};
 use futures_util::StreamExt;
 use kora_core::Mutation;
 use kora_engine::{Context, Error, Interceptor, Kora, WriteLayer};
@@ -25,15 +25,12 @@ async fn get(running: &kora_server::Running, path: &str) -> Value {
 async fn put_patch_delete_and_mutate() {
     let running = server().await;
     let client = reqwest::Client::new();
-    let reply: Value = client
-        .put(url(&running, "/v1/data/todos/t1"))
-        .body(r#"{"text": "hi", "tags": ["a"]}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = json(
+        client
+            .put(url(&running, "/v1/data/todos/t1"))
+            .body(r#"{"text": "hi", "tags": ["a"]}"#),
+    )
+    .await;
     assert_eq!(reply["seq"], json!(1));
     client
         .patch(url(&running, "/v1/data/todos"))

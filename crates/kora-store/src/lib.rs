@@ -41,8 +41,8 @@ pub use error::StoreError;
 pub use history::History;
 pub use memory::MemoryStore;
 pub use store::{
-    Backup, Change, Commit, Compacted, Effect, EffectCounts, EffectState, LogRead, NewEffect, Seq,
-    Snapshot, Stats, Store, Submitted, Write,
+    Backup, Change, Claim, Commit, Compacted, Effect, EffectCounts, EffectState, LogRead,
+    NewEffect, Page, Seq, Snapshot, Stats, Store, Submitted, Write,
 };
 pub use url::{StoreUrl, DEFAULT_DATA_DIR};
 

@@ -15,7 +15,8 @@ use crate::error::StoreError;
 use crate::history::History;
 use crate::outbox::Outbox;
 use crate::store::{
-    Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Write,
+    Change, Claim, Commit, Compacted, Effect, EffectCounts, LogRead, Page, Seq, Snapshot, Stats,
+    Store, Write,
 };
 
 /// The in-memory store.
@@ -131,22 +132,15 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn leaves(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, StoreError> {
-        Ok(self.lock()?.tree.leaves(under, after, limit))
+    async fn leaves(&self, page: Page<'_>) -> Result<Vec<(Path, Value)>, StoreError> {
+        Ok(self.lock()?.tree.leaves(page.under, page.after, page.limit))
     }
 
-    async fn records(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Record)>, StoreError> {
-        let stamped = self.lock()?.tree.stamped(under, after, limit);
+    async fn records(&self, page: Page<'_>) -> Result<Vec<(Path, Record)>, StoreError> {
+        let stamped = self
+            .lock()?
+            .tree
+            .stamped(page.under, page.after, page.limit);
         Ok(stamped
             .into_iter()
             .map(|(path, leaf, tombstone)| {
@@ -182,13 +176,8 @@ impl Store for MemoryStore {
         Ok(self.lock()?.last_seq)
     }
 
-    async fn claim_effects(
-        &self,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Effect>, StoreError> {
-        Ok(self.lock()?.outbox.claim(now_ms, lease_ms, limit))
+    async fn claim_effects(&self, claim: Claim) -> Result<Vec<Effect>, StoreError> {
+        Ok(self.lock()?.outbox.claim(claim))
     }
 
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {

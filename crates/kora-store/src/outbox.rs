@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::StoreError;
-use crate::store::{Effect, EffectState, NewEffect, Seq};
+use crate::store::{Claim, Effect, EffectState, NewEffect, Seq};
 
 /// An outbox entry and its lease.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -44,9 +44,9 @@ impl Entry {
             && self.lease_until_ms <= now_ms
     }
 
-    /// Leases the entry until `now_ms + lease_ms` (never 0, which means "not leased").
-    pub fn lease(&mut self, now_ms: u64, lease_ms: u64) {
-        self.lease_until_ms = now_ms.saturating_add(lease_ms).max(1);
+    /// Leases the entry as `claim` asks ([`Claim::lease_until_ms`]).
+    pub fn lease(&mut self, claim: Claim) {
+        self.lease_until_ms = claim.lease_until_ms();
     }
 
     /// Records a failed try: runs again at `next_at_ms`.
@@ -135,18 +135,18 @@ impl Outbox {
     }
 
     /// Claims due, unleased pending effects (oldest first); returns the changed entries.
-    pub fn claim(&mut self, now_ms: u64, lease_ms: u64, limit: usize) -> Vec<Effect> {
-        self.claim_entries(now_ms, lease_ms, limit)
+    pub fn claim(&mut self, claim: Claim) -> Vec<Effect> {
+        self.claim_entries(claim)
             .into_iter()
             .map(|e| e.effect)
             .collect()
     }
 
     /// Like [`Outbox::claim`], returning whole entries (to be written back by a store).
-    pub fn claim_entries(&mut self, now_ms: u64, lease_ms: u64, limit: usize) -> Vec<Entry> {
-        let mut out = self.claimable(now_ms, limit);
+    pub fn claim_entries(&mut self, claim: Claim) -> Vec<Entry> {
+        let mut out = self.claimable(claim.now_ms, claim.limit);
         for entry in &mut out {
-            entry.lease(now_ms, lease_ms);
+            entry.lease(claim);
             self.entries.insert(entry.effect.id, entry.clone());
         }
         out

@@ -91,6 +91,42 @@ pub enum LogRead {
     Compacted { oldest: Seq },
 }
 
+/// One page of a scan in key order (`kora_core::key`): up to `limit` entries at or beneath
+/// `under`, after the entry at `after` (exclusive; `None`: from the first). What an export
+/// reads at a time ([`Store::leaves`], [`Store::records`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Page<'a> {
+    pub under: &'a Path,
+    pub after: Option<&'a Path>,
+    pub limit: usize,
+}
+
+impl<'a> Page<'a> {
+    pub fn new(under: &'a Path, after: Option<&'a Path>, limit: usize) -> Self {
+        Page {
+            under,
+            after,
+            limit,
+        }
+    }
+}
+
+/// A request to lease effects: up to `limit` pending effects that are due at `now_ms` and
+/// not leased by someone else, each leased until `now_ms + lease_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub now_ms: u64,
+    pub lease_ms: u64,
+    pub limit: usize,
+}
+
+impl Claim {
+    /// When the leases this claim takes end (never 0, which stands for "not leased").
+    pub fn lease_until_ms(&self) -> u64 {
+        self.now_ms.saturating_add(self.lease_ms).max(1)
+    }
+}
+
 /// Values read at one consistent point, and the last sequence that point includes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -204,26 +240,15 @@ pub trait Store: Send + Sync + 'static {
         Ok(snapshot.values.pop().flatten())
     }
 
-    /// Up to `limit` visible leaves at or beneath `under`, in key order (`kora_core::key`),
-    /// after the leaf at `after` (exclusive; `None`: from the first). One page of an export:
-    /// each page is read at one consistent point, successive pages at successive points.
-    async fn leaves(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, StoreError>;
+    /// A page of the visible leaves, in key order. One page of an export: each page is read
+    /// at one consistent point, successive pages at successive points.
+    async fn leaves(&self, page: Page<'_>) -> Result<Vec<(Path, Value)>, StoreError>;
 
-    /// Up to `limit` stored records at or beneath `under` in key order, after `after`
-    /// (exclusive): each path's leaf with its stamp, its tombstone, its branch stamp
-    /// (`kora_core::records::Record`). What conflict resolution knows, for full-fidelity
-    /// exports; the memory store reports no branch stamps (its tree keeps them otherwise).
-    async fn records(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Record)>, StoreError>;
+    /// A page of the stored records in key order: each path's leaf with its stamp, its
+    /// tombstone, its branch stamp (`kora_core::records::Record`). What conflict resolution
+    /// knows, for full-fidelity exports; the memory store reports no branch stamps (its tree
+    /// keeps them otherwise).
+    async fn records(&self, page: Page<'_>) -> Result<Vec<(Path, Record)>, StoreError>;
 
     /// The change log after `after`, at most `limit` entries, oldest first.
     async fn changes(&self, after: Seq, limit: usize) -> Result<LogRead, StoreError>;
@@ -231,15 +256,9 @@ pub trait Store: Send + Sync + 'static {
     /// The sequence of the last commit (0 when there is none).
     async fn last_seq(&self) -> Result<Seq, StoreError>;
 
-    /// Claims up to `limit` pending effects that are due at `now_ms` and not leased by
-    /// someone else, leasing them until `now_ms + lease_ms`. A claim that is neither
-    /// completed nor retried before its lease ends is claimed again (at-least-once).
-    async fn claim_effects(
-        &self,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Effect>, StoreError>;
+    /// Leases the effects `claim` asks for. A claim that is neither completed nor retried
+    /// before its lease ends is claimed again (at-least-once).
+    async fn claim_effects(&self, claim: Claim) -> Result<Vec<Effect>, StoreError>;
 
     /// Removes an effect that ran successfully.
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError>;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use kora_core::records::Record;
 use kora_core::{Mutation, Path as KoraPath, Stamp};
-use kora_store::{Change, EmbeddedStore, LogRead, NewEffect, Seq, Store, StoreError, Write};
+use kora_store::{Change, EmbeddedStore, LogRead, NewEffect, Page, Seq, Store, StoreError, Write};
 use serde_json::json;
 
 const WRITERS: usize = 64;
@@ -27,7 +27,7 @@ async fn records(store: &EmbeddedStore) -> BTreeMap<String, Record> {
     let mut after = None;
     loop {
         let page = store
-            .records(&root(), after.as_ref(), 1_000)
+            .records(Page::new(&root(), after.as_ref(), 1_000))
             .await
             .expect("records");
         let Some((last, _)) = page.last() else {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use kora_core::{Mutation, Path, PathQuery, Stamp, Tree};
 use kora_store::cassandra::CassandraStore;
-use kora_store::{Store, StoreError, Write};
+use kora_store::{Page, Store, StoreError, Write};
 use serde_json::json;
 
 /// The ring node this test kills (not the seed, 127.0.0.2).
@@ -152,7 +152,7 @@ fn ring_survives_losing_a_node() {
             "every acknowledged write, as the model has it"
         );
         let leaves = store
-            .leaves(&path("ring"), None, usize::MAX)
+            .leaves(Page::new(&path("ring"), None, usize::MAX))
             .await
             .expect("leaves");
         assert_eq!(leaves, model.leaves(&path("ring"), None, usize::MAX));

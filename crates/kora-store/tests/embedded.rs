@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use kora_core::{Mutation, Path as KoraPath, PathQuery, Stamp};
 use kora_store::embedded::{dir, engine, watermark};
-use kora_store::{EmbeddedStore, LogRead, NewEffect, Store, StoreError, Write};
+use kora_store::{Claim, EmbeddedStore, LogRead, NewEffect, Store, StoreError, Write};
 use serde_json::{json, Value};
 
 fn factory() -> Pin<Box<dyn Future<Output = Option<conformance::Opened>> + Send>> {
@@ -68,7 +68,7 @@ fn data_survives_reopening() {
         with_effect.effects.push(effect);
         store.commit(with_effect).await.unwrap();
         let now = kora_core::stamp::wall_millis();
-        let claimed = store.claim_effects(now, 60_000, 10).await.unwrap();
+        let claimed = store.claim_effects(ten_due(now)).await.unwrap();
         assert_eq!(claimed.len(), 1);
         store.close().await.unwrap();
 
@@ -84,13 +84,13 @@ fn data_survives_reopening() {
         assert_eq!(log.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2, 3]);
         // The lease was written: nobody else claims the effect before it ends.
         assert!(store
-            .claim_effects(now + 1, 60_000, 10)
+            .claim_effects(ten_due(now + 1))
             .await
             .unwrap()
             .is_empty());
         assert_eq!(
             store
-                .claim_effects(now + 60_001, 60_000, 10)
+                .claim_effects(ten_due(now + 60_001))
                 .await
                 .unwrap()
                 .len(),
@@ -435,4 +435,13 @@ fn a_record_that_does_not_decode_is_corruption_and_fails_its_batch_whole() {
         assert_eq!(log.iter().map(|c| c.seq).collect::<Vec<_>>(), [1, 2]);
         store.close().await.unwrap();
     });
+}
+
+/// A claim of up to ten effects due at `now_ms`, leased for 60_000 ms.
+fn ten_due(now_ms: u64) -> Claim {
+    Claim {
+        now_ms,
+        lease_ms: 60_000,
+        limit: 10,
+    }
 }

@@ -20,6 +20,16 @@ impl Firebase {
         Firebase::connect_to(running, "demo").await
     }
 
+    /// Connects and signs in as user `uid` (an unsigned emulator token: the server needs
+    /// mock tokens on).
+    pub async fn signed_in(running: &kora_server::Running, uid: &str) -> Firebase {
+        let mut client = Firebase::connect(running).await;
+        let token = super::unsigned_token(json!({"sub": uid}));
+        let (_, reply) = client.request("auth", json!({"cred": token})).await;
+        assert_eq!(reply["s"], "ok", "{uid} signs in: {reply}");
+        client
+    }
+
     /// Connects naming namespace `ns` (none when empty).
     pub async fn connect_to(running: &kora_server::Running, ns: &str) -> Firebase {
         let mut url = format!("ws://{}/.ws?v=5", running.addr);

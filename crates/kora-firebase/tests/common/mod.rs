@@ -10,7 +10,7 @@ mod kora;
 
 use std::ops::{Deref, DerefMut};
 
-pub use kora::{tokens, url, Client};
+pub use kora::{json, text, tokens, url, Client};
 use kora_engine::{Kora, KoraBuilder};
 use kora_firebase::FirebaseConfig;
 use kora_server::{Running, ServerConfig};
@@ -73,4 +73,31 @@ pub fn unsigned_token(claims: serde_json::Value) -> String {
         b64(serde_json::json!({"alg": "none"})),
         b64(claims)
     )
+}
+
+/// A rules file for a server under test: Kora's YAML, or Firebase's `database.rules.json`.
+pub enum Rules<'a> {
+    Kora(&'a str),
+    Firebase(&'a str),
+}
+
+/// A server with mock tokens on that loads `rules` from a file in a temporary directory
+/// (kept alive by the returned handle).
+pub async fn server_with_rules(rules: Rules<'_>) -> (Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, text) = match rules {
+        Rules::Kora(text) => ("kora.rules.yaml", text),
+        Rules::Firebase(text) => ("database.rules.json", text),
+    };
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    let running = server_with(Kora::builder(), |c| {
+        match rules {
+            Rules::Kora(_) => c.rules = Some(file),
+            Rules::Firebase(_) => c.firebase.rules = Some(file),
+        }
+        c.firebase.mock_tokens = true;
+    })
+    .await;
+    (running, dir)
 }

@@ -36,6 +36,18 @@ pub fn url(running: &Running, path: &str) -> String {
     format!("http://{}{path}", running.addr)
 }
 
+/// Sends `request` and reads the answer's body as text (whatever its status).
+pub async fn text(request: reqwest::RequestBuilder) -> String {
+    let response = request.send().await.expect("the server answers");
+    response.text().await.expect("a body")
+}
+
+/// Sends `request` and reads the answer's body as JSON (whatever its status).
+pub async fn json(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.expect("the server answers");
+    response.json().await.expect("a JSON body")
+}
+
 /// A WebSocket client that keeps pushes aside while it waits for replies.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,

@@ -42,6 +42,7 @@ use crate::error::StoreError;
 use crate::group::GroupCommit;
 use crate::retry::{with_retries, Gate};
 use crate::sql::{check_key_lengths, record_from};
+use crate::store::{Claim, Page};
 use crate::store::{
     Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store, Submitted, Write,
 };
@@ -266,28 +267,18 @@ impl Store for CassandraStore {
             .await
     }
 
-    async fn leaves(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, StoreError> {
+    async fn leaves(&self, page: Page<'_>) -> Result<Vec<(Path, Value)>, StoreError> {
         self.gate
             .run("reading leaves from Cassandra", || async {
-                self.shared.reader().leaves(under, after, limit).await
+                self.shared.reader().leaves(page).await
             })
             .await
     }
 
-    async fn records(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Record)>, StoreError> {
+    async fn records(&self, page: Page<'_>) -> Result<Vec<(Path, Record)>, StoreError> {
         self.gate
             .run("reading records from Cassandra", || async {
-                self.shared.reader().records(under, after, limit).await
+                self.shared.reader().records(page).await
             })
             .await
     }
@@ -317,21 +308,10 @@ impl Store for CassandraStore {
             .await
     }
 
-    async fn claim_effects(
-        &self,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Effect>, StoreError> {
+    async fn claim_effects(&self, claim: Claim) -> Result<Vec<Effect>, StoreError> {
         self.gate
             .run("claiming effects in Cassandra", || {
-                outbox::claim(
-                    &self.shared.session,
-                    &self.shared.st,
-                    now_ms,
-                    lease_ms,
-                    limit,
-                )
+                outbox::claim(&self.shared.session, &self.shared.st, claim)
             })
             .await
     }

@@ -15,7 +15,7 @@ use super::error::Attempt;
 use super::read::Reader;
 use super::schema::Statements;
 use crate::error::StoreError;
-use crate::store::{Effect, EffectState, Seq};
+use crate::store::{Claim, Effect, EffectState, Seq};
 
 /// Partitions of the outbox: a claim reads them all; LWTs on different partitions do not
 /// contend.
@@ -121,12 +121,11 @@ async fn lwt<V: scylla::serialize::row::SerializeRow>(
 pub async fn claim(
     session: &Session,
     st: &Statements,
-    now_ms: u64,
-    lease_ms: u64,
-    limit: usize,
+    claim: Claim,
 ) -> Result<Vec<Effect>, Attempt> {
+    let (now_ms, limit) = (claim.now_ms, claim.limit);
     let now = now_ms as i64;
-    let until = now_ms.saturating_add(lease_ms).max(1) as i64;
+    let until = claim.lease_until_ms() as i64;
     let mut claimed = Vec::new();
     for r in all(session, st).await? {
         if claimed.len() >= limit {

@@ -14,7 +14,7 @@ use super::layout::{join, part_range, split, top_len, REST_CEILING, ROOT_PART};
 use super::schema::Statements;
 use crate::plan::{leaf_of, leaf_range, read_set, subtree_ranges};
 use crate::sql::{record_from, RecordRow};
-use crate::store::Write;
+use crate::store::{Page, Write};
 
 /// A record found by a scan; return `false` to stop the scan.
 pub type Visit<'a> = dyn FnMut(Vec<u8>, Record) -> Result<bool, Attempt> + Send + 'a;
@@ -274,53 +274,37 @@ impl Reader<'_> {
     }
 
     /// A page of leaves (see `Store::leaves`).
-    pub async fn leaves(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, Attempt> {
+    pub async fn leaves(&self, page: Page<'_>) -> Result<Vec<(Path, Value)>, Attempt> {
         let mut out = Vec::new();
-        self.scan_range(under, after, limit, &mut |key, record| {
+        self.scan_range(page, &mut |key, record| {
             let leaf = leaf_of(&key, record).map_err(|e| {
                 crate::error::StoreError::Corrupted(format!("record key {key:?}: {e}"))
             })?;
             out.extend(leaf);
-            Ok(out.len() < limit)
+            Ok(out.len() < page.limit)
         })
         .await?;
         Ok(out)
     }
 
     /// Up to `limit` records at or beneath `under`, after `after`, with their paths.
-    pub async fn records(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Record)>, Attempt> {
+    pub async fn records(&self, page: Page<'_>) -> Result<Vec<(Path, Record)>, Attempt> {
         let mut out = Vec::new();
-        self.scan_range(under, after, limit, &mut |key, record| {
+        self.scan_range(page, &mut |key, record| {
             let path = kora_core::key::decode(&key).map_err(|e| {
                 crate::error::StoreError::Corrupted(format!("record key {key:?}: {e}"))
             })?;
             out.push((path, record));
-            Ok(out.len() < limit)
+            Ok(out.len() < page.limit)
         })
         .await?;
         Ok(out)
     }
 
-    /// Visits the records at or beneath `under`, after `after`, in key order, until `visit`
-    /// returns false (nothing when `limit` is 0).
-    async fn scan_range(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-        visit: &mut Visit<'_>,
-    ) -> Result<(), Attempt> {
-        let (lower, end) = leaf_range(under, after);
+    /// Visits the records of `page` in key order until `visit` returns false (nothing when
+    /// its limit is 0).
+    async fn scan_range(&self, page: Page<'_>, visit: &mut Visit<'_>) -> Result<(), Attempt> {
+        let (lower, end) = leaf_range(page.under, page.after);
         let lo = match lower {
             std::ops::Bound::Included(key) => key,
             std::ops::Bound::Excluded(mut key) => {
@@ -329,7 +313,7 @@ impl Reader<'_> {
             }
             std::ops::Bound::Unbounded => Vec::new(),
         };
-        if limit == 0 {
+        if page.limit == 0 {
             return Ok(());
         }
         self.scan(&lo, end.as_deref(), false, visit).await

@@ -318,7 +318,11 @@ mod tests {
             77,
         );
         assert_eq!(decode_entry(4, &encode_entry(&entry)), Ok(entry.clone()));
-        entry.lease(100, 5);
+        entry.lease(crate::store::Claim {
+            now_ms: 100,
+            lease_ms: 5,
+            limit: 1,
+        });
         entry.bury("gave up: ünïcode");
         let bytes = encode_entry(&entry);
         assert_eq!(decode_entry(4, &bytes), Ok(entry));

@@ -16,7 +16,7 @@ use super::engine::{Engine, OUTBOX};
 use super::Shared;
 use crate::error::StoreError;
 use crate::outbox::{Entry, Outbox};
-use crate::store::Effect;
+use crate::store::{Claim, Effect};
 
 /// Reads every outbox entry (at open).
 pub fn load(e: &Engine) -> Result<Outbox, StoreError> {
@@ -30,15 +30,10 @@ pub fn load(e: &Engine) -> Result<Outbox, StoreError> {
 }
 
 /// Leases up to `limit` claimable effects.
-pub fn claim(
-    shared: &Shared,
-    now_ms: u64,
-    lease_ms: u64,
-    limit: usize,
-) -> Result<Vec<Effect>, StoreError> {
+pub fn claim(shared: &Shared, claim: Claim) -> Result<Vec<Effect>, StoreError> {
     let mut outbox = shared.outbox()?;
-    let mut entries = outbox.claimable(now_ms, limit);
-    entries.iter_mut().for_each(|e| e.lease(now_ms, lease_ms));
+    let mut entries = outbox.claimable(claim.now_ms, claim.limit);
+    entries.iter_mut().for_each(|e| e.lease(claim));
     write(shared, &entries)?;
     let claimed = entries.iter().map(|e| e.effect.clone()).collect();
     entries.into_iter().for_each(|e| outbox.insert(e));

@@ -60,8 +60,8 @@ use crate::group::GroupCommit;
 use crate::history::History;
 use crate::outbox::Outbox;
 use crate::store::{
-    Backup, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store,
-    Submitted, Write,
+    Backup, Claim, Commit, Compacted, Effect, EffectCounts, LogRead, Page, Seq, Snapshot, Stats,
+    Store, Submitted, Write,
 };
 use engine::Engine;
 pub use engine::Tuning;
@@ -272,45 +272,23 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn leaves(
-        &self,
-        under: &KoraPath,
-        after: Option<&KoraPath>,
-        limit: usize,
-    ) -> Result<Vec<(KoraPath, Value)>, StoreError> {
-        let (under, after) = (under.clone(), after.cloned());
+    async fn leaves(&self, page: Page<'_>) -> Result<Vec<(KoraPath, Value)>, StoreError> {
+        let (under, after, limit) = (page.under.clone(), page.after.cloned(), page.limit);
         self.with(move |s| {
-            let e = &s.engine;
-            read::leaves(e, &e.db.read_tx(), &under, after.as_ref(), limit)
+            let page = Page::new(&under, after.as_ref(), limit);
+            read::leaves(&s.engine, &s.engine.db.read_tx(), page)
         })
         .await
     }
 
     async fn records(
         &self,
-        under: &KoraPath,
-        after: Option<&KoraPath>,
-        limit: usize,
+        page: Page<'_>,
     ) -> Result<Vec<(KoraPath, kora_core::records::Record)>, StoreError> {
-        let (under, after) = (under.clone(), after.cloned());
+        let (under, after, limit) = (page.under.clone(), page.after.cloned(), page.limit);
         self.with(move |s| {
-            let e = &s.engine;
-            let (lower, end) = crate::plan::leaf_range(&under, after.as_ref());
-            let range = (
-                lower,
-                end.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-            );
-            let mut out = Vec::new();
-            if limit == 0 {
-                return Ok(out);
-            }
-            read::scan_records(e, &e.db.read_tx(), range, false, |key, record| {
-                let path = kora_core::key::decode(key)
-                    .map_err(|x| e.corrupted(engine::RECORDS, key, x))?;
-                out.push((path, record));
-                Ok(out.len() < limit)
-            })?;
-            Ok(out)
+            let page = Page::new(&under, after.as_ref(), limit);
+            read::records(&s.engine, &s.engine.db.read_tx(), page)
         })
         .await
     }
@@ -324,14 +302,8 @@ impl Store for EmbeddedStore {
         Ok(self.shared()?.durable_seq())
     }
 
-    async fn claim_effects(
-        &self,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Effect>, StoreError> {
-        self.with(move |s| effects::claim(s, now_ms, lease_ms, limit))
-            .await
+    async fn claim_effects(&self, claim: Claim) -> Result<Vec<Effect>, StoreError> {
+        self.with(move |s| effects::claim(s, claim)).await
     }
 
     async fn complete_effect(&self, id: u64) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use kora_core::{Path, PathQuery, Value};
 use super::codec;
 use super::engine::{Engine, LOG, META, RECORDS};
 use crate::error::StoreError;
-use crate::store::{LogRead, Seq};
+use crate::store::{LogRead, Page, Seq};
 
 /// The `meta` key of the first sequence still in the change log.
 pub const LOG_START: &[u8] = b"log_start";
@@ -82,25 +82,49 @@ pub fn select(
 pub fn leaves(
     e: &Engine,
     r: &impl Readable,
-    under: &Path,
-    after: Option<&Path>,
-    limit: usize,
+    page: Page<'_>,
 ) -> Result<Vec<(Path, Value)>, StoreError> {
-    let (lower, end) = crate::plan::leaf_range(under, after);
-    let range = (lower, end.map_or(Bound::Unbounded, Bound::Excluded));
     let mut out = Vec::new();
-    if limit == 0 {
-        return Ok(out);
-    }
-    scan_records(e, r, range, false, |key, record| {
+    scan_page(e, r, page, |key, record| {
         if let Some(leaf) =
             crate::plan::leaf_of(key, record).map_err(|x| e.corrupted(RECORDS, key, x))?
         {
             out.push(leaf);
         }
-        Ok(out.len() < limit)
+        Ok(out.len() < page.limit)
     })?;
     Ok(out)
+}
+
+/// A page of the records beneath a path, with their paths (see `Store::records`).
+pub fn records(
+    e: &Engine,
+    r: &impl Readable,
+    page: Page<'_>,
+) -> Result<Vec<(Path, Record)>, StoreError> {
+    let mut out = Vec::new();
+    scan_page(e, r, page, |key, record| {
+        let path = kora_core::key::decode(key).map_err(|x| e.corrupted(RECORDS, key, x))?;
+        out.push((path, record));
+        Ok(out.len() < page.limit)
+    })?;
+    Ok(out)
+}
+
+/// Visits the records of `page` in key order until `visit` returns false (nothing when its
+/// limit is 0).
+fn scan_page(
+    e: &Engine,
+    r: &impl Readable,
+    page: Page<'_>,
+    visit: impl FnMut(&[u8], Record) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    if page.limit == 0 {
+        return Ok(());
+    }
+    let (lower, end) = crate::plan::leaf_range(page.under, page.after);
+    let range = (lower, end.map_or(Bound::Unbounded, Bound::Excluded));
+    scan_records(e, r, range, false, visit)
 }
 
 /// The first sequence still in the change log (1 until a compaction removes entries).

@@ -26,7 +26,7 @@ use kora_core::{Mutation, Path, Stamp, Value};
 
 use crate::error::StoreError;
 use crate::retry::Transient;
-use crate::store::{Change, Effect, EffectState, Write};
+use crate::store::{Change, Effect, EffectState, Page, Write};
 
 pub use crate::plan::{plan, read_set, subtree_ranges, LogRow, Plan};
 
@@ -130,33 +130,21 @@ pub fn stamp_from(bytes: Option<Vec<u8>>) -> Result<Option<Stamp>, StoreError> {
 
 /// A page of leaves (see `Store::leaves`) as one statement: its SQL, with `marks` as the
 /// placeholders of the lower key, the upper key and the limit, and the values to bind.
-pub fn leaves_statement(
-    under: &Path,
-    after: Option<&Path>,
-    limit: usize,
-    marks: [&str; 3],
-) -> (String, Vec<u8>, Vec<u8>, i64) {
-    range_statement(under, after, limit, marks, "AND leaf IS NOT NULL")
+pub fn leaves_statement(page: Page<'_>, marks: [&str; 3]) -> (String, Vec<u8>, Vec<u8>, i64) {
+    range_statement(page, marks, "AND leaf IS NOT NULL")
 }
 
 /// [`leaves_statement`] for every record, leaf or not.
-pub fn records_statement(
-    under: &Path,
-    after: Option<&Path>,
-    limit: usize,
-    marks: [&str; 3],
-) -> (String, Vec<u8>, Vec<u8>, i64) {
-    range_statement(under, after, limit, marks, "")
+pub fn records_statement(page: Page<'_>, marks: [&str; 3]) -> (String, Vec<u8>, Vec<u8>, i64) {
+    range_statement(page, marks, "")
 }
 
 fn range_statement(
-    under: &Path,
-    after: Option<&Path>,
-    limit: usize,
+    page: Page<'_>,
     marks: [&str; 3],
     only: &str,
 ) -> (String, Vec<u8>, Vec<u8>, i64) {
-    let (lower, end) = crate::plan::leaf_range(under, after);
+    let (lower, end) = crate::plan::leaf_range(page.under, page.after);
     let (op, lower) = match lower {
         std::ops::Bound::Excluded(key) => (">", key),
         std::ops::Bound::Included(key) => (">=", key),
@@ -169,7 +157,12 @@ fn range_statement(
          ORDER BY path_key LIMIT {count}"
     );
     let end = end.unwrap_or_else(|| KEY_CEILING.to_vec());
-    (sql, lower, end, i64::try_from(limit).unwrap_or(i64::MAX))
+    (
+        sql,
+        lower,
+        end,
+        i64::try_from(page.limit).unwrap_or(i64::MAX),
+    )
 }
 
 /// The leaves among rows read in key order.

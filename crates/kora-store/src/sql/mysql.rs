@@ -24,8 +24,8 @@ use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit, Outcome};
 use crate::plan::oldest_since;
 use crate::store::{
-    Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store,
-    Submitted, Write,
+    Change, Claim, Commit, Compacted, Effect, EffectCounts, LogRead, Page, Seq, Snapshot, Stats,
+    Store, Submitted, Write,
 };
 
 /// Longest encoded path InnoDB can index (its key limit with the DYNAMIC row format).
@@ -437,26 +437,16 @@ impl Store for MysqlStore {
             .await
     }
 
-    async fn leaves(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, StoreError> {
-        let statement = leaves_statement(under, after, limit, ["?", "?", "?"]);
+    async fn leaves(&self, page: Page<'_>) -> Result<Vec<(Path, Value)>, StoreError> {
+        let statement = leaves_statement(page, ["?", "?", "?"]);
         leaves_from(
             self.range_rows("reading leaves from MySQL", statement)
                 .await?,
         )
     }
 
-    async fn records(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Record)>, StoreError> {
-        let statement = records_statement(under, after, limit, ["?", "?", "?"]);
+    async fn records(&self, page: Page<'_>) -> Result<Vec<(Path, Record)>, StoreError> {
+        let statement = records_statement(page, ["?", "?", "?"]);
         records_from(
             self.range_rows("reading records from MySQL", statement)
                 .await?,
@@ -487,12 +477,7 @@ impl Store for MysqlStore {
             .await
     }
 
-    async fn claim_effects(
-        &self,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Effect>, StoreError> {
+    async fn claim_effects(&self, claim: Claim) -> Result<Vec<Effect>, StoreError> {
         self.gate
             .run("claiming effects in MySQL", || async {
                 let mut tx = self.pool.begin().await?;
@@ -501,9 +486,9 @@ impl Store for MysqlStore {
                  WHERE NOT dead AND next_at_ms <= ? AND lease_until_ms <= ?
                  ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED",
                 )
-                .bind(now_ms as i64)
-                .bind(now_ms as i64)
-                .bind(limit as i64)
+                .bind(claim.now_ms as i64)
+                .bind(claim.now_ms as i64)
+                .bind(claim.limit as i64)
                 .fetch_all(&mut *tx)
                 .await?;
                 if ids.is_empty() {
@@ -512,8 +497,7 @@ impl Store for MysqlStore {
                 }
                 let list = vec!["?"; ids.len()].join(", ");
                 let sql = format!("UPDATE kora_outbox SET lease_until_ms = ? WHERE id IN ({list})");
-                let mut update =
-                    sqlx::query(&sql).bind(now_ms.saturating_add(lease_ms).max(1) as i64);
+                let mut update = sqlx::query(&sql).bind(claim.lease_until_ms() as i64);
                 for id in &ids {
                     update = update.bind(id);
                 }

@@ -33,8 +33,8 @@ use crate::error::StoreError;
 use crate::group::{Batcher, GroupCommit, Outcome};
 use crate::plan::oldest_since;
 use crate::store::{
-    Change, Commit, Compacted, Effect, EffectCounts, LogRead, Seq, Snapshot, Stats, Store,
-    Submitted, Write,
+    Change, Claim, Commit, Compacted, Effect, EffectCounts, LogRead, Page, Seq, Snapshot, Stats,
+    Store, Submitted, Write,
 };
 
 /// Longest encoded path PostgreSQL can index: a btree entry must fit in a third of a page
@@ -455,26 +455,16 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn leaves(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Value)>, StoreError> {
-        let statement = leaves_statement(under, after, limit, ["$1", "$2", "$3"]);
+    async fn leaves(&self, page: Page<'_>) -> Result<Vec<(Path, Value)>, StoreError> {
+        let statement = leaves_statement(page, ["$1", "$2", "$3"]);
         leaves_from(
             self.range_rows("reading leaves from PostgreSQL", statement)
                 .await?,
         )
     }
 
-    async fn records(
-        &self,
-        under: &Path,
-        after: Option<&Path>,
-        limit: usize,
-    ) -> Result<Vec<(Path, Record)>, StoreError> {
-        let statement = records_statement(under, after, limit, ["$1", "$2", "$3"]);
+    async fn records(&self, page: Page<'_>) -> Result<Vec<(Path, Record)>, StoreError> {
+        let statement = records_statement(page, ["$1", "$2", "$3"]);
         records_from(
             self.range_rows("reading records from PostgreSQL", statement)
                 .await?,
@@ -505,12 +495,7 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn claim_effects(
-        &self,
-        now_ms: u64,
-        lease_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<Effect>, StoreError> {
+    async fn claim_effects(&self, claim: Claim) -> Result<Vec<Effect>, StoreError> {
         self.gate
             .run("claiming effects in PostgreSQL", || async {
                 let rows: Vec<EffectRow> = sqlx::query_as(&format!(
@@ -521,9 +506,9 @@ impl Store for PostgresStore {
                  RETURNING {EFFECT_COLUMNS}"
                 ))
                 .persistent(false)
-                .bind(now_ms as i64)
-                .bind(now_ms.saturating_add(lease_ms).max(1) as i64)
-                .bind(limit as i64)
+                .bind(claim.now_ms as i64)
+                .bind(claim.lease_until_ms() as i64)
+                .bind(claim.limit as i64)
                 .fetch_all(&self.pool)
                 .await?;
                 effects_from(rows)

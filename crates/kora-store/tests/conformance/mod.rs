@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use kora_core::testing::{mutation, path_query, stamped_set};
 use kora_core::{Mutation, Path, PathQuery, Stamp, Tree, Value};
-use kora_store::{Commit, Condition, LogRead, NewEffect, Seq, Store, StoreError, Write};
+use kora_store::{
+    Claim, Commit, Condition, LogRead, NewEffect, Page, Seq, Store, StoreError, Write,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map};
@@ -249,7 +251,11 @@ async fn check_case(
     let mut paged = Vec::new();
     loop {
         let next = store
-            .leaves(&under, paged.last().map(|(p, _): &(Path, Value)| p), page)
+            .leaves(Page::new(
+                &under,
+                paged.last().map(|(p, _): &(Path, Value)| p),
+                page,
+            ))
             .await
             .expect("leaves");
         let done = next.len() < page;
@@ -343,7 +349,7 @@ pub async fn records_list_stamps_and_tombstones(store: Arc<dyn Store>) {
             .filter(|(_, leaf, tombstone)| leaf.is_some() || tombstone.is_some())
             .collect()
     };
-    let all = listed(store.records(&p(""), None, 100).await.unwrap());
+    let all = listed(store.records(Page::new(&p(""), None, 100)).await.unwrap());
     let leaf = |path: &str, n: u64, value: Value| (path.to_string(), Some((stamp(n), value)), None);
     let gone = |path: &str, n: u64| (path.to_string(), None, Some(stamp(n)));
     assert_eq!(
@@ -359,15 +365,22 @@ pub async fn records_list_stamps_and_tombstones(store: Arc<dyn Store>) {
     let mut paged = Vec::new();
     let mut after: Option<Path> = None;
     loop {
-        let page = store.records(&p(""), after.as_ref(), 1).await.unwrap();
+        let page = store
+            .records(Page::new(&p(""), after.as_ref(), 1))
+            .await
+            .unwrap();
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
         paged.extend(listed(page));
     }
     assert_eq!(paged, all);
-    let under_a = listed(store.records(&p("a"), None, 100).await.unwrap());
+    let under_a = listed(store.records(Page::new(&p("a"), None, 100)).await.unwrap());
     assert_eq!(under_a, [leaf("a/b", 1, json!(1)), gone("a/c", 2)]);
-    assert!(store.records(&p(""), None, 0).await.unwrap().is_empty());
+    assert!(store
+        .records(Page::new(&p(""), None, 0))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn ranged_and_limited_reads(store: Arc<dyn Store>) {
@@ -511,18 +524,14 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
     };
     let c = store.commit(write).await.unwrap();
     let now = kora_core::stamp::wall_millis();
-    let claimed = store.claim_effects(now, 30_000, 10).await.unwrap();
+    let claimed = store.claim_effects(ten_due(now)).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(claimed
         .iter()
         .all(|e| e.seq == c.seq && e.kind == "webhook"));
     // Leased: a second runner gets nothing until the lease ends.
-    assert!(store
-        .claim_effects(now, 30_000, 10)
-        .await
-        .unwrap()
-        .is_empty());
-    let again = store.claim_effects(now + 30_001, 30_000, 10).await.unwrap();
+    assert!(store.claim_effects(ten_due(now)).await.unwrap().is_empty());
+    let again = store.claim_effects(ten_due(now + 30_001)).await.unwrap();
     assert_eq!(again.len(), 2, "an expired lease is claimed again");
 
     let (a, b) = (claimed[0].id, claimed[1].id);
@@ -532,14 +541,11 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(store
-        .claim_effects(now + 60_002, 30_000, 10)
+        .claim_effects(ten_due(now + 60_002))
         .await
         .unwrap()
         .is_empty());
-    let retried = store
-        .claim_effects(now + 100_000, 30_000, 10)
-        .await
-        .unwrap();
+    let retried = store.claim_effects(ten_due(now + 100_000)).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(retried[0].last_error.as_deref(), Some("HTTP 500"));
@@ -549,7 +555,7 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
     assert!(store
-        .claim_effects(now + 200_000, 30_000, 10)
+        .claim_effects(ten_due(now + 200_000))
         .await
         .unwrap()
         .is_empty());
@@ -559,10 +565,7 @@ pub async fn outbox_claims_leases_retries_and_buries(store: Arc<dyn Store>) {
     assert_eq!((counts.pending, counts.dead), (0, 1));
 
     store.revive_effect(b).await.unwrap();
-    let revived = store
-        .claim_effects(now + 200_000, 30_000, 10)
-        .await
-        .unwrap();
+    let revived = store.claim_effects(ten_due(now + 200_000)).await.unwrap();
     assert_eq!(revived.len(), 1);
     assert_eq!(revived[0].attempts, 0);
     assert_eq!(
@@ -896,6 +899,42 @@ pub async fn read_modify_write_erases_no_racing_blind_write(store: Arc<dyn Store
     }
 }
 
+/// A factory for a SQL backend: each check gets a database of its own on the server that
+/// `$env` names, created through an admin connection of type `$connection`, opened as
+/// `$store`, and dropped afterwards with `$drop` (`DROP DATABASE IF EXISTS <name>` and what
+/// follows it).
+#[macro_export]
+macro_rules! sql_factory {
+    ($env:literal, $connection:ty, $store:ty, $drop:literal) => {
+        fn factory() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Option<conformance::Opened>> + Send>,
+        > {
+            use sqlx::Connection;
+            Box::pin(async {
+                let admin_url = std::env::var($env).ok()?;
+                let name = conformance::unique_name("kora_test");
+                let mut admin = <$connection>::connect(&admin_url)
+                    .await
+                    .expect("connect");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create database");
+                let url = conformance::with_database(&admin_url, &name);
+                let store = <$store>::open(&url).await.expect("open");
+                let cleanup = Box::pin(async move {
+                    let drop = format!("DROP DATABASE IF EXISTS {name}{}", $drop);
+                    let _ = sqlx::query(&drop).execute(&mut admin).await;
+                });
+                Some(conformance::Opened {
+                    store: std::sync::Arc::new(store) as std::sync::Arc<dyn kora_store::Store>,
+                    cleanup: Some(cleanup),
+                })
+            })
+        }
+    };
+}
+
 /// One `#[test]` per check, for a backend's factory.
 #[macro_export]
 macro_rules! conformance_tests {
@@ -1021,4 +1060,13 @@ macro_rules! conformance_tests {
             conformance::with_store($name, $factory, conformance::closed_store_refuses_work);
         }
     };
+}
+
+/// A claim of up to ten effects due at `now_ms`, leased for 30_000 ms.
+fn ten_due(now_ms: u64) -> Claim {
+    Claim {
+        now_ms,
+        lease_ms: 30_000,
+        limit: 10,
+    }
 }
