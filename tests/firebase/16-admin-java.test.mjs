@@ -12,11 +12,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { koraOnly, serverWithApps, startTlsKora, uniquePath, within } from './harness.mjs';
+import { koraOnly, rest, serverWithApps, startTlsKora, uniquePath, waitFor, within } from './harness.mjs';
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), 'admin-java');
 const built = fs.existsSync(path.join(here, 'target', 'classes', 'kora', 'AdminCheck.class'));
@@ -30,19 +31,40 @@ const CONFIG = '[firebase]\nmock_tokens = true\n';
 
 const { server } = serverWithApps([], { rules: RULES, config: CONFIG, skip });
 
+/** Starts `main` (a class of admin-java) on `base`, with `env` added and `jvm` options. */
+function start(main, base, env, jvm = []) {
+  const classpath = `${path.join(here, 'target', 'classes')}:${path.join(here, 'target', 'dependency', '*')}`;
+  const child = spawn('java', [...jvm, '-cp', classpath, main, base], { env: { ...process.env, ...env } });
+  const run = { child, output: '' };
+  child.stdout.on('data', (d) => { run.output += d; });
+  child.stderr.on('data', (d) => { run.output += d; });
+  run.done = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output: run.output }));
+  });
+  return run;
+}
+
 /** AdminCheck writing under a path of its own, with `env` added and `jvm` options. */
 function run(env, jvm = []) {
-  return new Promise((resolve, reject) => {
-    const classpath = `${path.join(here, 'target', 'classes')}:${path.join(here, 'target', 'dependency', '*')}`;
-    const child = spawn('java', [...jvm, '-cp', classpath, 'kora.AdminCheck', uniquePath('java')], {
-      env: { ...process.env, ...env },
-    });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
+  return start('kora.AdminCheck', uniquePath('java'), env, jvm).done;
+}
+
+/** A TCP proxy to `port` that keeps what the server sends (`received`, emptied by `reset`). */
+async function tapServer(port) {
+  const tap = { received: Buffer.alloc(0), reset() { this.received = Buffer.alloc(0); } };
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.on('data', (chunk) => { tap.received = Buffer.concat([tap.received, chunk]); client.write(chunk); });
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
   });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  tap.port = proxy.address().port;
+  tap.close = () => proxy.close();
+  return tap;
 }
 
 test('the Java Admin SDK writes, queries, listens, transacts and sets onDisconnect (emulator mode)', { skip, timeout: 90_000 }, async () => {
@@ -66,5 +88,32 @@ test('the Java Admin SDK over TLS with Kora\'s admin secret as its credential', 
     assert.match(output, /ok: onDisconnect ran/);
   } finally {
     stop();
+  }
+});
+
+test('the Java Admin SDK resumes a large listen by compound hash: only the changed range comes back', { skip, timeout: 120_000 }, async () => {
+  const tap = await tapServer(server.port);
+  const base = uniquePath('java-resume');
+  const java = start('kora.ResumeCheck', base, { FIREBASE_DATABASE_EMULATOR_HOST: `127.0.0.1:${tap.port}` });
+  try {
+    await waitFor(() => java.output.includes('offline') || java.child.exitCode !== null, 60_000, 'ResumeCheck going offline', () => java.output);
+    assert.match(java.output, /offline/, java.output);
+    const whole = tap.received.length;
+    const put = await rest(server, 'PUT', `/${base}/list/m01000/text.json`, { body: 'edited', headers: { Authorization: 'Bearer owner' } });
+    assert.equal(put.status, 200, put.text);
+    tap.reset();
+    java.child.stdin.write('go\n');
+    const { code, output } = await within(java.done, 'ResumeCheck', 60_000);
+    assert.equal(code, 0, output);
+    assert.match(output, /ok: resumed/);
+    const resumed = tap.received.toString('latin1');
+    assert.match(resumed, /"a":"rm"/, 'the server answered with range merges');
+    assert.match(resumed, /edited/);
+    assert.doesNotMatch(resumed, /message 0"/, 'the first range, unchanged, was not sent again');
+    assert.doesNotMatch(resumed, /message 1999"/, 'the last range, unchanged, was not sent again');
+    console.log(`resuming 2,000 children with one changed: ${tap.received.length} bytes received (the first listen and writes: ${whole})`);
+  } finally {
+    java.child.kill();
+    tap.close();
   }
 });

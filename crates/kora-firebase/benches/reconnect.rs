@@ -1,7 +1,9 @@
-//! What a reconnecting client receives for a location it already holds: a listen on an
-//! unchanged list of children, sent with no hash (a client with nothing cached, or a server
-//! that ignores hashes) and with the hash of the client's copy (what the SDKs send on every
-//! reconnection), over Firebase's WebSocket protocol against a real server.
+//! What a reconnecting client receives for a location it already holds: a listen on a list of
+//! children sent with no hash (a client with nothing cached, or a server that ignores hashes),
+//! with the hash of the client's copy (what every SDK sends on reconnecting) and with its
+//! compound hash too (what the Android and Java SDKs add for a copy over 1 KB), the list
+//! unchanged and with one child changed, over Firebase's WebSocket protocol against a real
+//! server.
 //!
 //! `cargo bench -p kora-firebase --bench reconnect [-- CHILDREN]` prints the bytes of the
 //! frames the server sends from the listen to its `ok`, and how long that takes.
@@ -47,7 +49,7 @@ async fn request(ws: &mut Socket, r: u64, action: &str, body: Value) -> Answer {
             assert_eq!(frame["d"]["b"]["s"], "ok", "{frame}");
             return answer;
         }
-        if frame["d"]["a"] == "d" {
+        if frame["d"]["a"] == "d" || frame["d"]["a"] == "rm" {
             answer.data.push(frame["d"]["b"]["d"].clone());
         }
     }
@@ -90,30 +92,62 @@ async fn main() {
     let mut ws = connect(running.addr).await;
     request(&mut ws, 1, "p", json!({"p": "/list", "d": list})).await;
 
-    let mut cached = None;
-    for (r, with_hash) in [(2, false), (3, true)] {
-        let mut ws = connect(running.addr).await;
-        let hash = match (&cached, with_hash) {
-            (Some(copy), true) => kora_firebase::node::hash(Some(copy)),
-            _ => String::new(),
-        };
-        let started = Instant::now();
-        let answer = request(&mut ws, r, "q", json!({"p": "/list", "h": hash})).await;
-        let took = started.elapsed();
-        if cached.is_none() {
-            cached = answer.data.first().cloned();
-        }
-        println!(
-            "{children} children, listen {}: {:>10} bytes received, {} data frames, {:>8.1} ms",
-            if with_hash {
-                "with the hash of the client's copy"
-            } else {
-                "without a hash                    "
-            },
-            answer.bytes,
-            answer.data.len(),
-            took.as_secs_f64() * 1e3,
-        );
-    }
+    // The first listen: nothing cached. Its answer is the client's copy from then on.
+    let mut first = connect(running.addr).await;
+    let started = Instant::now();
+    let answer = request(&mut first, 2, "q", json!({"p": "/list", "h": ""})).await;
+    report(
+        children,
+        "without a hash (nothing cached)",
+        &answer,
+        started,
+    );
+    let copy = answer.data.first().cloned().expect("the list");
+    let hash = kora_firebase::node::hash(Some(&copy));
+    let compound = kora_firebase::node::CompoundHash::of(Some(&copy)).to_wire();
+
+    let with_hash = json!({"p": "/list", "h": hash});
+    let with_compound = json!({"p": "/list", "h": hash, "ch": compound});
+    reconnect(&running, children, "unchanged, with the hash", &with_hash).await;
+    reconnect(
+        &running,
+        children,
+        "unchanged, with the compound hash",
+        &with_compound,
+    )
+    .await;
+    let edit = json!({"p": "/list/-Nkora00000001/text", "d": "edited"});
+    request(&mut ws, 3, "p", edit).await;
+    reconnect(
+        &running,
+        children,
+        "one child changed, with the hash",
+        &with_hash,
+    )
+    .await;
+    reconnect(
+        &running,
+        children,
+        "one child changed, with the compound hash",
+        &with_compound,
+    )
+    .await;
     running.stop().await.ok();
+}
+
+/// A client reconnecting with `listen` (its hashes of the copy it holds).
+async fn reconnect(running: &kora_server::Running, children: usize, what: &str, listen: &Value) {
+    let mut ws = connect(running.addr).await;
+    let started = Instant::now();
+    let answer = request(&mut ws, 4, "q", listen.clone()).await;
+    report(children, what, &answer, started);
+}
+
+fn report(children: usize, what: &str, answer: &Answer, started: Instant) {
+    println!(
+        "{children} children, listen {what:<42}: {:>10} bytes received, {} data frames, {:>6.1} ms",
+        answer.bytes,
+        answer.data.len(),
+        started.elapsed().as_secs_f64() * 1e3,
+    );
 }

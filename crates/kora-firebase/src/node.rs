@@ -4,6 +4,7 @@
 //!
 //! See [`super::order`] for the format and for the orderings the hash relies on.
 
+mod compound;
 mod push_id;
 mod server_values;
 
@@ -13,6 +14,7 @@ use sha1::{Digest, Sha1};
 
 use super::order::{children, node_kind, priority_of, priority_order, unwrap_value, NodeKind};
 
+pub use compound::{range_merges, CompoundHash, RangeMerge, COMPOUND_HASH_ABOVE_BYTES};
 pub use push_id::{push_id, PushIdState};
 pub use server_values::{has_unknown_server_value, resolve_server_values};
 

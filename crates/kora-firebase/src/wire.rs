@@ -62,6 +62,16 @@ pub fn merge(path: &str, children: Map<String, Value>, tag: Option<u64>) -> Stri
     push("m", path, Value::Object(children), tag)
 }
 
+/// Replaces the leaves of each range of the node at `path` (a reconnecting client's copy,
+/// compared range by range through its compound hash).
+pub fn range_merge(path: &str, merges: &[crate::node::RangeMerge], tag: Option<u64>) -> String {
+    let ranges = merges
+        .iter()
+        .map(crate::node::RangeMerge::to_wire)
+        .collect();
+    push("rm", path, Value::Array(ranges), tag)
+}
+
 fn push(action: &str, path: &str, data: Value, tag: Option<u64>) -> String {
     let mut body = json!({"p": path, "d": data});
     if let Some(tag) = tag {

@@ -633,6 +633,72 @@ async fn pipelined_writes_keep_the_connections_order() {
     );
 }
 
+/// A client back with a large copy sends its compound hash too (`ch`, the Android and Java
+/// SDKs): only the ranges that changed come back, as range merges (`rm`), and applying them
+/// gives the server's data; a tagged listen's merges carry its tag.
+#[tokio::test]
+async fn a_listen_with_a_compound_hash_gets_only_the_changed_ranges() {
+    use kora_firebase::node::{range_merges, CompoundHash};
+    let running = server().await;
+    let mut writer = Firebase::connect(&running).await;
+    let list: serde_json::Map<String, Value> = (0..500)
+        .map(|i| (format!("m{i:04}"), json!({"text": format!("message {i}")})))
+        .collect();
+    let copy = Value::Object(list);
+    writer.request("p", json!({"p": "/list", "d": copy})).await;
+    writer
+        .request("p", json!({"p": "/list/m0250/text", "d": "edited"}))
+        .await;
+    let mut now = copy.clone();
+    now["m0250"]["text"] = json!("edited");
+    let compound = CompoundHash::of(Some(&copy));
+    assert!(
+        compound.hashes.len() > 5,
+        "{} ranges",
+        compound.hashes.len()
+    );
+    let hash = kora_firebase::node::hash(Some(&copy));
+    for (listen, tag) in [
+        (json!({"p": "/list"}), None),
+        (
+            json!({"p": "/list", "q": {"vf": "l", "l": 1000}, "t": 7}),
+            Some(7),
+        ),
+    ] {
+        let mut back = Firebase::connect(&running).await;
+        let mut body = listen;
+        body["h"] = json!(hash);
+        body["ch"] = compound.to_wire();
+        let (pushes, reply) = back.request("q", body).await;
+        assert_eq!(reply["s"], "ok");
+        assert_eq!(pushes.len(), 1, "{pushes:?}");
+        assert_eq!(pushes[0]["a"], "rm", "{}", pushes[0]);
+        assert_eq!(pushes[0]["b"]["t"], json!(tag));
+        let expected = range_merges(Some(&now), &compound).expect("merges");
+        let ranges = pushes[0]["b"]["d"].as_array().expect("a list of ranges");
+        assert_eq!(ranges.len(), 1, "one range changed: {ranges:?}");
+        assert_eq!(ranges[0], expected[0].to_wire());
+        assert_eq!(ranges[0]["m"]["m0250"]["text"], "edited");
+        let sent = ranges[0]["m"].as_object().map_or(0, |m| m.len());
+        assert!(sent < 100, "{sent} of 500 children sent");
+    }
+    // A copy that is current gets the ok alone, compound hash or not.
+    let mut current = Firebase::connect(&running).await;
+    let body = json!({
+        "p": "/list",
+        "h": kora_firebase::node::hash(Some(&now)),
+        "ch": CompoundHash::of(Some(&now)).to_wire(),
+    });
+    let (pushes, reply) = current.request("q", body).await;
+    assert_eq!((pushes.len(), &reply["s"]), (0, &json!("ok")));
+    // A malformed compound hash is ignored: the whole value comes.
+    let mut odd = Firebase::connect(&running).await;
+    let body = json!({"p": "/list", "h": "x", "ch": {"ps": ["a"], "hs": []}});
+    let (pushes, _) = odd.request("q", body).await;
+    assert_eq!(pushes[0]["a"], "d");
+    running.stop().await.ok();
+}
+
 /// A reconnecting client sends the hash of its cached copy with each listen (`h`): when it is
 /// the hash of the server's data, the listen's `ok` comes without the data; otherwise (the
 /// data changed while it was away) the data comes as usual. Plain, tagged and indexed

@@ -220,3 +220,31 @@ async fn a_listen_is_revoked_when_its_read_rule_stops_holding() {
     assert_eq!(ada.push().await, json!({"a": "c", "b": {"p": "notes/bob"}}));
     running.stop().await.ok();
 }
+
+/// `.indexOn` in the rules declares the ordered child index: a limited `orderByChild` listen
+/// on it gets its window with no `no_index` warning, while a child the rules do not index
+/// still warns, as Firebase does.
+#[tokio::test]
+async fn an_index_on_in_the_rules_serves_ordered_child_queries() {
+    let (running, _dir) = with_rules().await;
+    let scores = json!({"a": {"points": 1}, "b": {"points": 9}, "c": {"points": 12}});
+    let write = kora_core::Mutation::set(&kora_core::Path::parse("scores").unwrap(), scores)
+        .expect("a mutation");
+    let system = running.kora.system_context();
+    running.kora.mutate(&system, write, None).await.unwrap();
+    let mut reader = Firebase::connect(&running).await;
+    for (child, tag, answer) in [
+        ("points", 1, json!({})),
+        ("name", 2, json!({"w": ["no_index"]})),
+    ] {
+        let top_two = json!({"l": 2, "vf": "r", "i": child});
+        let listen = json!({"p": "/scores", "q": top_two, "t": tag, "h": ""});
+        let (pushes, reply) = reader.request("q", listen).await;
+        assert_eq!(reply, json!({"s": "ok", "d": answer}), "{child}");
+        if child == "points" {
+            let window = json!({"b": {"points": 9}, "c": {"points": 12}});
+            assert_eq!(pushes[0]["b"]["d"], window);
+        }
+    }
+    running.stop().await.ok();
+}

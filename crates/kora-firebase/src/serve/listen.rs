@@ -14,6 +14,7 @@ use kora_engine::{Error, Session};
 use serde_json::{Map, Value};
 
 use crate::index::{Ordered, SharedIndex};
+use crate::node::CompoundHash;
 use crate::order::child_at;
 use crate::query::Index;
 
@@ -210,33 +211,53 @@ async fn read_children(
     Ok((!window.is_empty()).then_some(Value::Object(window)))
 }
 
+/// What a listening client says it holds of the location already: the hash of its cached
+/// copy (`h`), and for a large copy its compound hash (`ch`, sent by the Android and Java SDKs).
+pub struct Known<'a> {
+    pub hash: Option<&'a str>,
+    pub compound: Option<CompoundHash>,
+}
+
+impl Known<'_> {
+    /// A client that holds nothing (or whose copy the server cannot vouch for: a reset).
+    pub const NOTHING: Known<'static> = Known {
+        hash: None,
+        compound: None,
+    };
+
+    /// The frames that bring the client's copy to `value`: none when the copy is current (the
+    /// client takes the listen's `ok` as confirming it, docs/firebase-protocol.md §3.4); range
+    /// merges of the ranges that differ when the client sent a compound hash; else the whole
+    /// value.
+    fn frames(&self, location: &str, value: Option<Value>, tag: Option<u64>) -> Vec<Frame> {
+        let hash = self.hash.filter(|h| !h.is_empty());
+        if hash.is_some_and(|h| crate::node::hash(value.as_ref()) == h) {
+            return Vec::new();
+        }
+        let merges = self
+            .compound
+            .as_ref()
+            .and_then(|c| crate::node::range_merges(value.as_ref(), c))
+            .filter(|merges| !merges.is_empty());
+        match merges {
+            Some(merges) => vec![wire::range_merge(location, &merges, tag).into()],
+            None => vec![wire::data(location, value.unwrap_or(Value::Null), tag).into()],
+        }
+    }
+}
+
 impl Listen {
     /// The frames that give the client the listened value, `value` being the node at the
-    /// path now (a first snapshot or a reset; ignored by an indexed listen). None when the
-    /// client already holds it: `known` is the hash of its cached copy (a listen's `h`), and
-    /// a reconnecting client whose copy is current is spared the data (it takes the listen's
-    /// `ok` as confirming its copy, docs/firebase-protocol.md §3.4).
+    /// path now (a first snapshot or a reset; ignored by an indexed listen), knowing what the
+    /// client holds already (see [`Known::frames`]).
     pub async fn snapshot(
         &mut self,
         value: Option<Value>,
-        known: Option<&str>,
+        known: &Known<'_>,
         session: &Session,
     ) -> Result<Vec<Frame>, Error> {
-        let current = |value: &Option<Value>| {
-            known.is_some_and(|known| {
-                !known.is_empty() && crate::node::hash(value.as_ref()) == known
-            })
-        };
         let Some(tagged) = &mut self.tagged else {
-            if current(&value) {
-                return Ok(Vec::new());
-            }
-            return Ok(vec![wire::data(
-                &self.location,
-                value.unwrap_or(Value::Null),
-                None,
-            )
-            .into()]);
+            return Ok(known.frames(&self.location, value, None));
         };
         if let Source::Node { node, ordered } = &mut tagged.source {
             *node = value;
@@ -246,15 +267,7 @@ impl Listen {
         }
         let result = tagged.result(&self.path, None, session).await?.flatten();
         tagged.sent = result.clone();
-        if current(&result) {
-            return Ok(Vec::new());
-        }
-        Ok(vec![wire::data(
-            &self.location,
-            result.unwrap_or(Value::Null),
-            Some(tagged.tag),
-        )
-        .into()])
+        Ok(known.frames(&self.location, result, Some(tagged.tag)))
     }
 
     /// The frames for a change, `mutation` being its part under the path (absolute paths).

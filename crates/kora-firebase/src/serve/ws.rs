@@ -30,10 +30,11 @@ use kora_engine::{Context, Error, Initial, Push, Resume, Session, Turns};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use crate::node::CompoundHash;
 use crate::query::FbQuery;
 use crate::serve::auth::{identify, Identity};
 use crate::serve::disconnect::Pending;
-use crate::serve::listen::{subscription_id, Listen, Tagged};
+use crate::serve::listen::{subscription_id, Known, Listen, Tagged};
 use crate::write::{self, Expect, Refusal};
 use crate::FirebaseState;
 use crate::{wire, Namespace};
@@ -379,8 +380,11 @@ impl Connection {
             location,
             tagged,
         };
-        let known = body.get("h").and_then(Value::as_str);
-        let mut out = match listen.snapshot(value, known, &self.session).await {
+        let known = Known {
+            hash: body.get("h").and_then(Value::as_str),
+            compound: body.get("ch").and_then(CompoundHash::from_wire),
+        };
+        let mut out = match listen.snapshot(value, &known, &self.session).await {
             Ok(messages) => messages,
             Err(error) => {
                 self.session.unsubscribe(&id);
@@ -579,7 +583,10 @@ impl Connection {
                     let Some(listen) = self.listens.get_mut(&id) else {
                         continue;
                     };
-                    (id, listen.snapshot(value, None, &self.session).await)
+                    (
+                        id,
+                        listen.snapshot(value, &Known::NOTHING, &self.session).await,
+                    )
                 }
                 Push::Ended { id, .. } => (id, Err(Error::permission_denied("read revoked"))),
             };

@@ -22,6 +22,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * Google's Java Admin SDK (its database client is the one Android's SDK is built on) against a
@@ -84,17 +85,9 @@ public final class AdminCheck {
     ValueEventListener listener =
         root.child("live")
             .addValueEventListener(
-                new ValueEventListener() {
-                  @Override
-                  public void onDataChange(DataSnapshot snapshot) {
-                    heard.add(Objects.requireNonNullElse(snapshot.getValue(), "null"));
-                  }
-
-                  @Override
-                  public void onCancelled(DatabaseError error) {
-                    heard.add("cancelled: " + error.getMessage());
-                  }
-                });
+                listener(
+                    snapshot -> heard.add(Objects.requireNonNullElse(snapshot.getValue(), "null")),
+                    error -> heard.add("cancelled: " + error.getMessage())));
     check("listener: first value", heard.poll(WAIT_SECONDS, TimeUnit.SECONDS), "null");
     wait(root.child("live").setValueAsync(1));
     check("listener: the change", heard.poll(WAIT_SECONDS, TimeUnit.SECONDS), 1L);
@@ -174,18 +167,24 @@ public final class AdminCheck {
   private static DataSnapshot snapshot(Query query) throws Exception {
     CompletableFuture<DataSnapshot> value = new CompletableFuture<>();
     query.addListenerForSingleValueEvent(
-        new ValueEventListener() {
-          @Override
-          public void onDataChange(DataSnapshot snapshot) {
-            value.complete(snapshot);
-          }
-
-          @Override
-          public void onCancelled(DatabaseError error) {
-            value.completeExceptionally(error.toException());
-          }
-        });
+        listener(value::complete, error -> value.completeExceptionally(error.toException())));
     return value.get(WAIT_SECONDS, TimeUnit.SECONDS);
+  }
+
+  /** A listener calling {@code onData} with each value, {@code onError} if cancelled. */
+  static ValueEventListener listener(
+      Consumer<DataSnapshot> onData, Consumer<DatabaseError> onError) {
+    return new ValueEventListener() {
+      @Override
+      public void onDataChange(DataSnapshot snapshot) {
+        onData.accept(snapshot);
+      }
+
+      @Override
+      public void onCancelled(DatabaseError error) {
+        onError.accept(error);
+      }
+    };
   }
 
   private static void check(String what, Object got, Object expected) {
