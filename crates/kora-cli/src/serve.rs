@@ -121,11 +121,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = ServerConfig::load_with(
         file.as_deref(),
         args.overrides(),
-        &[kora_firebase::serve::TABLE],
+        &[kora_firebase::serve::TABLE, kora_hooks::TABLE],
     )?;
     let firebase = kora_firebase::Firebase::new(config.table(kora_firebase::serve::TABLE)?)?;
-    let running =
-        kora_server::start_with(config, Kora::builder(), vec![Box::new(firebase)]).await?;
+    let hooks: Vec<kora_hooks::HookConfig> = config.table(kora_hooks::TABLE)?;
+    let builder = kora_hooks::register(Kora::builder(), &hooks)?;
+    let running = kora_server::start_with(config, builder, vec![Box::new(firebase)]).await?;
     running.until_signalled().await?;
     Ok(())
 }

@@ -19,10 +19,16 @@ impl Server {
 
     /// A server with `KORA_*` settings in its environment.
     pub fn start_with(data: &std::path::Path, settings: &[(&str, &str)]) -> Server {
+        Server::start_args(data, &[], settings)
+    }
+
+    /// A server with more arguments (`--config FILE`) and variables in its environment.
+    pub fn start_args(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(KORA)
             .args(["serve", "--bind", "127.0.0.1:0", "--data"])
             .arg(data)
-            .envs(settings.iter().copied())
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

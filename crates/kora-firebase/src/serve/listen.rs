@@ -249,7 +249,7 @@ impl Known<'_> {
 impl Listen {
     /// The frames that give the client the listened value, `value` being the node at the
     /// path now (a first snapshot or a reset; ignored by an indexed listen), knowing what the
-    /// client holds already (see [`Known::frames`]).
+    /// client holds already ([`Known`]).
     pub async fn snapshot(
         &mut self,
         value: Option<Value>,
