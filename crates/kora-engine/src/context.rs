@@ -22,6 +22,8 @@ struct Inner {
     system: bool,
     auth: RwLock<Option<Value>>,
     state: RwLock<Map<String, Value>>,
+    /// Bumped whenever who the caller is may have changed (its auth, or its state's `user`).
+    identity: AtomicU64,
 }
 
 impl Context {
@@ -45,6 +47,7 @@ impl Context {
                 system,
                 auth: RwLock::new(None),
                 state: RwLock::new(Map::new()),
+                identity: AtomicU64::new(0),
             }),
         }
     }
@@ -71,6 +74,14 @@ impl Context {
         if let Ok(mut slot) = self.inner.auth.write() {
             *slot = auth;
         }
+        self.inner.identity.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes whenever the caller's identity may have (its auth, or its state's `user`): a
+    /// transport compares it to know when to follow another user's stored subscriptions,
+    /// without reading the identity on every message.
+    pub fn identity_version(&self) -> u64 {
+        self.inner.identity.load(Ordering::Acquire)
     }
 
     /// The user id: the `sub` claim, or the state's `user` (set by a login handler).
@@ -98,6 +109,9 @@ impl Context {
             } else {
                 state.insert(key.to_string(), value);
             }
+        }
+        if key == "user" {
+            self.inner.identity.fetch_add(1, Ordering::Release);
         }
     }
 

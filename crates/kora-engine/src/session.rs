@@ -128,6 +128,8 @@ pub struct Session {
     pushes: VecDeque<Push>,
     /// The stored-subscriptions map being followed, as last seen.
     stored: Option<Map<String, Value>>,
+    /// The user whose stored subscriptions are followed.
+    stored_user: Option<String>,
 }
 
 impl Session {
@@ -141,6 +143,7 @@ impl Session {
             by_key: HashMap::new(),
             pushes: VecDeque::new(),
             stored: None,
+            stored_user: None,
         }
     }
 
@@ -523,8 +526,28 @@ impl Session {
         }
     }
 
-    /// Follows the user's stored subscriptions while the session lives.
+    /// Follows the stored subscriptions of whoever the connection is now: started when it
+    /// gets a user (a token, an `auth` request, a handler that signs it in), switched to
+    /// another user's when it becomes someone else, ended when it has no user any more.
+    pub async fn follow_stored_of_current_user(&mut self) -> Result<(), Error> {
+        let user = self.ctx.user();
+        if user == self.stored_user {
+            return Ok(());
+        }
+        match user {
+            Some(user) => self.follow_stored_subscriptions(&user).await,
+            None => {
+                self.stop_stored();
+                Ok(())
+            }
+        }
+    }
+
+    /// Follows `user`'s stored subscriptions while the session lives (instead of another
+    /// user's it followed).
     pub async fn follow_stored_subscriptions(&mut self, user: &str) -> Result<(), Error> {
+        self.stop_stored();
+        self.stored_user = Some(user.to_string());
         let path = Path::parse(STORED_SUBSCRIPTIONS)?.child(user)?;
         let initial = self
             .subscribe(STORED_ID, PathQuery::new(path), None)
@@ -550,6 +573,15 @@ impl Session {
             node = node.and_then(|n| n.get(segment).cloned());
         }
         self.follow_value(node.as_ref()).await;
+    }
+
+    /// Ends the stored subscriptions followed so far, and the following.
+    fn stop_stored(&mut self) {
+        for id in self.stored.take().unwrap_or_default().keys() {
+            self.unsubscribe(&format!("{STORED_PREFIX}{id}"));
+        }
+        self.unsubscribe(STORED_ID);
+        self.stored_user = None;
     }
 
     /// Brings the stored subscriptions in line with `value` (id → path query).

@@ -93,12 +93,13 @@ struct Connection {
     in_flight: Arc<Semaphore>,
     /// The connection's writes commit in the order they arrived.
     turns: Turns,
+    /// The caller's identity version whose stored subscriptions are followed.
+    identity: Option<u64>,
 }
 
 async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: ConnectionGuard) {
     let heartbeat = state.config.heartbeat();
-    let mut session = state.kora.session(ctx);
-    follow_stored(&mut session).await;
+    let session = state.kora.session(ctx);
     let mut conn = Connection {
         rate: RateLimit::new(state.config.limits.max_messages_per_second),
         state,
@@ -106,7 +107,9 @@ async fn connection(socket: WebSocket, state: AppState, ctx: Context, _guard: Co
         replies: Replies::default(),
         in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         turns: Turns::default(),
+        identity: None,
     };
+    conn.follow_identity().await;
     connection::run(socket, &mut conn, heartbeat).await;
 }
 
@@ -127,7 +130,9 @@ impl Protocol for Connection {
                 .and_then(|r| r.id().cloned());
             return Step::Send(vec![protocol::error(id.as_ref(), &error).into()]);
         }
-        Step::Send(frames_of(self.handle(text.as_str()).await))
+        let replies = self.handle(text.as_str()).await;
+        self.follow_identity().await;
+        Step::Send(frames_of(replies))
     }
 
     fn binary(&mut self) -> Vec<Frame> {
@@ -160,6 +165,9 @@ impl Protocol for Connection {
                 None => break,
             }
         }
+        // A call that signed the connection in (or out) starts its stored subscriptions:
+        // their resets go out before the call's reply.
+        self.follow_identity().await;
         // Drained after the replies were taken: each reply was sent once its pushes were
         // queued, so they are all here.
         let mut out = self.drain_pushes().await;
@@ -181,16 +189,6 @@ fn exceeds_capacity(error: axum::Error) -> bool {
         error.downcast_ref::<tungstenite::Error>(),
         Some(tungstenite::Error::Capacity(_))
     )
-}
-
-/// Subscribes the connection's user (if any) to the subscriptions stored for them.
-async fn follow_stored(session: &mut Session) {
-    let Some(user) = session.context().user() else {
-        return;
-    };
-    if let Err(error) = session.follow_stored_subscriptions(&user).await {
-        tracing::debug!(%error, "stored subscriptions not followed");
-    }
 }
 
 /// A push as a frame (a change's frame is rendered once for the subscriptions of the same name
@@ -270,13 +268,26 @@ impl Connection {
         vec![protocol::auth_expired()]
     }
 
+    /// Follows the stored subscriptions of whoever the connection is now, when that may
+    /// have changed (a token, an `auth` request, a handler that set the user): one atomic
+    /// read per message otherwise.
+    async fn follow_identity(&mut self) {
+        let version = self.session.context().identity_version();
+        if self.identity == Some(version) {
+            return;
+        }
+        self.identity = Some(version);
+        if let Err(error) = self.session.follow_stored_of_current_user().await {
+            tracing::debug!(%error, "stored subscriptions not followed");
+        }
+    }
+
     async fn dispatch(&mut self, request: Request) -> Result<Vec<String>, Error> {
         match request {
             Request::Ping { id } => Ok(vec![protocol::result(&id, json!("pong"))]),
             Request::Auth { id, token } => {
                 let claims = self.state.authenticate(token.as_deref())?;
                 self.session.context().set_auth(claims.clone());
-                follow_stored(&mut self.session).await;
                 Ok(vec![protocol::result(&id, AuthResult { auth: claims })])
             }
             Request::Query { id, paths } => self.query(id, paths).await,

@@ -243,6 +243,69 @@ async fn a_users_stored_subscriptions_start_when_they_authenticate() {
     );
 }
 
+/// A handler that signs the connection in (sets its `user`, as a `login` does) starts that
+/// user's stored subscriptions, like a token does; signing in as someone else ends them and
+/// starts the other user's; signing out ends them.
+#[tokio::test]
+async fn stored_subscriptions_follow_a_user_a_handler_signs_in() {
+    let login = FnHandler(|args: Value, ctx: Context, _| async move {
+        ctx.set("user", args["user"].clone());
+        Ok(json!("signed in"))
+    });
+    let running = server_with(Kora::builder().handler("login", login), |_| {}).await;
+    let mut writer = Client::connect(&running).await;
+    writer
+        .mutate(json!({"merge": {
+            "inbox": {"jack": {"m1": "hello"}, "jill": {"m1": "hi"}},
+            "kora:subscriptions": {
+                "jack": {"inbox": {"path": "inbox/jack"}},
+                "jill": {"mail": {"path": "inbox/jill"}}
+            }
+        }}))
+        .await;
+    let mut client = Client::connect(&running).await;
+    let reply = client
+        .request(json!({"op": "call", "name": "login", "args": {"user": "jack"}}))
+        .await;
+    assert_eq!(reply["result"], "signed in", "{reply}");
+    let reset = client.push().await;
+    assert_eq!(reset["sub"], "stored:inbox", "{reset}");
+    assert_eq!(reset["value"], json!({"m1": "hello"}));
+
+    client
+        .request(json!({"op": "call", "name": "login", "args": {"user": "jill"}}))
+        .await;
+    let reset = client.push().await;
+    assert_eq!(reset["sub"], "stored:mail", "{reset}");
+    // Jack's inbox is no longer followed: his next message reaches no one here, while
+    // Jill's does.
+    writer
+        .mutate(json!({"merge": {"inbox": {"jack": {"m2": "for jack"}}}}))
+        .await;
+    writer
+        .mutate(json!({"merge": {"inbox": {"jill": {"m2": "for jill"}}}}))
+        .await;
+    let change = client.push().await;
+    assert_eq!(change["sub"], "stored:mail", "{change}");
+    assert_eq!(
+        change["mutation"]["merge"],
+        json!({"inbox": {"jill": {"m2": "for jill"}}})
+    );
+
+    client
+        .request(json!({"op": "call", "name": "login", "args": {"user": null}}))
+        .await;
+    writer
+        .mutate(json!({"merge": {"inbox": {"jill": {"m3": "gone"}}}}))
+        .await;
+    // The write was delivered before the writer's reply; had it reached this connection, its
+    // push would precede the ping's reply.
+    let ping = client.request(json!({"op": "ping"})).await;
+    assert_eq!(ping["result"], "pong");
+    let late = client.maybe_push(std::time::Duration::ZERO).await;
+    assert_eq!(late, None, "signed out: no stored subscription is followed");
+}
+
 /// A token accepted at connect within the verifier's leeway is not dropped on the next
 /// message: the socket applies the same leeway (regression: it compared `exp` alone).
 #[tokio::test]
