@@ -121,12 +121,26 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = ServerConfig::load_with(
         file.as_deref(),
         args.overrides(),
-        &[kora_firebase::serve::TABLE, kora_hooks::TABLE],
+        &[
+            kora_firebase::serve::TABLE,
+            kora_hooks::TABLE,
+            kora_mirror::TABLE,
+        ],
     )?;
     let firebase = kora_firebase::Firebase::new(config.table(kora_firebase::serve::TABLE)?)?;
     let hooks: Vec<kora_hooks::HookConfig> = config.table(kora_hooks::TABLE)?;
     let builder = kora_hooks::register(Kora::builder(), &hooks)?;
+    let mirrors: Vec<kora_mirror::MirrorConfig> = config.table(kora_mirror::TABLE)?;
+    for mirror in &mirrors {
+        mirror.checked()?; // refused before the server starts, not after
+    }
+    let cursors = config.data.clone();
     let running = kora_server::start_with(config, builder, vec![Box::new(firebase)]).await?;
+    if !mirrors.is_empty() {
+        std::fs::create_dir_all(&cursors)
+            .with_context(|| format!("the mirrors' cursors in {}", cursors.display()))?;
+        kora_mirror::start(&running.kora, &mirrors, &cursors)?;
+    }
     running.until_signalled().await?;
     Ok(())
 }
