@@ -145,6 +145,15 @@ pub trait Interceptor: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// The paths whose changes may change what [`Interceptor::resolve_query`] answers for
+    /// `read`: a live virtual path. A subscriber of the virtual path gets the answer again
+    /// after commits that touch one of them (re-resolved on the subscriber's task, several
+    /// commits at once under load, never in a writer's way), as the difference from the last.
+    /// Empty (the default): the answer is read once, when the subscription starts.
+    fn resolves_from(&self, _read: &ReadLayer<'_>) -> Vec<Path> {
+        Vec::new()
+    }
+
     /// True when this interceptor filters what readers see ([`Interceptor::filter_read`],
     /// [`Interceptor::filter_change`]); only then are those called, so the others cost
     /// nothing on every read and every pushed change.

@@ -597,6 +597,21 @@ impl Kora {
         Ok(None)
     }
 
+    /// What a read of `part` resolves from when an interceptor answers it (the first exact
+    /// match that declares any, see [`crate::Interceptor::resolves_from`]).
+    pub(crate) fn resolves_from(&self, part: &PathQuery) -> Vec<Path> {
+        for (registered, relation) in related(&self.inner.interceptors, &part.path) {
+            if matches!(relation, Relation::Exact(_)) {
+                let read = self.read_layer(part, &relation);
+                let paths = registered.interceptor.resolves_from(&read);
+                if !paths.is_empty() {
+                    return paths;
+                }
+            }
+        }
+        Vec::new()
+    }
+
     /// Runs the read filters over the value a path query read.
     pub(crate) async fn filter_answer(
         &self,

@@ -37,6 +37,8 @@ pub const STORED_SUBSCRIPTIONS: &str = "kora:subscriptions";
 
 const STORED_ID: &str = "kora:stored";
 const STORED_PREFIX: &str = "stored:";
+/// Subscriptions a live virtual path holds on what it resolves from: `virtual:<n>:<id>`.
+const VIRTUAL_PREFIX: &str = "virtual:";
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -130,6 +132,21 @@ pub struct Session {
     stored: Option<Map<String, Value>>,
     /// The user whose stored subscriptions are followed.
     stored_user: Option<String>,
+    /// Live virtual paths, by subscription id.
+    virtuals: HashMap<String, Virtual>,
+    /// Live virtual paths whose sources changed since they were last answered, with the
+    /// newest commit that did.
+    stale: HashMap<String, Seq>,
+    /// Pushes taken from the queue and not handed out yet (see [`Session::flush`]).
+    ready: Vec<Push>,
+}
+
+/// A subscription to a live virtual path: its last answer, and the subscriptions on what it
+/// resolves from.
+struct Virtual {
+    query: PathQuery,
+    value: Option<Value>,
+    sources: Vec<String>,
 }
 
 impl Session {
@@ -144,6 +161,9 @@ impl Session {
             pushes: VecDeque::new(),
             stored: None,
             stored_user: None,
+            virtuals: HashMap::new(),
+            stale: HashMap::new(),
+            ready: Vec::new(),
         }
     }
 
@@ -181,16 +201,16 @@ impl Session {
         since: Option<Resume>,
     ) -> Result<Initial, Error> {
         if let Some(value) = self.kora.check_read(&self.ctx, &query).await? {
-            // A virtual path: its resolver answers, and it has no change stream.
+            // A virtual path: its resolver answers, again whenever what it resolves from
+            // changes (a live one), or only now.
+            self.unsubscribe(id);
+            let sources = self.kora.resolves_from(&query);
+            self.check_room(sources.len())?;
+            self.follow_virtual(id, query, value.clone(), sources);
             return Ok(Initial::Snapshot { seq: 0, value });
         }
         self.unsubscribe(id);
-        let limit = self.kora.inner.config.max_subscriptions_per_session;
-        if self.subs.len() >= limit {
-            return Err(Error::too_large(format!(
-                "a session may hold at most {limit} subscriptions"
-            )));
-        }
+        self.check_room(1)?;
         self.register(id, query.clone());
         let initial = match self.initial(&query, since).await {
             Ok(initial) => initial,
@@ -209,6 +229,72 @@ impl Session {
             }
         }
         Ok(initial)
+    }
+
+    /// Refuses `more` subscriptions beyond the session's limit.
+    fn check_room(&self, more: usize) -> Result<(), Error> {
+        let limit = self.kora.inner.config.max_subscriptions_per_session;
+        if self.subs.len() + more > limit {
+            return Err(Error::too_large(format!(
+                "a session may hold at most {limit} subscriptions"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Subscribes to what the virtual path `id` resolves from (nothing when it is not live).
+    fn follow_virtual(
+        &mut self,
+        id: &str,
+        query: PathQuery,
+        value: Option<Value>,
+        from: Vec<Path>,
+    ) {
+        if from.is_empty() {
+            return;
+        }
+        let mut sources = Vec::with_capacity(from.len());
+        for (n, path) in from.into_iter().enumerate() {
+            let source = format!("{VIRTUAL_PREFIX}{n}:{id}");
+            self.register(&source, PathQuery::new(path));
+            sources.push(source);
+        }
+        let live = Virtual {
+            query,
+            value,
+            sources,
+        };
+        self.virtuals.insert(id.to_string(), live);
+    }
+
+    /// Answers again each live virtual path whose sources changed, pushing the difference.
+    async fn refresh_virtuals(&mut self) {
+        for (id, seq) in std::mem::take(&mut self.stale) {
+            let Some(query) = self.virtuals.get(&id).map(|v| v.query.clone()) else {
+                continue;
+            };
+            let value = match self.kora.check_read(&self.ctx, &query).await {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(error) => {
+                    self.unsubscribe(&id);
+                    self.pushes.push_back(Push::Ended { id, error });
+                    continue;
+                }
+            };
+            let Some(live) = self.virtuals.get_mut(&id) else {
+                continue;
+            };
+            let old = std::mem::replace(&mut live.value, value.clone());
+            if let Some(mutation) = window_diff(&query.path, old.as_ref(), value.as_ref()) {
+                self.pushes.push_back(Push::Change {
+                    id,
+                    seq,
+                    stamp: self.kora.inner.clock.now(),
+                    mutation: Arc::new(mutation),
+                });
+            }
+        }
     }
 
     /// What a new subscription starts with: a replay after `since` when the log covers it,
@@ -283,6 +369,13 @@ impl Session {
 
     /// Ends subscription `id`; true when there was one.
     pub fn unsubscribe(&mut self, id: &str) -> bool {
+        if let Some(live) = self.virtuals.remove(id) {
+            self.stale.remove(id);
+            for source in live.sources {
+                self.unsubscribe(&source);
+            }
+            return true;
+        }
         let Some(active) = self.subs.remove(id) else {
             return false;
         };
@@ -401,6 +494,12 @@ impl Session {
 
     /// Turns what [`Session::recv`] returned into pushes (possibly none). Do not cancel.
     pub async fn process(&mut self, incoming: Incoming) -> Vec<Push> {
+        self.take(incoming).await;
+        self.flush().await
+    }
+
+    /// Queues the pushes `incoming` makes (live virtual paths wait for [`Session::flush`]).
+    async fn take(&mut self, incoming: Incoming) {
         match incoming.0 {
             Inner::Queued => {}
             Inner::Overflow => self.resync().await,
@@ -410,30 +509,42 @@ impl Session {
                 }
             }
         }
-        self.pushes.drain(..).collect()
+        // Out of `pushes`, which `recv` reports as something queued.
+        self.ready.extend(self.pushes.drain(..));
+    }
+
+    /// The pushes queued, with the new answers of the live virtual paths whose sources
+    /// changed (once for all the events taken since the last flush).
+    async fn flush(&mut self) -> Vec<Push> {
+        self.refresh_virtuals().await;
+        self.ready.extend(self.pushes.drain(..));
+        std::mem::take(&mut self.ready)
     }
 
     /// [`Session::process`] of `incoming`, then of what is already queued behind it (at most
     /// `more` further events): a transport then sends a busy session's pushes in one write
     /// instead of one write each.
     pub async fn process_ready(&mut self, incoming: Incoming, more: usize) -> Vec<Push> {
-        let mut pushes = self.process(incoming).await;
-        pushes.extend(self.process_queued(more).await);
-        pushes
+        self.take(incoming).await;
+        self.take_queued(more).await;
+        self.flush().await
     }
 
     /// [`Session::process`] of what is queued now (at most `most` events), without waiting:
     /// empty when nothing is. A transport drains this before replying to a write, so the
     /// write's pushes reach the client first.
     pub async fn process_queued(&mut self, most: usize) -> Vec<Push> {
-        let mut pushes = Vec::new();
+        self.take_queued(most).await;
+        self.flush().await
+    }
+
+    async fn take_queued(&mut self, most: usize) {
         for _ in 0..most {
             let Some(next) = self.try_recv() else {
                 break;
             };
-            pushes.extend(self.process(next).await);
+            self.take(next).await;
         }
-        pushes
     }
 
     async fn handle(&mut self, event: Event) -> Option<Push> {
@@ -456,6 +567,11 @@ impl Session {
                 ..
             } => {
                 active.watermark = seq;
+                if let Some(owner) = virtual_owner(&id) {
+                    let newest = self.stale.entry(owner.to_string()).or_insert(seq);
+                    *newest = (*newest).max(seq);
+                    return None;
+                }
                 if id == STORED_ID {
                     self.follow_change(&mutation).await;
                     return None;
@@ -500,8 +616,12 @@ impl Session {
         if let Some((_, rx)) = &mut self.queue {
             while rx.try_recv().is_ok() {}
         }
+        let last = self.kora.delivered_seq();
+        for id in self.virtuals.keys() {
+            self.stale.insert(id.clone(), last);
+        }
         let ids: Vec<String> = self.subs.keys().cloned().collect();
-        for id in ids {
+        for id in ids.into_iter().filter(|id| virtual_owner(id).is_none()) {
             let Some(query) = self.subs.get(&id).map(|a| a.query.clone()) else {
                 continue;
             };
@@ -631,6 +751,12 @@ impl Drop for Session {
 
 /// A mutation turning the window `old` at `path` into `new`, child by child; `None` when
 /// they are equal.
+/// The live virtual path a source subscription (`virtual:<n>:<id>`) belongs to.
+fn virtual_owner(id: &str) -> Option<&str> {
+    let rest = id.strip_prefix(VIRTUAL_PREFIX)?;
+    rest.split_once(':').map(|(_, owner)| owner)
+}
+
 fn window_diff(path: &Path, old: Option<&Value>, new: Option<&Value>) -> Option<Mutation> {
     if old == new {
         return None;

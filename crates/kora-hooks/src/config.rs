@@ -53,6 +53,9 @@ pub struct HookConfig {
     /// request carries in `reads`: read inside the write's decision, so the write commits
     /// only if they are unchanged when it does.
     pub reads: Vec<String>,
+    /// Paths (with the pattern's `$captures`) a `resolve` answer is computed from: a
+    /// subscriber of the virtual path is answered again after each commit touching them.
+    pub resolves_from: Vec<String>,
 }
 
 impl Default for HookConfig {
@@ -69,6 +72,7 @@ impl Default for HookConfig {
             secret: None,
             secret_env: None,
             reads: Vec::new(),
+            resolves_from: Vec::new(),
         }
     }
 }
@@ -130,6 +134,9 @@ impl HookConfig {
         }
         if !self.reads.is_empty() && !self.on.contains(&HookKind::BeforeMutation) {
             return Err(invalid("`reads` serves before_mutation only".into()));
+        }
+        if !self.resolves_from.is_empty() && !self.on.contains(&HookKind::Resolve) {
+            return Err(invalid("`resolves_from` serves resolve only".into()));
         }
         match (&self.secret, &self.secret_env) {
             (Some(_), Some(_)) => Err(invalid("give secret or secret_env, not both".into())),

@@ -18,6 +18,8 @@ pub struct HttpInterceptor {
     pub on: Vec<HookKind>,
     /// Path templates (`stock/$id`) whose values `before_mutation` sends along.
     pub reads: Vec<String>,
+    /// Path templates a `resolve` answer is computed from (a live virtual path).
+    pub resolves_from: Vec<String>,
 }
 
 #[async_trait]
@@ -76,6 +78,16 @@ impl Interceptor for HttpInterceptor {
             }) => Err(refusal),
             _ => Ok(()),
         }
+    }
+
+    fn resolves_from(&self, read: &ReadLayer<'_>) -> Vec<Path> {
+        let Relation::Exact(captures) = read.relation else {
+            return Vec::new();
+        };
+        self.resolves_from
+            .iter()
+            .filter_map(|template| fill(template, captures).ok())
+            .collect()
     }
 
     async fn resolve_query(

@@ -40,11 +40,13 @@ pub fn register(mut builder: KoraBuilder, hooks: &[HookConfig]) -> Result<KoraBu
         };
         if let Some(pattern) = hook.path.as_deref().filter(|_| !hook.on.is_empty()) {
             check_reads(pattern, &hook.reads)?;
+            check_reads(pattern, &hook.resolves_from)?;
             let interceptor = HttpInterceptor {
                 endpoint: endpoint.clone(),
                 pattern: pattern.to_string(),
                 on: hook.on.clone(),
                 reads: hook.reads.clone(),
+                resolves_from: hook.resolves_from.clone(),
             };
             builder = builder.interceptor_arc(pattern, Arc::new(interceptor));
         }

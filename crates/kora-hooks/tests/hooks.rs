@@ -364,3 +364,39 @@ async fn hooks_under_16_concurrent_writers_keep_a_derived_index_exact() {
 fn object(key: &str, value: Value) -> Value {
     Value::Object([(key.to_string(), value)].into_iter().collect())
 }
+
+/// A hook's virtual path declared live (`resolves_from`): a subscriber gets the hook's new
+/// answer after a commit under what it resolves from, and nothing for commits elsewhere.
+#[tokio::test]
+async fn a_live_virtual_path_served_by_a_hook_updates_its_subscribers() {
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = asked.clone();
+    let stats = endpoint(Duration::ZERO, move |_| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        json!({"value": {"answers": n}})
+    })
+    .await;
+    let mut config = hook(&stats, "stats/$day", &[HookKind::Resolve]);
+    config.resolves_from = vec!["orders/$day".into()];
+    let running = kora_with(&[config]).await;
+    let mut client = Client::connect(&running).await;
+    let reply = client.subscribe("stats/monday").await;
+    assert_eq!(
+        reply["result"]["value"]["stats"]["monday"],
+        json!({"answers": 1}),
+        "{reply}"
+    );
+    assert_eq!(put(&running, "other/x", json!(1)).await.status(), 200);
+    assert_eq!(
+        put(&running, "orders/monday/o1", json!(1)).await.status(),
+        200
+    );
+    let push = client.push().await;
+    assert_eq!(push["sub"], "stats/monday", "{push}");
+    assert_eq!(
+        push["mutation"]["merge"],
+        json!({"stats": {"monday": {"answers": 2}}}),
+        "answered again once, for the order only: {push}"
+    );
+    running.stop().await.ok();
+}

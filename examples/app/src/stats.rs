@@ -1,4 +1,5 @@
-//! A virtual path: `stats/todos` is not stored; `resolve_query` computes it on each read.
+//! A live virtual path: `stats/todos` is not stored; `resolve_query` computes it on each read,
+//! and a subscriber gets it again after each change to `todos` (`resolves_from`).
 
 use async_trait::async_trait;
 use kora_core::{Path, Value};
@@ -9,6 +10,10 @@ pub struct TodoStats;
 
 #[async_trait]
 impl Interceptor for TodoStats {
+    fn resolves_from(&self, _read: &ReadLayer<'_>) -> Vec<Path> {
+        Path::parse("todos").into_iter().collect()
+    }
+
     async fn resolve_query(
         &self,
         read: &ReadLayer<'_>,

@@ -148,6 +148,79 @@ async fn the_stats_path_is_computed_not_stored() {
     assert_eq!(get(&kora, "stats").await, None);
 }
 
+/// `stats/todos` is live: a subscriber holds the resolver's current answer after every
+/// change to `todos` settles — each change when writes are spaced out, and the last answer
+/// after a burst (which the subscriber's task may answer once for several commits).
+#[tokio::test]
+async fn a_subscriber_of_the_stats_path_follows_the_todos() {
+    let kora = kora("http://127.0.0.1:9/").await;
+    let ctx = Context::new(1);
+    let mut session = kora.session(ctx.clone());
+    let initial = session
+        .subscribe("stats", PathQuery::new(p("stats/todos")), None)
+        .await
+        .unwrap();
+    let kora_engine::Initial::Snapshot { value, .. } = initial else {
+        panic!("a snapshot: {initial:?}");
+    };
+    assert_eq!(value, Some(json!({"total": 0, "done": 0, "open": 0})));
+    let mut held = serde_json::Map::new();
+    kora_core::query::place(&mut held, p("stats/todos").segments(), value.unwrap());
+    let stats = |held: &serde_json::Map<String, Value>| held["stats"]["todos"].clone();
+
+    // Spaced out: each change is seen.
+    for (id, done, expected) in [
+        ("a", false, json!({"total": 1, "done": 0, "open": 1})),
+        ("b", true, json!({"total": 2, "done": 1, "open": 1})),
+        ("a", true, json!({"total": 2, "done": 2, "open": 0})),
+    ] {
+        merge(
+            &kora,
+            &ctx,
+            &format!("todos/{id}"),
+            json!({"text": id, "done": done}),
+        )
+        .await
+        .unwrap();
+        let push = tokio::time::timeout(Duration::from_secs(30), session.next())
+            .await
+            .expect("a push within 30 s")
+            .expect("a push");
+        let kora_engine::Push::Change { id, mutation, .. } = push else {
+            panic!("a change: {push:?}");
+        };
+        assert_eq!(id, "stats");
+        mutation.apply_to(&mut held);
+        assert_eq!(stats(&held), expected);
+    }
+
+    // A burst: the subscriber ends up with the answer for the last write.
+    for n in 0..20 {
+        merge(
+            &kora,
+            &ctx,
+            &format!("todos/t{n}"),
+            json!({"text": format!("t{n}"), "done": n % 2 == 0}),
+        )
+        .await
+        .unwrap();
+    }
+    let settled = json!({"total": 22, "done": 12, "open": 10});
+    let follow = async {
+        while stats(&held) != settled {
+            let push = session.next().await.expect("a push");
+            if let kora_engine::Push::Change { mutation, .. } = push {
+                mutation.apply_to(&mut held);
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), follow)
+        .await
+        .expect("the settled answer within 30 s");
+    session.unsubscribe("stats");
+    assert_eq!(session.subscription_count(), 0, "its sources went with it");
+}
+
 /// A webhook receiver that fails the first `failures` calls of each path.
 async fn receiver(failures: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
