@@ -20,7 +20,7 @@ pub const HOOK_HEADER: &str = "kora-hook";
 
 /// One endpoint, with its secret, timeout and failure policy. Requests share the process's
 /// connection pool (keep-alive).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoint {
     pub url: String,
     pub secret: Option<String>,
@@ -42,6 +42,18 @@ pub struct Answer {
     pub value: Option<Value>,
     /// `state: {…}`: values set on the caller's connection (`user` names it).
     pub state: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    /// Everything but the secret, which must not reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("on_failure", &self.on_failure)
+            .finish()
+    }
 }
 
 impl Endpoint {
@@ -179,6 +191,22 @@ mod tests {
         assert_eq!(
             signature("secret", 1_700_000_000, "{}"),
             "t=1700000000,v1=b8569b78799ff9e3cbff0fc2d63a33a2b57f3282abd07c37ae5e8e7d79a5f163"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_never_shows_its_secret() {
+        let endpoint = Endpoint {
+            url: "http://127.0.0.1:1/".into(),
+            secret: Some("hunter2".into()),
+            timeout: Duration::from_secs(1),
+            on_failure: OnFailure::Refuse,
+            http: reqwest::Client::new(),
+        };
+        let shown = format!("{endpoint:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<redacted>"),
+            "{shown}"
         );
     }
 
