@@ -136,7 +136,16 @@ pub trait Interceptor: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Answers a read of a matching path instead of the store (a virtual path).
+    /// True when this interceptor answers reads ([`Interceptor::resolve_query`]): only then
+    /// is that called — for a read of a matching path, and for the matching paths beneath a
+    /// read of an ancestor, whose answer then holds them (a read of `stats` holds
+    /// `stats/todos`; `users/$uid/summary` is in a read of `users` once per user there).
+    fn answers_reads(&self) -> bool {
+        false
+    }
+
+    /// Answers a read of a matching path instead of the store (a virtual path). Called only
+    /// when [`Interceptor::answers_reads`] is true; `None` leaves the read to the store.
     async fn resolve_query(
         &self,
         _read: &ReadLayer<'_>,

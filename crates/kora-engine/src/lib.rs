@@ -18,7 +18,8 @@
 //!
 //! - [`pipeline`]: the write path (stamp → interceptors → one store transaction → fan-out →
 //!   effects) and the read path.
-//! - [`interceptor`], [`handler`], [`pattern`]: server-side logic and how it is matched.
+//! - [`interceptor`], [`handler`], [`pattern`]: server-side logic and how it is matched;
+//!   `virtuals`: the virtual paths a read of their ancestor holds.
 //! - [`session`], [`subscriptions`]: connections, subscriptions, the fan-out.
 //! - [`feed`]: committed changes in sequence order, gaps filled from the change log.
 //! - [`effects`]: the outbox runner, webhooks.
@@ -41,6 +42,7 @@ pub mod reads;
 pub mod rules;
 pub mod session;
 pub mod subscriptions;
+mod virtuals;
 
 pub use cluster::ClusterConfig;
 pub use config::{Config, Conflicts, EffectsConfig};

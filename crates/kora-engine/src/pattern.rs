@@ -11,4 +11,4 @@
 //! `todos/$id` matches `todos/TOD1` with `id = "TOD1"`; `user:info/$uid/*` matches every
 //! field of every user; `logs/**` matches `logs` and everything beneath it.
 
-pub use kora_rules::pattern::{Captures, Pattern, PatternError, Relation};
+pub use kora_rules::pattern::{Captures, Pattern, PatternError, Relation, Step};

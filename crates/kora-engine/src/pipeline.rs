@@ -513,7 +513,13 @@ impl Kora {
         let mut stored = snapshot.values.into_iter();
         let mut filtered = Vec::with_capacity(values.len());
         for (part, value) in query.paths.iter().zip(values) {
-            let value = value.unwrap_or_else(|| stored.next().flatten());
+            let value = match value {
+                Some(answered) => answered,
+                None => {
+                    let value = stored.next().flatten();
+                    self.include_virtual(ctx, part, value).await?
+                }
+            };
             filtered.push(self.filter_answer(ctx, part, value).await?);
         }
         let values = filtered;
@@ -588,7 +594,7 @@ impl Kora {
         for (registered, relation) in related(&self.inner.interceptors, &part.path) {
             let read = self.read_layer(part, &relation);
             registered.interceptor.before_query(&read, ctx).await?;
-            if matches!(relation, Relation::Exact(_)) {
+            if matches!(relation, Relation::Exact(_)) && registered.interceptor.answers_reads() {
                 if let Some(value) = registered.interceptor.resolve_query(&read, ctx).await? {
                     return Ok(Some(Some(value)));
                 }
@@ -601,7 +607,7 @@ impl Kora {
     /// match that declares any, see [`crate::Interceptor::resolves_from`]).
     pub(crate) fn resolves_from(&self, part: &PathQuery) -> Vec<Path> {
         for (registered, relation) in related(&self.inner.interceptors, &part.path) {
-            if matches!(relation, Relation::Exact(_)) {
+            if matches!(relation, Relation::Exact(_)) && registered.interceptor.answers_reads() {
                 let read = self.read_layer(part, &relation);
                 let paths = registered.interceptor.resolves_from(&read);
                 if !paths.is_empty() {

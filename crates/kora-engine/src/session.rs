@@ -18,7 +18,7 @@
 //! - Stored subscriptions (`kora:subscriptions/<user>/<id>` = a path query) are subscribed
 //!   when followed, and added or removed as that path changes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -31,6 +31,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::kora::Kora;
 use crate::subscriptions::{Entry, Event, Sink};
+use crate::virtuals::{self, value_at, Beneath, Node};
 
 /// The reserved path under which each user's stored subscriptions live.
 pub const STORED_SUBSCRIPTIONS: &str = "kora:subscriptions";
@@ -39,6 +40,8 @@ const STORED_ID: &str = "kora:stored";
 const STORED_PREFIX: &str = "stored:";
 /// Subscriptions a live virtual path holds on what it resolves from: `virtual:<n>:<id>`.
 const VIRTUAL_PREFIX: &str = "virtual:";
+/// A virtual path inside a subscription's answer: `beneath:<n>`.
+const BENEATH_PREFIX: &str = "beneath:";
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -116,6 +119,8 @@ struct Active {
     watermark: Seq,
     /// The current window of a limited subscription.
     window: Option<Value>,
+    /// Virtual paths may lie beneath its path (`crate::virtuals`).
+    beneath: bool,
 }
 
 /// One connection's view of the database.
@@ -132,8 +137,11 @@ pub struct Session {
     stored: Option<Map<String, Value>>,
     /// The user whose stored subscriptions are followed.
     stored_user: Option<String>,
-    /// Live virtual paths, by subscription id.
+    /// Virtual paths followed: subscribed to (by subscription id) and inside subscriptions'
+    /// answers (`beneath:<n>`).
     virtuals: HashMap<String, Virtual>,
+    /// The virtual paths inside each subscription's answer: path → key in `virtuals`.
+    beneath: HashMap<String, HashMap<Path, String>>,
     /// Live virtual paths whose sources changed since they were last answered, with the
     /// newest commit that did.
     stale: HashMap<String, Seq>,
@@ -141,12 +149,16 @@ pub struct Session {
     ready: Vec<Push>,
 }
 
-/// A subscription to a live virtual path: its last answer, and the subscriptions on what it
-/// resolves from.
+/// A virtual path followed: its last answer, and the subscriptions on what it resolves from.
 struct Virtual {
+    /// The subscription its changes are pushed as: itself, or the one whose answer holds it.
+    owner: String,
     query: PathQuery,
     value: Option<Value>,
     sources: Vec<String>,
+    /// Inside an answer: how many segments of its path its existence hangs on
+    /// (`crate::virtuals::Beneath::anchor`).
+    anchor: Option<usize>,
 }
 
 impl Session {
@@ -162,6 +174,7 @@ impl Session {
             stored: None,
             stored_user: None,
             virtuals: HashMap::new(),
+            beneath: HashMap::new(),
             stale: HashMap::new(),
             ready: Vec::new(),
         }
@@ -219,13 +232,27 @@ impl Session {
                 return Err(error);
             }
         };
+        let mut answer = None;
         if let Some(active) = self.subs.get_mut(id) {
             match &initial {
                 Initial::Snapshot { seq, value } | Initial::Reset { seq, value } => {
                     active.watermark = *seq;
-                    active.window = value.clone();
+                    if query.is_windowed() {
+                        active.window = value.clone();
+                    }
+                    answer = value.as_ref();
                 }
                 Initial::Replay { seq, .. } => active.watermark = *seq,
+            }
+        }
+        if self.kora.answers_beneath(&query.path) {
+            let answer = answer.cloned();
+            if let Some(active) = self.subs.get_mut(id) {
+                active.beneath = true;
+            }
+            if let Err(error) = self.follow_beneath(id, &query, answer.as_ref()) {
+                self.unsubscribe(id);
+                return Err(error);
             }
         }
         Ok(initial)
@@ -253,18 +280,151 @@ impl Session {
         if from.is_empty() {
             return;
         }
-        let mut sources = Vec::with_capacity(from.len());
-        for (n, path) in from.into_iter().enumerate() {
-            let source = format!("{VIRTUAL_PREFIX}{n}:{id}");
-            self.register(&source, PathQuery::new(path));
-            sources.push(source);
-        }
+        let sources = self.follow_sources(id, from);
         let live = Virtual {
+            owner: id.to_string(),
             query,
             value,
             sources,
+            anchor: None,
         };
         self.virtuals.insert(id.to_string(), live);
+    }
+
+    /// Subscribes to the paths the virtual path `key` resolves from.
+    fn follow_sources(&mut self, key: &str, from: Vec<Path>) -> Vec<String> {
+        let mut sources = Vec::with_capacity(from.len());
+        for (n, path) in from.into_iter().enumerate() {
+            let source = format!("{VIRTUAL_PREFIX}{n}:{key}");
+            self.register(&source, PathQuery::new(path));
+            sources.push(source);
+        }
+        sources
+    }
+
+    /// Follows the virtual paths inside subscription `owner`'s answer `value`: those it no
+    /// longer holds are dropped, new ones followed, and each one's last answer is its part
+    /// of `value`.
+    fn follow_beneath(
+        &mut self,
+        owner: &str,
+        query: &PathQuery,
+        value: Option<&Value>,
+    ) -> Result<(), Error> {
+        let found = self.kora.virtual_paths_beneath(query, Node::of(value));
+        let wanted: HashSet<&Path> = found.iter().map(|b| &b.path).collect();
+        let held = self.beneath.get(owner).into_iter().flatten();
+        let gone: Vec<String> = held
+            .filter(|(path, _)| !wanted.contains(path))
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in gone {
+            self.unsubscribe(&key);
+        }
+        let base = query.path.segments().len();
+        for beneath in found {
+            let part = value_at(value, &beneath.path.segments()[base..]);
+            match self.beneath_key(owner, &beneath.path) {
+                Some(key) => {
+                    if let Some(live) = self.virtuals.get_mut(&key) {
+                        live.value = part;
+                    }
+                }
+                None => {
+                    self.follow_one_beneath(owner, beneath, part)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The key of the virtual path `path` inside subscription `owner`'s answer.
+    fn beneath_key(&self, owner: &str, path: &Path) -> Option<String> {
+        self.beneath.get(owner)?.get(path).cloned()
+    }
+
+    /// Follows one virtual path inside subscription `owner`'s answer; returns its key.
+    fn follow_one_beneath(
+        &mut self,
+        owner: &str,
+        beneath: Beneath,
+        value: Option<Value>,
+    ) -> Result<String, Error> {
+        let query = PathQuery::new(beneath.path.clone());
+        let from = self.kora.resolves_from(&query);
+        if let Err(error) = self.check_room(from.len()) {
+            return Err(Error::too_large(format!(
+                "{}: following the virtual path {} inside it",
+                error.message, beneath.path
+            )));
+        }
+        let key = format!(
+            "{BENEATH_PREFIX}{}",
+            NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+        );
+        let sources = self.follow_sources(&key, from);
+        let live = Virtual {
+            owner: owner.to_string(),
+            query,
+            value,
+            sources,
+            anchor: Some(beneath.anchor),
+        };
+        self.virtuals.insert(key.clone(), live);
+        self.beneath
+            .entry(owner.to_string())
+            .or_default()
+            .insert(beneath.path, key.clone());
+        Ok(key)
+    }
+
+    /// After a change pushed to subscription `owner`: the virtual paths it removed from the
+    /// subscriber's copy are answered again (or dropped, when what they hang on is gone),
+    /// and those it brought (a new `$name` key) are followed and answered.
+    fn note_beneath(
+        &mut self,
+        owner: &str,
+        query: &PathQuery,
+        change: &Mutation,
+        seq: Seq,
+    ) -> Result<(), Error> {
+        let deletes = change.deletes();
+        let base = query.path.segments().len();
+        let mut lost = Vec::new();
+        let mut gone = Vec::new();
+        for (path, key) in self.beneath.get(owner).into_iter().flatten() {
+            if !deletes.covers(path.segments()) {
+                continue;
+            }
+            let Some(live) = self.virtuals.get(key) else {
+                continue;
+            };
+            // Its anchor deleted: gone (the merge below brings it back if the change remade
+            // the anchor); otherwise the subscriber lost it and gets it again.
+            let anchor = &path.segments()[..live.anchor.unwrap_or(base)];
+            if anchor.len() > base && deletes.covers(anchor) {
+                gone.push(key.clone());
+            } else {
+                lost.push(key.clone());
+            }
+        }
+        for key in gone {
+            self.unsubscribe(&key);
+        }
+        let merged = Node::at(change.merges(), query.path.segments());
+        for beneath in self.kora.virtual_paths_beneath(query, merged) {
+            if self.beneath_key(owner, &beneath.path).is_none() {
+                lost.push(self.follow_one_beneath(owner, beneath, None)?);
+            }
+        }
+        for key in lost {
+            if let Some(live) = self.virtuals.get_mut(&key) {
+                live.value = None;
+            }
+            let newest = self.stale.entry(key).or_insert(seq);
+            *newest = (*newest).max(seq);
+        }
+        Ok(())
     }
 
     /// Answers again each live virtual path whose sources changed, pushing the difference.
@@ -273,34 +433,56 @@ impl Session {
             let Some(query) = self.virtuals.get(&id).map(|v| v.query.clone()) else {
                 continue;
             };
-            let value = match self.kora.check_read(&self.ctx, &query).await {
-                Ok(Some(value)) => value,
-                Ok(None) => continue,
-                Err(error) => {
-                    self.unsubscribe(&id);
-                    self.pushes.push_back(Push::Ended { id, error });
-                    continue;
-                }
-            };
+            let answer = self.kora.check_read(&self.ctx, &query).await;
             let Some(live) = self.virtuals.get_mut(&id) else {
                 continue;
             };
+            let owner = live.owner.clone();
+            let value = match answer {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(error) => {
+                    self.unsubscribe(&owner);
+                    self.pushes.push_back(Push::Ended { id: owner, error });
+                    continue;
+                }
+            };
             let old = std::mem::replace(&mut live.value, value.clone());
-            if let Some(mutation) = window_diff(&query.path, old.as_ref(), value.as_ref()) {
-                self.pushes.push_back(Push::Change {
-                    id,
-                    seq,
-                    stamp: self.kora.inner.clock.now(),
-                    mutation: Arc::new(mutation),
-                });
-            }
+            let Some(mutation) = window_diff(&query.path, old.as_ref(), value.as_ref()) else {
+                continue;
+            };
+            self.held_window(&owner, &query.path, value);
+            self.pushes.push_back(Push::Change {
+                id: owner,
+                seq,
+                stamp: self.kora.inner.clock.now(),
+                mutation: Arc::new(mutation),
+            });
+        }
+    }
+
+    /// Keeps the window a limited subscription `owner` holds in step with what a virtual
+    /// path inside it (at `path`) pushed, so the next window difference starts from what
+    /// its subscriber has.
+    fn held_window(&mut self, owner: &str, path: &Path, value: Option<Value>) {
+        let Some(active) = self.subs.get_mut(owner) else {
+            return;
+        };
+        let base = active.query.path.segments().len();
+        if !active.query.is_windowed() || path.segments().len() <= base {
+            return;
+        }
+        if let Some(Value::Object(window)) = &mut active.window {
+            virtuals::put(window, &path.segments()[base..], value);
         }
     }
 
     /// What a new subscription starts with: a replay after `since` when the log covers it,
-    /// else a snapshot (a `Reset` when a resume was asked for).
+    /// else a snapshot (a `Reset` when a resume was asked for). The log holds no virtual
+    /// paths, so a subscription with some beneath it starts from a snapshot.
     async fn initial(&self, query: &PathQuery, since: Option<Resume>) -> Result<Initial, Error> {
-        if let (Some(resume), false) = (&since, query.is_windowed()) {
+        let replayable = !query.is_windowed() && !self.kora.answers_beneath(&query.path);
+        if let (Some(resume), true) = (&since, replayable) {
             if self.shares(resume).await? {
                 if let Some(replay) = self.replay(query, resume.seq).await? {
                     return Ok(replay);
@@ -361,6 +543,7 @@ impl Session {
                 query,
                 watermark: 0,
                 window: None,
+                beneath: false,
             },
         );
         self.by_key.insert(key, id.to_string());
@@ -371,10 +554,16 @@ impl Session {
     pub fn unsubscribe(&mut self, id: &str) -> bool {
         if let Some(live) = self.virtuals.remove(id) {
             self.stale.remove(id);
+            if let Some(inside) = self.beneath.get_mut(&live.owner) {
+                inside.remove(&live.query.path);
+            }
             for source in live.sources {
                 self.unsubscribe(&source);
             }
             return true;
+        }
+        for key in self.beneath.remove(id).unwrap_or_default().into_values() {
+            self.unsubscribe(&key);
         }
         let Some(active) = self.subs.remove(id) else {
             return false;
@@ -401,6 +590,7 @@ impl Session {
             .read(std::slice::from_ref(query))
             .await?;
         let value = snapshot.values.pop().flatten();
+        let value = self.kora.include_virtual(&self.ctx, query, value).await?;
         let value = self.kora.filter_answer(&self.ctx, query, value).await?;
         Ok((snapshot.seq, value))
     }
@@ -577,7 +767,13 @@ impl Session {
                     return None;
                 }
                 let query = active.query.clone();
-                match self.kora.filter_change(&self.ctx, &query, mutation).await {
+                let beneath = active.beneath;
+                let mutation = self.kora.filter_change(&self.ctx, &query, mutation).await;
+                let noted = match &mutation {
+                    Ok(change) if beneath => self.note_beneath(&id, &query, change, seq),
+                    _ => Ok(()),
+                };
+                match mutation.and_then(|mutation| noted.map(|()| mutation)) {
                     Ok(mutation) if mutation.is_empty() => None,
                     Ok(mutation) => Some(Push::Change {
                         id,
@@ -602,6 +798,15 @@ impl Session {
         let active = self.subs.get_mut(id)?;
         active.watermark = seq;
         let old = std::mem::replace(&mut active.window, value.clone());
+        if active.beneath {
+            if let Err(error) = self.follow_beneath(id, &query, value.as_ref()) {
+                self.unsubscribe(id);
+                return Some(Push::Ended {
+                    id: id.to_string(),
+                    error,
+                });
+            }
+        }
         let mutation = window_diff(&query.path, old.as_ref(), value.as_ref())?;
         Some(Push::Change {
             id: id.to_string(),
@@ -628,9 +833,19 @@ impl Session {
             let Ok((seq, value)) = self.read(&query).await else {
                 continue;
             };
-            if let Some(active) = self.subs.get_mut(&id) {
-                active.watermark = seq;
+            let Some(active) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            active.watermark = seq;
+            if query.is_windowed() {
                 active.window = value.clone();
+            }
+            if active.beneath {
+                if let Err(error) = self.follow_beneath(&id, &query, value.as_ref()) {
+                    self.unsubscribe(&id);
+                    self.pushes.push_back(Push::Ended { id, error });
+                    continue;
+                }
             }
             if id == STORED_ID {
                 self.follow_value(value.as_ref()).await;
@@ -749,14 +964,14 @@ impl Drop for Session {
     }
 }
 
-/// A mutation turning the window `old` at `path` into `new`, child by child; `None` when
-/// they are equal.
-/// The live virtual path a source subscription (`virtual:<n>:<id>`) belongs to.
+/// The virtual path a source subscription (`virtual:<n>:<key>`) belongs to.
 fn virtual_owner(id: &str) -> Option<&str> {
     let rest = id.strip_prefix(VIRTUAL_PREFIX)?;
     rest.split_once(':').map(|(_, owner)| owner)
 }
 
+/// A mutation turning the window `old` at `path` into `new`, child by child; `None` when
+/// they are equal.
 fn window_diff(path: &Path, old: Option<&Value>, new: Option<&Value>) -> Option<Mutation> {
     if old == new {
         return None;

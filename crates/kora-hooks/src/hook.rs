@@ -80,6 +80,10 @@ impl Interceptor for HttpInterceptor {
         }
     }
 
+    fn answers_reads(&self) -> bool {
+        self.on.contains(&HookKind::Resolve)
+    }
+
     fn resolves_from(&self, read: &ReadLayer<'_>) -> Vec<Path> {
         let Relation::Exact(captures) = read.relation else {
             return Vec::new();
@@ -95,9 +99,6 @@ impl Interceptor for HttpInterceptor {
         read: &ReadLayer<'_>,
         ctx: &Context,
     ) -> Result<Option<Value>, Error> {
-        if !self.on.contains(&HookKind::Resolve) {
-            return Ok(None);
-        }
         let body = self.read_request(HookKind::Resolve, read, ctx);
         let Some(answer) = self.endpoint.ask(HookKind::Resolve.as_str(), &body).await? else {
             return Ok(None);

@@ -248,6 +248,19 @@ async fn a_resolving_hook_answers_a_virtual_path_and_a_call_hook_serves_calls() 
         get(&running, "stats/monday").await,
         json!({"for": "monday"})
     );
+    // A read of an ancestor holds the virtual path for each day stored there.
+    assert_eq!(
+        put(&running, "stats/tuesday/note", json!("n"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(&running, "stats").await,
+        json!({"tuesday": {"for": "tuesday"}})
+    );
+    let root = body_of(reqwest::Client::new().get(url(&running, "/v1/data"))).await;
+    assert_eq!(root["stats"], json!({"tuesday": {"for": "tuesday"}}));
     let mut client = Client::connect(&running).await;
     let wrong = client
         .request(json!({"op": "call", "name": "login", "args": {"name": "ada", "password": "?"}}))

@@ -60,7 +60,7 @@ mod yaml;
 pub use error::{CheckError, Code, Denial, LoadError, Location, NeedsData, Problem, RuleRef};
 pub use expr::{Bindings, EvalError, Expression, SyntaxError};
 pub use lookup::{resolve, Loaded, Lookup, MayNeedData, NothingLoaded};
-pub use pattern::{Captures, Pattern, PatternError, Relation};
+pub use pattern::{Captures, Pattern, PatternError, Relation, Step};
 pub use rules::Rules;
 pub use write::{Effect, WritePlan};
 

@@ -10,6 +10,10 @@ pub struct TodoStats;
 
 #[async_trait]
 impl Interceptor for TodoStats {
+    fn answers_reads(&self) -> bool {
+        true
+    }
+
     fn resolves_from(&self, _read: &ReadLayer<'_>) -> Vec<Path> {
         Path::parse("todos").into_iter().collect()
     }

@@ -146,6 +146,20 @@ async fn the_stats_path_is_computed_not_stored() {
         json!({"stats": {"todos": {"total": 2, "done": 1, "open": 1}}})
     );
     assert_eq!(get(&kora, "stats").await, None);
+    // A read of an ancestor holds it.
+    let answer = kora
+        .query(
+            &ctx,
+            &Query {
+                paths: vec![PathQuery::new(p("stats"))],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.value,
+        json!({"stats": {"todos": {"total": 2, "done": 1, "open": 1}}})
+    );
 }
 
 /// `stats/todos` is live: a subscriber holds the resolver's current answer after every

@@ -68,7 +68,13 @@ impl Kora {
             }
         };
         let node = self.filter_answer(ctx, &whole, node).await?;
-        Ok((seq, order::select(query, by, node.as_ref())))
+        let window = order::select(query, by, node.as_ref());
+        if !self.answers_beneath(&query.path) {
+            return Ok((seq, window));
+        }
+        // The virtual paths beneath the children the window selected, filtered in turn.
+        let window = self.include_virtual(ctx, query, window).await?;
+        Ok((seq, self.filter_answer(ctx, query, window).await?))
     }
 
     /// The children `keys` of `path`, read in one snapshot, as one node.
