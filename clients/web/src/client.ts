@@ -611,8 +611,9 @@ export class Kora {
   }
 
   /**
-   * Resolves when the client is online, every subscription has caught up and no write (of
-   * any tab) waits for the server. Waits through offline periods instead of failing.
+   * Resolves when the client is online, every subscription has caught up (and its callbacks
+   * have been called with what it caught up to) and no write (of any tab) waits for the
+   * server. Waits through offline periods instead of failing.
    */
   async synced(): Promise<void> {
     await this.ready;
@@ -621,7 +622,9 @@ export class Kora {
       const subsLive = [...this.subs.values()].every((s) => s.live);
       // Saved too: acknowledged writes out of the database, subscriptions' data in it.
       const saved = this.finishing.length === 0 && this.dirty.size === 0 && !this.flushing;
-      if (this.resumed && subsLive && this.queue.size === 0 && this.settling.size === 0 && saved) return;
+      // Shown too: callbacks are called in bursts, and a caller of `synced` reads what they got.
+      const shown = this.emitting.size === 0;
+      if (this.resumed && subsLive && this.queue.size === 0 && this.settling.size === 0 && saved && shown) return;
       if (this.dirty.size > 0) this.requestFlush(0);
       await new Promise<void>((resolve) => this.waiters.add(resolve));
     }
@@ -789,6 +792,7 @@ export class Kora {
         const value = this.handOut(sub);
         for (const f of sub.listeners) f(value);
       }
+      this.wake();
     }, wait);
   }
 }

@@ -32,7 +32,7 @@ pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// secret = "…"            # or secret_env = "ORDERS_HOOK_SECRET"
 /// reads = ["stock/$id"]   # paths whose values are sent along (and decided on)
 /// ```
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HookConfig {
     /// Where Kora POSTs each request (`http://` or `https://`).
@@ -56,6 +56,24 @@ pub struct HookConfig {
     /// Paths (with the pattern's `$captures`) a `resolve` answer is computed from: a
     /// subscriber of the virtual path is answered again after each commit touching them.
     pub resolves_from: Vec<String>,
+}
+
+/// Shown without its secret: a configuration may be logged.
+impl std::fmt::Debug for HookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookConfig")
+            .field("url", &self.url)
+            .field("path", &self.path)
+            .field("on", &self.on)
+            .field("calls", &self.calls)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("on_failure", &self.on_failure)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_env", &self.secret_env)
+            .field("reads", &self.reads)
+            .field("resolves_from", &self.resolves_from)
+            .finish()
+    }
 }
 
 impl Default for HookConfig {
@@ -150,5 +168,23 @@ impl HookConfig {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_config_never_shows_its_secret() {
+        let config = HookConfig {
+            secret: Some("hunter2".into()),
+            ..HookConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 }
