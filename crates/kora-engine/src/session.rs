@@ -213,7 +213,7 @@ impl Session {
         query: PathQuery,
         since: Option<Resume>,
     ) -> Result<Initial, Error> {
-        if let Some(value) = self.kora.check_read(&self.ctx, &query).await? {
+        if let Some(value) = self.answer_virtual(&query).await? {
             // A virtual path: its resolver answers, again whenever what it resolves from
             // changes (a live one), or only now.
             self.unsubscribe(id);
@@ -246,16 +246,26 @@ impl Session {
             }
         }
         if self.kora.answers_beneath(&query.path) {
-            let answer = answer.cloned();
             if let Some(active) = self.subs.get_mut(id) {
                 active.beneath = true;
             }
-            if let Err(error) = self.follow_beneath(id, &query, answer.as_ref()) {
+            if let Err(error) = self.follow_beneath(id, &query, answer) {
                 self.unsubscribe(id);
                 return Err(error);
             }
         }
         Ok(initial)
+    }
+
+    /// A virtual path's answer as the subscriber may see it (after the read filters); `None`
+    /// when no interceptor answers `query`.
+    async fn answer_virtual(&self, query: &PathQuery) -> Result<Option<Option<Value>>, Error> {
+        let Some(value) = self.kora.check_read(&self.ctx, query).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.kora.filter_answer(&self.ctx, query, value).await?,
+        ))
     }
 
     /// Refuses `more` subscriptions beyond the session's limit.
@@ -433,7 +443,7 @@ impl Session {
             let Some(query) = self.virtuals.get(&id).map(|v| v.query.clone()) else {
                 continue;
             };
-            let answer = self.kora.check_read(&self.ctx, &query).await;
+            let answer = self.answer_virtual(&query).await;
             let Some(live) = self.virtuals.get_mut(&id) else {
                 continue;
             };

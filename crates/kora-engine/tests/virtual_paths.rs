@@ -87,6 +87,34 @@ impl Interceptor for UserStats {
     }
 }
 
+/// A read filter taking every `total` out of what readers see.
+struct HideTotals;
+
+#[async_trait]
+impl Interceptor for HideTotals {
+    fn filters_reads(&self) -> bool {
+        true
+    }
+
+    async fn filter_read(
+        &self,
+        _read: &ReadLayer<'_>,
+        value: Option<Value>,
+        _ctx: &Context,
+    ) -> Result<Option<Value>, Error> {
+        fn strip(value: &mut Value) {
+            if let Value::Object(children) = value {
+                children.remove("total");
+                children.values_mut().for_each(strip);
+            }
+        }
+        Ok(value.map(|mut value| {
+            strip(&mut value);
+            value
+        }))
+    }
+}
+
 async fn kora() -> Kora {
     Kora::builder()
         .interceptor("users/$uid/summary", Summary)
@@ -420,6 +448,25 @@ fn splitmix(state: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// What a subscriber of an ancestor gets again of a virtual path passes the read filters,
+/// as its first answer did.
+#[tokio::test]
+async fn virtual_paths_answered_again_pass_the_read_filters() {
+    let kora = Kora::builder()
+        .interceptor("users/$uid/summary", Summary)
+        .interceptor("users/**", HideTotals)
+        .build()
+        .await
+        .unwrap();
+    merge(&kora, "users/u1", json!({"name": "Ann"})).await;
+    let (mut session, mut held) = subscribed(&kora, PathQuery::new(p("users"))).await;
+    let summary = |held: &Held| held.value().unwrap()["u1"]["summary"].clone();
+    assert_eq!(summary(&held), json!({"orders": 0}));
+    merge(&kora, "orders/u1/o1", json!({"amount": 5})).await;
+    settle(&kora, &mut session, &mut held).await;
+    assert_eq!(summary(&held), json!({"orders": 1}));
 }
 
 #[tokio::test]
