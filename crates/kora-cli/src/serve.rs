@@ -134,13 +134,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     for mirror in &mirrors {
         mirror.checked()?; // refused before the server starts, not after
     }
-    let cursors = config.data.clone();
     let running = kora_server::start_with(config, builder, vec![Box::new(firebase)]).await?;
-    if !mirrors.is_empty() {
-        std::fs::create_dir_all(&cursors)
-            .with_context(|| format!("the mirrors' cursors in {}", cursors.display()))?;
-        kora_mirror::start(&running.kora, &mirrors, &cursors)?;
-    }
+    kora_mirror::start(&running.kora, &mirrors)?;
     running.until_signalled().await?;
     Ok(())
 }

@@ -15,6 +15,10 @@ pub const DEFAULT_BATCH: usize = 256;
 /// The longest pause between tries while NATS is unreachable.
 pub const DEFAULT_MAX_BACKOFF_MS: u64 = 5_000;
 
+/// The JetStream key-value bucket the mirrors' cursors are kept in, when `cursor_bucket` is
+/// not set (made with one replica when missing; make it yourself for more).
+pub const DEFAULT_CURSOR_BUCKET: &str = "kora_mirrors";
+
 /// How long a published message waits for JetStream's acknowledgement before the commit is
 /// tried again.
 pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 5_000;
@@ -23,10 +27,11 @@ pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 5_000;
 ///
 /// ```toml
 /// [[mirrors]]
-/// name = "orders"                     # names its cursor file
+/// name = "orders"                     # names its cursor (a key in the cursor bucket)
 /// nats = "nats://127.0.0.1:4222"
 /// paths = ["orders/$id"]              # patterns whose changes are published
 /// subject = "kora.orders.$id"         # default: "kora." + the path's segments joined by "."
+/// cursor_bucket = "kora_mirrors"      # the JetStream key-value bucket holding the cursor
 /// ```
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -35,6 +40,7 @@ pub struct MirrorConfig {
     pub nats: String,
     pub paths: Vec<String>,
     pub subject: Option<String>,
+    pub cursor_bucket: String,
     pub batch: usize,
     pub max_backoff_ms: u64,
     pub ack_timeout_ms: u64,
@@ -47,6 +53,7 @@ impl Default for MirrorConfig {
             nats: String::new(),
             paths: Vec::new(),
             subject: None,
+            cursor_bucket: DEFAULT_CURSOR_BUCKET.into(),
             batch: DEFAULT_BATCH,
             max_backoff_ms: DEFAULT_MAX_BACKOFF_MS,
             ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
@@ -58,12 +65,6 @@ impl Default for MirrorConfig {
 pub enum MirrorError {
     #[error("[[mirrors]] {name}: {why}")]
     Config { name: String, why: String },
-    #[error("mirror {name}: its cursor file {path}: {why}")]
-    Cursor {
-        name: String,
-        path: String,
-        why: String,
-    },
 }
 
 impl MirrorConfig {
@@ -73,13 +74,13 @@ impl MirrorConfig {
             name: self.name.clone(),
             why,
         };
-        let name_ok = !self.name.is_empty()
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !name_ok {
+        if !is_name(&self.name) {
             return Err(invalid("name must be letters, digits, - or _".into()));
+        }
+        if !is_name(&self.cursor_bucket) {
+            return Err(invalid(
+                "cursor_bucket must be letters, digits, - or _".into(),
+            ));
         }
         if !self.nats.starts_with("nats://") && !self.nats.starts_with("tls://") {
             return Err(invalid("nats must be a nats:// or tls:// URL".into()));
@@ -101,4 +102,12 @@ impl MirrorConfig {
     pub fn max_backoff(&self) -> Duration {
         Duration::from_millis(self.max_backoff_ms.max(1))
     }
+}
+
+/// A mirror's name or a bucket's: what both NATS and a cursor key accept.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

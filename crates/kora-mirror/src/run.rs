@@ -1,7 +1,6 @@
 //! A mirror's loop: read the change log from the cursor, publish, wait for JetStream's
 //! acknowledgements, move the cursor; retry from the cursor when anything fails.
 
-use std::path::{Path as FilePath, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use crate::config::{MirrorConfig, MirrorError};
+use crate::cursor::Cursor;
 
 /// How long an idle mirror waits for the next commit before reading the log again (a commit
 /// wakes it at once; this bounds how long one made by another node waits).
@@ -111,21 +111,15 @@ pub struct Running {
     pub failures: Arc<AtomicU64>,
 }
 
-/// Starts every mirror of `configs` on `kora`, each keeping its cursor in `dir`.
-pub fn start(
-    kora: &Kora,
-    configs: &[MirrorConfig],
-    dir: &FilePath,
-) -> Result<Vec<Running>, MirrorError> {
+/// Starts every mirror of `configs` on `kora`.
+pub fn start(kora: &Kora, configs: &[MirrorConfig]) -> Result<Vec<Running>, MirrorError> {
     let mut started = Vec::new();
     for config in configs {
         let patterns = config.checked()?;
-        let cursor = dir.join(format!("mirror-{}.seq", config.name));
         let mirror = Mirror {
             kora: kora.clone(),
             config: config.clone(),
             patterns,
-            cursor,
             mirrored: Arc::default(),
             failures: Arc::default(),
         };
@@ -143,42 +137,27 @@ struct Mirror {
     kora: Kora,
     config: MirrorConfig,
     patterns: Vec<Pattern>,
-    cursor: PathBuf,
     mirrored: Arc<AtomicU64>,
     failures: Arc<AtomicU64>,
 }
 
 impl Mirror {
     async fn run(self) {
-        let mut cursor = match read_cursor(&self.cursor).await {
-            Ok(seq) => seq,
-            Err(why) => {
-                tracing::error!(mirror = self.config.name, %why, "mirror stopped: its cursor is unreadable");
-                return;
-            }
-        };
         let mut backoff = FIRST_BACKOFF;
-        let mut nats: Option<jetstream::Context> = None;
+        let mut link: Option<Link> = None;
         loop {
-            match self.step(&mut nats, cursor).await {
-                Ok(next) => {
+            match self.step(&mut link).await {
+                Ok(moved) => {
                     backoff = FIRST_BACKOFF;
-                    if next == cursor {
-                        let _ = tokio::time::timeout(
-                            IDLE_POLL,
-                            self.kora.wait_delivered(cursor.saturating_add(1)),
-                        )
-                        .await;
-                        continue;
-                    }
-                    cursor = next;
-                    self.mirrored.store(cursor, Ordering::Release);
-                    if let Err(why) = write_cursor(&self.cursor, cursor).await {
-                        tracing::warn!(mirror = self.config.name, %why, "cursor not saved");
+                    if !moved {
+                        let next = self.mirrored.load(Ordering::Acquire).saturating_add(1);
+                        let wait = self.kora.wait_delivered(next);
+                        let _ = tokio::time::timeout(IDLE_POLL, wait).await;
                     }
                 }
                 Err(why) => {
                     self.failures.fetch_add(1, Ordering::Release);
+                    let cursor = self.mirrored.load(Ordering::Acquire);
                     tracing::warn!(mirror = self.config.name, cursor, %why, "mirror retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.config.max_backoff());
@@ -187,13 +166,29 @@ impl Mirror {
         }
     }
 
-    /// Publishes the commits after `cursor` (one batch); returns the new cursor: the last
-    /// commit whose messages JetStream acknowledged.
-    async fn step(
-        &self,
-        nats: &mut Option<jetstream::Context>,
-        cursor: Seq,
-    ) -> Result<Seq, String> {
+    /// Publishes the commits after the shared cursor (one batch) and moves it past those
+    /// JetStream acknowledged; true when it moved.
+    async fn step(&self, link: &mut Option<Link>) -> Result<bool, String> {
+        let link = match link {
+            Some(link) => link,
+            None => link.insert(self.connect().await?),
+        };
+        // From where the last step of any node ended.
+        link.cursor.reload().await?;
+        let cursor = link.cursor.seq();
+        self.mirrored.store(cursor, Ordering::Release);
+        let done = self.publish_after(&link.js, cursor).await?;
+        if done == cursor {
+            return Ok(false);
+        }
+        link.cursor.advance(done).await?;
+        self.mirrored.store(link.cursor.seq(), Ordering::Release);
+        Ok(true)
+    }
+
+    /// Publishes the commits after `cursor` (one batch); returns the last commit whose
+    /// messages JetStream acknowledged.
+    async fn publish_after(&self, js: &jetstream::Context, cursor: Seq) -> Result<Seq, String> {
         let changes = match self
             .kora
             .store()
@@ -215,11 +210,7 @@ impl Mirror {
         for change in changes {
             let messages = messages(&change, &self.patterns, self.config.subject.as_deref());
             if !messages.is_empty() {
-                let context = match nats {
-                    Some(context) => context,
-                    None => nats.insert(self.connect().await?),
-                };
-                if let Err(why) = publish(context, messages).await {
+                if let Err(why) = publish(js, messages).await {
                     // Whatever this commit acknowledged already is sent again, and dropped
                     // as a duplicate.
                     return if done > cursor { Ok(done) } else { Err(why) };
@@ -230,14 +221,21 @@ impl Mirror {
         Ok(done)
     }
 
-    async fn connect(&self) -> Result<jetstream::Context, String> {
+    async fn connect(&self) -> Result<Link, String> {
         let client = async_nats::connect(&self.config.nats)
             .await
             .map_err(|e| format!("connecting to {}: {e}", self.config.nats))?;
-        let mut context = jetstream::new(client);
-        context.set_timeout(Duration::from_millis(self.config.ack_timeout_ms));
-        Ok(context)
+        let mut js = jetstream::new(client);
+        js.set_timeout(Duration::from_millis(self.config.ack_timeout_ms));
+        let cursor = Cursor::open(&js, &self.config.cursor_bucket, &self.config.name).await?;
+        Ok(Link { js, cursor })
     }
+}
+
+/// A mirror's way to NATS: its JetStream context and its cursor there.
+struct Link {
+    js: jetstream::Context,
+    cursor: Cursor,
 }
 
 /// Publishes a commit's messages and waits for every acknowledgement.
@@ -258,28 +256,6 @@ async fn publish(context: &jetstream::Context, messages: Vec<Message>) -> Result
             .map_err(|e| format!("no acknowledgement for {subject}: {e}"))?;
     }
     Ok(())
-}
-
-async fn read_cursor(path: &FilePath) -> Result<Seq, String> {
-    match tokio::fs::read_to_string(path).await {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{}: {text:?} is not a sequence", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-/// Replaces the cursor file whole (written aside, then renamed over it).
-async fn write_cursor(path: &FilePath, seq: Seq) -> Result<(), String> {
-    let aside = path.with_extension("seq.new");
-    tokio::fs::write(&aside, seq.to_string())
-        .await
-        .map_err(|e| format!("{}: {e}", aside.display()))?;
-    tokio::fs::rename(&aside, path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

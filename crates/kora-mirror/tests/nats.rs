@@ -1,8 +1,10 @@
-//! A mirror publishing to a real NATS server (JetStream) that goes down while commits keep
-//! coming, while Kora's process dies too, and comes back: every commit reaches the stream,
-//! each path's changes in commit order. Needs `nats-server` (what `scripts/services` installs; `KORA_TEST_NATS_URL` says it
-//! is there): skipped without it, required in CI. The test runs a server of its own, since it
-//! stops it.
+//! Mirrors publishing to a real NATS server (JetStream): one that goes down while commits keep
+//! coming, while Kora's process dies too, and comes back — every commit reaches the stream,
+//! each path's changes in commit order; and nodes sharing the cursor — a second one goes on
+//! where the first stopped, two at once keep the order. Needs `nats-server` (what
+//! `scripts/services` installs; `KORA_TEST_NATS_URL` says it is there): skipped without it,
+//! required in CI. The tests run servers of their own, since they stop them or set the
+//! stream's duplicate window.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -78,13 +80,16 @@ async fn write(kora: &Kora, order: u64, n: u64) -> u64 {
     commit.seq
 }
 
+/// What a stream should hold, by path: (commit sequence, the order's `n`).
+type Expected = BTreeMap<String, Vec<(u64, u64)>>;
+
 /// Every message in the stream, by path: (commit sequence, the order's `n`), deduplicated by
 /// message id, in stream order.
-async fn stream_contents(js: &jetstream::Context) -> Option<BTreeMap<String, Vec<(u64, u64)>>> {
+async fn stream_contents(js: &jetstream::Context) -> Option<Expected> {
     let mut stream = js.get_stream("KORA").await.ok()?;
     let last = stream.info().await.ok()?.state.last_sequence;
     let mut seen = std::collections::BTreeSet::new();
-    let mut out: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut out = Expected::new();
     for n in 1..=last {
         let message = stream.get_raw_message(n).await.ok()?;
         let id = message
@@ -106,7 +111,7 @@ async fn stream_contents(js: &jetstream::Context) -> Option<BTreeMap<String, Vec
 }
 
 /// Waits until the stream holds as many distinct messages as `expected` lists.
-async fn until_streamed(js: &jetstream::Context, expected: &BTreeMap<String, Vec<(u64, u64)>>) {
+async fn until_streamed(js: &jetstream::Context, expected: &Expected) {
     let total: usize = expected.values().map(Vec::len).sum();
     kora_testkit::eventually("the commits in the stream", || async {
         stream_contents(js)
@@ -116,14 +121,121 @@ async fn until_streamed(js: &jetstream::Context, expected: &BTreeMap<String, Vec
     .await;
 }
 
+/// True when `nats-server` is here (`KORA_TEST_NATS_URL` says so); in CI it must be.
+fn nats_installed() -> bool {
+    if std::env::var_os("KORA_TEST_NATS_URL").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs this test: run scripts/services and set KORA_TEST_NATS_URL"
+    );
+    println!("skipped: KORA_TEST_NATS_URL is not set (nats-server not installed)");
+    false
+}
+
+/// Writes `count` changes to random orders, noting each in `expected`.
+async fn write_some(kora: &Kora, rng: &mut fastrand::Rng, count: u64, expected: &mut Expected) {
+    for _ in 0..count {
+        let order = rng.u64(0..4);
+        let n = expected.values().map(Vec::len).sum::<usize>() as u64;
+        let seq = write(kora, order, n).await;
+        expected
+            .entry(format!("orders/o{order}"))
+            .or_default()
+            .push((seq, n));
+    }
+}
+
+/// Starts one mirror of `config` on `kora`.
+fn start_one(kora: &Kora, config: &MirrorConfig) -> kora_mirror::Running {
+    let mut started = kora_mirror::start(kora, std::slice::from_ref(config)).unwrap();
+    started.pop().expect("the mirror")
+}
+
+/// Waits until `mirror`'s cursor is at the last commit.
+async fn until_mirrored(kora: &Kora, mirror: &kora_mirror::Running) {
+    let last = kora.store().last_seq().await.unwrap();
+    let mirrored = mirror.mirrored.clone();
+    kora_testkit::eventually("the cursor at the last commit", || {
+        let mirrored = mirrored.clone();
+        async move { mirrored.load(std::sync::atomic::Ordering::Acquire) == last }
+    })
+    .await;
+}
+
+/// A second node — a mirror with none of the first one's state — started after the first
+/// stopped goes on from the shared cursor: it publishes nothing again, although the stream's
+/// duplicate window has passed (JetStream would keep a copy). Then two run at once: every
+/// commit is in the stream, each path's in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_goes_on_from_the_shared_cursor() {
+    if !nats_installed() {
+        return;
+    }
+    let mut rng = kora_testkit::rng("a_second_node_goes_on_from_the_shared_cursor");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (_nats, js) = Nats::connected(port, &dir.path().join("nats")).await;
+    let window = std::time::Duration::from_millis(500);
+    js.create_stream(jetstream::stream::Config {
+        name: "KORA".into(),
+        subjects: vec!["kora.>".into()],
+        duplicate_window: window,
+        ..Default::default()
+    })
+    .await
+    .expect("a stream");
+    // One change log, followed by mirrors that share nothing but NATS: nodes.
+    let kora = Kora::builder().build().await.unwrap();
+    let config = MirrorConfig {
+        name: "orders".into(),
+        nats: format!("nats://127.0.0.1:{port}"),
+        paths: vec!["orders/$id".into()],
+        max_backoff_ms: 200,
+        ack_timeout_ms: 300,
+        ..MirrorConfig::default()
+    };
+    let mut expected = Expected::new();
+
+    let first = start_one(&kora, &config);
+    write_some(&kora, &mut rng, 20, &mut expected).await;
+    until_streamed(&js, &expected).await;
+    until_mirrored(&kora, &first).await;
+    first.task.abort();
+    let _ = first.task.await;
+    // Not a wait for an outcome: past the duplicate window, a commit published again would
+    // stay in the stream as a second copy, which is what this test looks for.
+    tokio::time::sleep(window * 3).await;
+
+    let second = start_one(&kora, &config);
+    write_some(&kora, &mut rng, 20, &mut expected).await;
+    until_streamed(&js, &expected).await;
+    until_mirrored(&kora, &second).await;
+    let mut stream = js.get_stream("KORA").await.unwrap();
+    let stored = stream.info().await.unwrap().state.messages;
+    assert_eq!(
+        stored, 40,
+        "the second node published none of the first one's commits again"
+    );
+
+    let third = start_one(&kora, &config);
+    write_some(&kora, &mut rng, 20, &mut expected).await;
+    until_streamed(&js, &expected).await;
+    until_mirrored(&kora, &second).await;
+    until_mirrored(&kora, &third).await;
+    let got = stream_contents(&js).await.expect("the stream");
+    assert_eq!(
+        got, expected,
+        "each path's changes, all of them, in commit order"
+    );
+    second.task.abort();
+    third.task.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_survives_nats_going_down_with_nothing_lost_and_order_kept() {
-    if std::env::var_os("KORA_TEST_NATS_URL").is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs this test: run scripts/services and set KORA_TEST_NATS_URL"
-        );
-        println!("skipped: KORA_TEST_NATS_URL is not set (nats-server not installed)");
+    if !nats_installed() {
         return;
     }
     let mut rng =
@@ -152,32 +264,19 @@ async fn a_mirror_survives_nats_going_down_with_nothing_lost_and_order_kept() {
         ack_timeout_ms: 300,
         ..MirrorConfig::default()
     };
-    let mut started = kora_mirror::start(&kora, std::slice::from_ref(&config), dir.path()).unwrap();
+    let mut started = kora_mirror::start(&kora, std::slice::from_ref(&config)).unwrap();
     let mirror = started.pop().expect("the mirror");
 
-    let mut expected: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
-    let record = |expected: &mut BTreeMap<String, Vec<(u64, u64)>>, order: u64, seq, n| {
-        expected
-            .entry(format!("orders/o{order}"))
-            .or_default()
-            .push((seq, n));
-    };
-    for n in 0..40 {
-        let order = rng.u64(0..4);
-        let seq = write(&kora, order, n).await;
-        record(&mut expected, order, seq, n);
-    }
+    let mut expected = Expected::new();
+    write_some(&kora, &mut rng, 40, &mut expected).await;
     until_streamed(&js, &expected).await;
     nats.stop();
     // Down: commits go on, and wait in the change log.
-    for n in 40..80 {
-        let order = rng.u64(0..4);
-        let seq = write(&kora, order, n).await;
-        record(&mut expected, order, seq, n);
-    }
+    write_some(&kora, &mut rng, 40, &mut expected).await;
     // Down long enough for the mirror to fail at least once (no acknowledgement in time);
     // then Kora's process dies (the mirror's task and its NATS client go, with whatever the
-    // client held unsent), and a new one starts from the cursor file once NATS is back.
+    // client held unsent), and a new one starts from the cursor (kept in NATS) once NATS is
+    // back.
     let failures = mirror.failures.clone();
     kora_testkit::eventually("the mirror failing while NATS is down", || {
         let failures = failures.clone();
@@ -187,7 +286,7 @@ async fn a_mirror_survives_nats_going_down_with_nothing_lost_and_order_kept() {
     mirror.task.abort();
     let _ = mirror.task.await;
     let (_nats, js) = Nats::connected(port, &dir.path().join("nats")).await;
-    let mut restarted = kora_mirror::start(&kora, &[config], dir.path()).unwrap();
+    let mut restarted = kora_mirror::start(&kora, &[config]).unwrap();
     let mirror = restarted.pop().expect("the mirror");
     until_streamed(&js, &expected).await;
     let got = stream_contents(&js).await.expect("the stream");
@@ -195,12 +294,6 @@ async fn a_mirror_survives_nats_going_down_with_nothing_lost_and_order_kept() {
         got, expected,
         "each path's changes, all of them, in commit order"
     );
-    let last = kora.store().last_seq().await.unwrap();
-    let mirrored = mirror.mirrored.clone();
-    kora_testkit::eventually("the cursor past the last commit", || {
-        let mirrored = mirrored.clone();
-        async move { mirrored.load(std::sync::atomic::Ordering::Acquire) == last }
-    })
-    .await;
+    until_mirrored(&kora, &mirror).await;
     mirror.task.abort();
 }
