@@ -220,7 +220,14 @@ impl Session {
             let sources = self.kora.resolves_from(&query);
             self.check_room(sources.len())?;
             self.follow_virtual(id, query, value.clone(), sources);
-            return Ok(Initial::Snapshot { seq: 0, value });
+            // The change log holds no virtual paths: a resume gets the answer afresh.
+            return Ok(match since {
+                Some(_) => Initial::Reset {
+                    seq: self.kora.delivered_seq(),
+                    value,
+                },
+                None => Initial::Snapshot { seq: 0, value },
+            });
         }
         self.unsubscribe(id);
         self.check_room(1)?;

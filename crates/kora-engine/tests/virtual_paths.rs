@@ -483,4 +483,18 @@ async fn a_resumed_subscription_with_virtual_paths_beneath_starts_from_a_snapsho
         panic!("the log holds no virtual paths, so a fresh snapshot: {initial:?}");
     };
     assert_eq!(value, read_at(&kora, "users").await);
+    // The virtual path itself, resumed: its answer afresh too (a client ignores what a reply
+    // holds for a resumed path, so a snapshot would leave it with what it had).
+    let initial = session
+        .subscribe(
+            "v",
+            PathQuery::new(p("users/u2/summary")),
+            Some(Resume::after(last)),
+        )
+        .await
+        .unwrap();
+    let Initial::Reset { value, .. } = initial else {
+        panic!("a fresh answer: {initial:?}");
+    };
+    assert_eq!(value, Some(json!({"orders": 1, "total": 4})));
 }
