@@ -411,5 +411,15 @@ async fn a_live_virtual_path_served_by_a_hook_updates_its_subscribers() {
         json!({"stats": {"monday": {"answers": 2}}}),
         "answered again once, for the order only: {push}"
     );
+    // A client reconnecting with the sequence it had gets the answer afresh, as a reset.
+    let seq = push["seq"].clone();
+    let mut again = Client::connect(&running).await;
+    let reply = again
+        .request(json!({"op": "query", "paths": [{"path": "stats/monday", "subscribe": true, "since": seq}]}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    let reset = again.push().await;
+    assert_eq!(reset["push"], "reset", "{reset}");
+    assert_eq!(reset["value"], json!({"answers": 3}), "{reset}");
     running.stop().await.ok();
 }
