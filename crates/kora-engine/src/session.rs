@@ -36,12 +36,17 @@ use crate::virtuals::{self, value_at, Beneath, Node};
 /// The reserved path under which each user's stored subscriptions live.
 pub const STORED_SUBSCRIPTIONS: &str = "kora:subscriptions";
 
-const STORED_ID: &str = "kora:stored";
+/// Subscriptions the session holds for itself begin with this character, which no path
+/// holds (so no default name) and [`Session::subscribe`] refuses in a name: a client's
+/// subscription can never be taken for one of them.
+const INTERNAL: char = '\0';
+/// The following of the user's stored subscriptions.
+const STORED_ID: &str = "\0stored";
 const STORED_PREFIX: &str = "stored:";
-/// Subscriptions a live virtual path holds on what it resolves from: `virtual:<n>:<id>`.
-const VIRTUAL_PREFIX: &str = "virtual:";
-/// A virtual path inside a subscription's answer: `beneath:<n>`.
-const BENEATH_PREFIX: &str = "beneath:";
+/// Subscriptions a live virtual path holds on what it resolves from: `\0virtual:<n>:<key>`.
+const VIRTUAL_PREFIX: &str = "\0virtual:";
+/// A virtual path inside a subscription's answer: `\0beneath:<n>`.
+const BENEATH_PREFIX: &str = "\0beneath:";
 
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -121,6 +126,9 @@ struct Active {
     window: Option<Value>,
     /// Virtual paths may lie beneath its path (`crate::virtuals`).
     beneath: bool,
+    /// For a subscription on what a virtual path resolves from: that virtual path's key in
+    /// `Session::virtuals`, which its changes make stale.
+    feeds: Option<String>,
 }
 
 /// One connection's view of the database.
@@ -213,6 +221,21 @@ impl Session {
         query: PathQuery,
         since: Option<Resume>,
     ) -> Result<Initial, Error> {
+        if id.starts_with(INTERNAL) {
+            return Err(Error::bad_request(
+                "a subscription's name may not begin with the character U+0000",
+            ));
+        }
+        self.start(id, query, since).await
+    }
+
+    /// [`Session::subscribe`], for any name (the session's own too).
+    async fn start(
+        &mut self,
+        id: &str,
+        query: PathQuery,
+        since: Option<Resume>,
+    ) -> Result<Initial, Error> {
         if let Some(value) = self.answer_virtual(&query).await? {
             // A virtual path: its resolver answers, again whenever what it resolves from
             // changes (a live one), or only now.
@@ -232,7 +255,8 @@ impl Session {
         self.unsubscribe(id);
         self.check_room(1)?;
         self.register(id, query.clone());
-        let initial = match self.initial(&query, since).await {
+        let beneath = self.kora.answers_beneath(&query.path);
+        let initial = match self.initial(&query, since, beneath).await {
             Ok(initial) => initial,
             Err(error) => {
                 self.unsubscribe(id);
@@ -252,7 +276,7 @@ impl Session {
                 Initial::Replay { seq, .. } => active.watermark = *seq,
             }
         }
-        if self.kora.answers_beneath(&query.path) {
+        if beneath {
             if let Some(active) = self.subs.get_mut(id) {
                 active.beneath = true;
             }
@@ -314,6 +338,9 @@ impl Session {
         for (n, path) in from.into_iter().enumerate() {
             let source = format!("{VIRTUAL_PREFIX}{n}:{key}");
             self.register(&source, PathQuery::new(path));
+            if let Some(active) = self.subs.get_mut(&source) {
+                active.feeds = Some(key.to_string());
+            }
             sources.push(source);
         }
         sources
@@ -496,9 +523,14 @@ impl Session {
 
     /// What a new subscription starts with: a replay after `since` when the log covers it,
     /// else a snapshot (a `Reset` when a resume was asked for). The log holds no virtual
-    /// paths, so a subscription with some beneath it starts from a snapshot.
-    async fn initial(&self, query: &PathQuery, since: Option<Resume>) -> Result<Initial, Error> {
-        let replayable = !query.is_windowed() && !self.kora.answers_beneath(&query.path);
+    /// paths, so a subscription with some `beneath` it starts from a snapshot.
+    async fn initial(
+        &self,
+        query: &PathQuery,
+        since: Option<Resume>,
+        beneath: bool,
+    ) -> Result<Initial, Error> {
+        let replayable = !query.is_windowed() && !beneath;
         if let (Some(resume), true) = (&since, replayable) {
             if self.shares(resume).await? {
                 if let Some(replay) = self.replay(query, resume.seq).await? {
@@ -561,6 +593,7 @@ impl Session {
                 watermark: 0,
                 window: None,
                 beneath: false,
+                feeds: None,
             },
         );
         self.by_key.insert(key, id.to_string());
@@ -774,8 +807,8 @@ impl Session {
                 ..
             } => {
                 active.watermark = seq;
-                if let Some(owner) = virtual_owner(&id) {
-                    let newest = self.stale.entry(owner.to_string()).or_insert(seq);
+                if let Some(key) = &active.feeds {
+                    let newest = self.stale.entry(key.clone()).or_insert(seq);
                     *newest = (*newest).max(seq);
                     return None;
                 }
@@ -785,12 +818,13 @@ impl Session {
                 }
                 let query = active.query.clone();
                 let beneath = active.beneath;
-                let mutation = self.kora.filter_change(&self.ctx, &query, mutation).await;
-                let noted = match &mutation {
-                    Ok(change) if beneath => self.note_beneath(&id, &query, change, seq),
-                    _ => Ok(()),
+                let pushed = match self.kora.filter_change(&self.ctx, &query, mutation).await {
+                    Ok(pushed) if beneath => self
+                        .note_beneath(&id, &query, &pushed, seq)
+                        .map(|()| pushed),
+                    other => other,
                 };
-                match mutation.and_then(|mutation| noted.map(|()| mutation)) {
+                match pushed {
                     Ok(mutation) if mutation.is_empty() => None,
                     Ok(mutation) => Some(Push::Change {
                         id,
@@ -842,8 +876,12 @@ impl Session {
         for id in self.virtuals.keys() {
             self.stale.insert(id.clone(), last);
         }
-        let ids: Vec<String> = self.subs.keys().cloned().collect();
-        for id in ids.into_iter().filter(|id| virtual_owner(id).is_none()) {
+        // Sources of virtual paths were made stale above: nothing of theirs is sent.
+        let ids: Vec<String> = (self.subs.iter())
+            .filter(|(_, active)| active.feeds.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
             let Some(query) = self.subs.get(&id).map(|a| a.query.clone()) else {
                 continue;
             };
@@ -901,9 +939,7 @@ impl Session {
         self.stop_stored();
         self.stored_user = Some(user.to_string());
         let path = Path::parse(STORED_SUBSCRIPTIONS)?.child(user)?;
-        let initial = self
-            .subscribe(STORED_ID, PathQuery::new(path), None)
-            .await?;
+        let initial = self.start(STORED_ID, PathQuery::new(path), None).await?;
         self.stored = Some(Map::new());
         if let Initial::Snapshot { value, .. } = initial {
             self.follow_value(value.as_ref()).await;
@@ -955,7 +991,7 @@ impl Session {
                 continue;
             };
             let full = format!("{STORED_PREFIX}{id}");
-            match self.subscribe(&full, query.clone(), None).await {
+            match self.start(&full, query.clone(), None).await {
                 Ok(Initial::Snapshot { seq, value }) | Ok(Initial::Reset { seq, value }) => {
                     self.pushes.push_back(Push::Reset {
                         id: full,
@@ -979,12 +1015,6 @@ impl Drop for Session {
         }
         self.kora.inner.metrics.sessions.dec();
     }
-}
-
-/// The virtual path a source subscription (`virtual:<n>:<key>`) belongs to.
-fn virtual_owner(id: &str) -> Option<&str> {
-    let rest = id.strip_prefix(VIRTUAL_PREFIX)?;
-    rest.split_once(':').map(|(_, owner)| owner)
 }
 
 /// A mutation turning the window `old` at `path` into `new`, child by child; `None` when

@@ -498,3 +498,32 @@ async fn a_resumed_subscription_with_virtual_paths_beneath_starts_from_a_snapsho
     };
     assert_eq!(value, Some(json!({"orders": 1, "total": 4})));
 }
+
+/// The session's own subscriptions (on what virtual paths resolve from, inside answers) live
+/// beside the client's without sharing names: a client may name a subscription as it likes,
+/// except with the one character reserved for them.
+#[tokio::test]
+async fn a_clients_subscription_names_never_meet_the_sessions_own() {
+    let kora = seeded().await;
+    let mut session = kora.session(Context::new(3));
+    session
+        .subscribe("v", PathQuery::new(p("users/u1/summary")), None)
+        .await
+        .unwrap();
+    // Names the session's own subscriptions once had: an ordinary name for a client.
+    let named = PathQuery::new(p("orders/u1"));
+    let initial = session
+        .subscribe("virtual:0:v", named.clone(), None)
+        .await
+        .unwrap();
+    let mut held = Held::new(named, initial);
+    merge(&kora, "orders/u1/o9", json!({"amount": 1})).await;
+    settle(&kora, &mut session, &mut held).await;
+    assert_eq!(held.value().unwrap()["o9"], json!({"amount": 1}));
+
+    let refused = session
+        .subscribe("\u{0}virtual:0:v", PathQuery::new(p("orders")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, kora_engine::Code::BadRequest, "{refused}");
+}
