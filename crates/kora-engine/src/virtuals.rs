@@ -43,7 +43,7 @@ impl Kora {
         let mut out = Vec::new();
         let base = part.path.segments().len();
         for registered in self.answering() {
-            let Some((_, steps)) = registered.pattern.steps_beneath(part.path.segments()) else {
+            let Some(steps) = registered.pattern.steps_beneath(part.path.segments()) else {
                 continue;
             };
             let walk = Walk {
@@ -164,7 +164,7 @@ impl Walk<'_> {
                     self.from(child, next, anchor, out);
                 }
             }
-            (Step::Any(_), Node::Branch(children)) => {
+            (Step::Any, Node::Branch(children)) => {
                 for (key, child) in children {
                     if let Ok(next) = path.child(key.as_str()) {
                         let anchor = next.segments().len();
@@ -172,7 +172,7 @@ impl Walk<'_> {
                     }
                 }
             }
-            (Step::Any(_), _) => {}
+            (Step::Any, _) => {}
         }
     }
 }

@@ -79,8 +79,8 @@ pub enum Relation {
 pub enum Step<'a> {
     /// That exact key.
     Key(&'a str),
-    /// Any one key, captured under the name when there is one (`$name`; `*` has none).
-    Any(Option<&'a str>),
+    /// Any one key (`$name` or `*`).
+    Any,
     /// Any number of keys (`**`), none included.
     Rest,
 }
@@ -155,28 +155,21 @@ impl Pattern {
     }
 
     /// When the pattern matches only paths strictly beneath `prefix` ([`Relation::Descendant`]):
-    /// the captures `prefix` fills and the segments the pattern has beneath it. This is how a
-    /// read of `prefix` finds the paths such a pattern names inside its answer.
-    pub fn steps_beneath<S: AsRef<str>>(&self, prefix: &[S]) -> Option<(Captures, Vec<Step<'_>>)> {
+    /// the segments it has beneath it. This is how a read of `prefix` finds the paths such a
+    /// pattern names inside its answer.
+    pub fn steps_beneath<S: AsRef<str>>(&self, prefix: &[S]) -> Option<Vec<Step<'_>>> {
         if self.relation(prefix)? != Relation::Descendant {
             return None;
-        }
-        let mut captures = Captures::new();
-        for (part, segment) in self.parts.iter().zip(prefix) {
-            if let Part::Capture(name) = part {
-                captures.insert(name.clone(), segment.as_ref().to_string());
-            }
         }
         let steps = self.parts[prefix.len()..]
             .iter()
             .map(|part| match part {
                 Part::Key(key) => Step::Key(key),
-                Part::Capture(name) => Step::Any(Some(name)),
-                Part::Any => Step::Any(None),
+                Part::Capture(_) | Part::Any => Step::Any,
                 Part::Rest => Step::Rest,
             })
             .collect();
-        Some((captures, steps))
+        Some(steps)
     }
 
     /// How this pattern relates to a path (see [`Relation`]); `None` when it cannot touch it.
@@ -400,12 +393,19 @@ mod tests {
     #[test]
     fn steps_beneath_a_prefix() {
         let pattern = Pattern::parse("users/$uid/stats/*/**").unwrap();
-        let (captures, steps) = pattern.steps_beneath(&segs("users/u1")).unwrap();
-        assert_eq!(captures["uid"], "u1");
-        assert_eq!(steps, [Step::Key("stats"), Step::Any(None), Step::Rest]);
-        let (captures, steps) = pattern.steps_beneath(&segs("")).unwrap();
-        assert!(captures.is_empty());
-        assert_eq!(steps[1], Step::Any(Some("uid")));
+        let steps = pattern.steps_beneath(&segs("users/u1")).unwrap();
+        assert_eq!(steps, [Step::Key("stats"), Step::Any, Step::Rest]);
+        let steps = pattern.steps_beneath(&segs("")).unwrap();
+        assert_eq!(
+            steps,
+            [
+                Step::Key("users"),
+                Step::Any,
+                Step::Key("stats"),
+                Step::Any,
+                Step::Rest
+            ]
+        );
         // At, above or beside the paths it matches: no steps beneath.
         assert!(pattern.steps_beneath(&segs("users/u1/stats/x")).is_none());
         assert!(pattern.steps_beneath(&segs("users/u1/stats/x/y")).is_none());
