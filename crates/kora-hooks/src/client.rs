@@ -7,7 +7,7 @@ use kora_engine::{Code, Error};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::config::{OnFailure, MAX_ANSWER_BYTES};
+use crate::config::{OnFailure, Secret, MAX_ANSWER_BYTES};
 use crate::error::HookError;
 
 /// The header carrying a request's signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
@@ -20,10 +20,10 @@ pub const HOOK_HEADER: &str = "kora-hook";
 
 /// One endpoint, with its secret, timeout and failure policy. Requests share the process's
 /// connection pool (keep-alive).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     pub url: String,
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub timeout: Duration,
     pub on_failure: OnFailure,
     pub http: reqwest::Client,
@@ -42,18 +42,6 @@ pub struct Answer {
     pub value: Option<Value>,
     /// `state: {…}`: values set on the caller's connection (`user` names it).
     pub state: Map<String, Value>,
-}
-
-impl std::fmt::Debug for Endpoint {
-    /// Everything but the secret, which must not reach a log.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("url", &self.url)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .field("on_failure", &self.on_failure)
-            .finish()
-    }
 }
 
 impl Endpoint {
@@ -85,7 +73,7 @@ impl Endpoint {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(HOOK_HEADER, hook);
         if let Some(secret) = &self.secret {
-            request = request.header(SIGNATURE_HEADER, signature(secret, unix_now(), &body));
+            request = request.header(SIGNATURE_HEADER, signature(&secret.0, unix_now(), &body));
         }
         let mut response = request.body(body).send().await.map_err(|e| {
             let what = if e.is_timeout() {

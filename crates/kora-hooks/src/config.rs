@@ -32,7 +32,7 @@ pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// secret = "…"            # or secret_env = "ORDERS_HOOK_SECRET"
 /// reads = ["stock/$id"]   # paths whose values are sent along (and decided on)
 /// ```
-#[derive(Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HookConfig {
     /// Where Kora POSTs each request (`http://` or `https://`).
@@ -46,7 +46,7 @@ pub struct HookConfig {
     pub timeout_ms: u64,
     pub on_failure: OnFailure,
     /// The shared secret every request is signed with (`Kora-Signature`).
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// The environment variable holding the secret, instead of `secret`.
     pub secret_env: Option<String>,
     /// Paths (with the pattern's `$captures`) whose current values a `before_mutation`
@@ -58,21 +58,20 @@ pub struct HookConfig {
     pub resolves_from: Vec<String>,
 }
 
-/// Shown without its secret: a configuration may be logged.
-impl std::fmt::Debug for HookConfig {
+/// A shared secret: shown as `<redacted>`, so a configuration or an endpoint can be logged.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HookConfig")
-            .field("url", &self.url)
-            .field("path", &self.path)
-            .field("on", &self.on)
-            .field("calls", &self.calls)
-            .field("timeout_ms", &self.timeout_ms)
-            .field("on_failure", &self.on_failure)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("secret_env", &self.secret_env)
-            .field("reads", &self.reads)
-            .field("resolves_from", &self.resolves_from)
-            .finish()
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Self {
+        Secret(secret.to_string())
     }
 }
 
@@ -131,7 +130,7 @@ pub enum OnFailure {
 
 impl HookConfig {
     /// The secret in effect, and whether the entry is complete.
-    pub fn checked(&self) -> Result<Option<String>, HookError> {
+    pub fn checked(&self) -> Result<Option<Secret>, HookError> {
         let invalid = |why: String| HookError::Config(format!("[[hooks]] {}: {why}", self.url));
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(invalid("url must start with http:// or https://".into()));
@@ -160,7 +159,7 @@ impl HookConfig {
             (Some(_), Some(_)) => Err(invalid("give secret or secret_env, not both".into())),
             (Some(secret), None) => Ok(Some(secret.clone())),
             (None, Some(name)) => std::env::var(name)
-                .map(Some)
+                .map(|secret| Some(Secret(secret)))
                 .map_err(|_| invalid(format!("secret_env: {name} is not set"))),
             (None, None) => Ok(None),
         }

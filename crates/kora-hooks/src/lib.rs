@@ -19,7 +19,7 @@ use std::sync::Arc;
 use kora_engine::KoraBuilder;
 
 pub use client::Endpoint;
-pub use config::{HookConfig, HookKind, OnFailure, TABLE};
+pub use config::{HookConfig, HookKind, OnFailure, Secret, TABLE};
 pub use error::HookError;
 pub use hook::{HttpCall, HttpInterceptor};
 
