@@ -24,7 +24,8 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor `key` in `bucket` (the bucket is made when missing): 0 when there is none.
+    /// The cursor `key` in `bucket` (the bucket is made when missing), not read yet: a
+    /// mirror reads it ([`Cursor::reload`]) before each batch.
     pub(crate) async fn open(
         js: &jetstream::Context,
         bucket: &str,
@@ -39,14 +40,12 @@ impl Cursor {
                     .map_err(|e| format!("the cursor bucket {bucket}: {e}"))?
             }
         };
-        let mut cursor = Cursor {
+        Ok(Cursor {
             bucket: store,
             key: key.to_string(),
             seq: 0,
             revision: 0,
-        };
-        cursor.reload().await?;
-        Ok(cursor)
+        })
     }
 
     /// The last commit published, as last read or written.
