@@ -1,15 +1,17 @@
 //! HTTP hooks against a real server and a real endpoint, both on loopback: refusing,
 //! replacing and adding to writes (atomically), timeouts under both failure policies,
-//! resolving reads, serving calls, signed requests, and a derived index kept exact by a hook
-//! under 16 concurrent writers.
+//! resolving reads, serving calls, signed requests, kept-alive connections, and a derived
+//! index kept exact by a hook under 16 concurrent writers.
 
 #[path = "../../kora-server/tests/common/mod.rs"]
 mod common;
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -24,10 +26,11 @@ type Answerer = dyn Fn(&Value) -> Value + Send + Sync;
 type Seen = Arc<Mutex<Vec<(Option<String>, String)>>>;
 
 /// An endpoint answering each request with `answer`, after `delay`; it keeps every request
-/// with its signature header.
+/// with its signature header, and the address of each connection a request came on.
 struct Endpoint {
     url: String,
     seen: Seen,
+    peers: Arc<Mutex<HashSet<SocketAddr>>>,
 }
 
 async fn endpoint(
@@ -39,8 +42,15 @@ async fn endpoint(
         answer: Arc<Answerer>,
         delay: Duration,
         seen: Seen,
+        peers: Arc<Mutex<HashSet<SocketAddr>>>,
     }
-    async fn serve(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Json<Value> {
+    async fn serve(
+        State(shared): State<Shared>,
+        ConnectInfo(peer): ConnectInfo<SocketAddr>,
+        headers: HeaderMap,
+        body: String,
+    ) -> Json<Value> {
+        shared.peers.lock().unwrap().insert(peer);
         let signature = headers
             .get(kora_hooks::client::SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -51,18 +61,22 @@ async fn endpoint(
         Json((shared.answer)(&request))
     }
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let peers = Arc::new(Mutex::new(HashSet::new()));
     let shared = Shared {
         answer: Arc::new(answer),
         delay,
         seen: seen.clone(),
+        peers: peers.clone(),
     };
     let app = Router::new().route("/", post(serve)).with_state(shared);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
     Endpoint {
         url: format!("http://{addr}/"),
         seen,
+        peers,
     }
 }
 
@@ -277,6 +291,27 @@ async fn a_resolving_hook_answers_a_virtual_path_and_a_call_hook_serves_calls() 
     let seen = stats.seen.lock().unwrap().clone();
     let last: Value = serde_json::from_str(&seen.last().unwrap().1).unwrap();
     assert_eq!(last["context"]["user"], "ada");
+    running.stop().await.ok();
+}
+
+/// Requests to an endpoint reuse kept-alive connections: one write after another opens one
+/// connection, not one per write.
+#[tokio::test]
+async fn hook_requests_reuse_kept_alive_connections() {
+    let passing = endpoint(Duration::ZERO, |_| json!({})).await;
+    let running = kora_with(&[hook(&passing, "p/$x", &[HookKind::BeforeMutation])]).await;
+    for n in 0..40 {
+        assert_eq!(
+            put(&running, &format!("p/{n}"), json!(n)).await.status(),
+            200
+        );
+    }
+    assert_eq!(passing.seen.lock().unwrap().len(), 40);
+    let connections = passing.peers.lock().unwrap().len();
+    assert!(
+        connections <= 2,
+        "40 sequential hook requests on {connections} connections"
+    );
     running.stop().await.ok();
 }
 
