@@ -1,7 +1,7 @@
 //! HTTP hooks against a real server and a real endpoint, both on loopback: refusing,
 //! replacing and adding to writes (atomically), timeouts under both failure policies,
-//! resolving reads, serving calls, signed requests, kept-alive connections, and a derived
-//! index kept exact by a hook under 16 concurrent writers.
+//! what a request carries, resolving reads, serving calls, signed requests, kept-alive
+//! connections, and a derived index kept exact by a hook under 16 concurrent writers.
 
 #[path = "../../kora-server/tests/common/mod.rs"]
 mod common;
@@ -291,6 +291,49 @@ async fn a_resolving_hook_answers_a_virtual_path_and_a_call_hook_serves_calls() 
     let seen = stats.seen.lock().unwrap().clone();
     let last: Value = serde_json::from_str(&seen.last().unwrap().1).unwrap();
     assert_eq!(last["context"]["user"], "ada");
+    running.stop().await.ok();
+}
+
+/// A request carries the whole write beside its layer, the write's stamp, and the caller's
+/// identity, token claims and connection state.
+#[tokio::test]
+async fn a_hook_request_carries_the_whole_write_the_stamp_and_the_caller() {
+    let orders = endpoint(Duration::ZERO, |_| json!({})).await;
+    let builder = kora_hooks::register(
+        Kora::builder(),
+        &[hook(&orders, "orders/$id", &[HookKind::BeforeMutation])],
+    )
+    .expect("hooks register");
+    let running = server_with(builder, |config| {
+        config.auth.hs256_secret = Some(common::tokens::SECRET.into());
+    })
+    .await;
+    let now = common::tokens::now();
+    let token = common::tokens::hs256(json!({"sub": "ada", "exp": now + 3600, "role": "clerk"}));
+    let written = reqwest::Client::new()
+        .patch(url(&running, "/v1/data"))
+        .bearer_auth(token)
+        .json(&json!({"orders": {"o1": {"items": ["tea"]}}, "log": {"l1": "ordered"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), 200);
+    let seen = orders.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one request, for the one matching layer");
+    let request: Value = serde_json::from_str(&seen[0].1).unwrap();
+    assert_eq!(request["path"], "orders/o1");
+    assert_eq!(
+        request["mutation"]["merge"],
+        json!({"orders": {"o1": {"items": ["tea"]}}, "log": {"l1": "ordered"}}),
+        "{request}"
+    );
+    assert!(
+        request["stamp"].as_str().is_some_and(|s| !s.is_empty()),
+        "{request}"
+    );
+    assert_eq!(request["context"]["user"], "ada", "{request}");
+    assert_eq!(request["context"]["auth"]["role"], "clerk", "{request}");
+    assert!(request["context"]["state"].is_object(), "{request}");
     running.stop().await.ok();
 }
 
