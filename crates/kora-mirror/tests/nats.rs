@@ -121,19 +121,6 @@ async fn until_streamed(js: &jetstream::Context, expected: &Expected) {
     .await;
 }
 
-/// True when `nats-server` is here (`KORA_TEST_NATS_URL` says so); in CI it must be.
-fn nats_installed() -> bool {
-    if std::env::var_os("KORA_TEST_NATS_URL").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI runs this test: run scripts/services and set KORA_TEST_NATS_URL"
-    );
-    println!("skipped: KORA_TEST_NATS_URL is not set (nats-server not installed)");
-    false
-}
-
 /// Writes `count` changes to random orders, noting each in `expected`.
 async fn write_some(kora: &Kora, rng: &mut fastrand::Rng, count: u64, expected: &mut Expected) {
     for _ in 0..count {
@@ -170,7 +157,7 @@ async fn until_mirrored(kora: &Kora, mirror: &kora_mirror::Running) {
 /// commit is in the stream, each path's in commit order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_goes_on_from_the_shared_cursor() {
-    if !nats_installed() {
+    if !kora_testkit::service("KORA_TEST_NATS_URL") {
         return;
     }
     let mut rng = kora_testkit::rng("a_second_node_goes_on_from_the_shared_cursor");
@@ -235,7 +222,7 @@ async fn a_second_node_goes_on_from_the_shared_cursor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_survives_nats_going_down_with_nothing_lost_and_order_kept() {
-    if !nats_installed() {
+    if !kora_testkit::service("KORA_TEST_NATS_URL") {
         return;
     }
     let mut rng =

@@ -6,6 +6,8 @@
 //!   it (the random choices replay exactly; the machine's timing does not).
 //! - [`eventually`]: wait until a condition holds, polling, with a deadline that fails the
 //!   test with what was awaited — never a fixed sleep that decides the outcome.
+//! - [`service`]: a test that needs PostgreSQL, MariaDB, NATS or Cassandra says it was
+//!   skipped when its `KORA_TEST_*` variable is not set, and fails instead under `CI=true`.
 //! - [`tls`]: a certificate authority made in the test, and server certificates it signs.
 
 use std::future::Future;
@@ -17,6 +19,21 @@ pub const EVENTUALLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often [`eventually`] checks its condition.
 pub const EVENTUALLY_POLL: Duration = Duration::from_millis(10);
+
+/// True when the service `var` names (a `KORA_TEST_*` variable, set by `scripts/services`) is
+/// here. Otherwise prints that the test was skipped — and fails the test under `CI=true`,
+/// where every service must be (any `CI` set counts).
+pub fn service(var: &str) -> bool {
+    if std::env::var_os(var).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs this test: set {var} (scripts/services starts what it names)"
+    );
+    println!("skipped: {var} is not set (run scripts/services)");
+    false
+}
 
 /// The seed of a randomized test named `test`: `KORA_TEST_SEED` when set (to replay a failure),
 /// else a fresh one. Printed either way, with the line that replays it.

@@ -168,17 +168,17 @@ impl SharedStore {
 /// is required too: the nodes fan out over it.
 pub async fn shared_stores() -> Vec<(&'static str, SharedStore)> {
     let mut out = Vec::new();
-    if !available("KORA_TEST_NATS_URL") {
+    if !kora_testkit::service("KORA_TEST_NATS_URL") {
         return out;
     }
-    if available("KORA_TEST_POSTGRES_URL") {
+    if kora_testkit::service("KORA_TEST_POSTGRES_URL") {
         let admin = std::env::var("KORA_TEST_POSTGRES_URL").unwrap_or_default();
         out.push((
             "postgres",
             SharedStore::Postgres(Database::create(&admin).await),
         ));
     }
-    if available("KORA_TEST_CASSANDRA_URL") {
+    if kora_testkit::service("KORA_TEST_CASSANDRA_URL") {
         let base = std::env::var("KORA_TEST_CASSANDRA_URL").unwrap_or_default();
         let hosts = base.trim_start_matches("cassandra://");
         let hosts = hosts.split('/').next().unwrap_or_default();
@@ -193,17 +193,4 @@ pub async fn shared_stores() -> Vec<(&'static str, SharedStore)> {
         ));
     }
     out
-}
-
-/// Whether `var` is set; says it was skipped otherwise (and fails under CI).
-fn available(var: &str) -> bool {
-    if std::env::var_os(var).is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI runs the cluster tests: set {var} (scripts/services)"
-    );
-    println!("skipped: {var} is not set");
-    false
 }
